@@ -1,0 +1,42 @@
+//! `robust eval`: accuracy on a labelled corpus.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use robust::report::Format;
+
+use super::{CorpusArgs, GlobalArgs, emit, progress::Progress};
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Model folder: model.onnx, tokenizer.json and config.json (id2label).
+    #[arg(long, value_name = "DIR")]
+    pub model: PathBuf,
+    #[command(flatten)]
+    pub corpus: CorpusArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Write the report here (atomically) instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+pub fn run(global: &GlobalArgs, args: EvalArgs) -> anyhow::Result<()> {
+    let corpus = args.corpus.read(true)?;
+    let mut model = global.load_classifier(&args.model)?;
+    // Check every label before spending time on inference.
+    corpus.label_indices(model.info())?;
+    let mut bar = Progress::new("eval");
+    let report = robust::eval::evaluate(&mut model, &corpus, &mut |d, t| bar.update(d, t))?;
+    bar.finish();
+    if report.queries.truncated > 0 {
+        tracing::warn!(
+            "{} inputs were longer than {} tokens and were truncated",
+            report.queries.truncated,
+            model.info().max_len
+        );
+    }
+    let text = args.format.exporter().eval(&report)?;
+    emit(args.out.as_deref(), &text)
+}

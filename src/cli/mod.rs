@@ -1,0 +1,151 @@
+//! Argument parsing, split by subcommand (one file each), in the style of cargo-nextest.
+
+mod eval;
+mod predict;
+mod progress;
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use robust::model::{Classifier, InferenceOptions};
+
+#[derive(Debug, Parser)]
+#[command(name = "robust", version, about = "Adversarial-robustness test harness for BERT-family NLP models", long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Seed for every random choice (attacks draw from one ChaCha stream seeded with it).
+    #[arg(long, global = true, default_value_t = 0)]
+    pub seed: u64,
+    /// Threads ONNX Runtime uses inside each operator [default: all cores].
+    #[arg(long, global = true)]
+    pub threads: Option<usize>,
+    /// Rows per forward pass. Rows are sorted by length and each batch is padded to its longest.
+    #[arg(long, global = true, default_value_t = 32)]
+    pub batch_size: usize,
+    /// Cut inputs to this many tokens (special tokens included) [default: the model's limit].
+    #[arg(long, global = true)]
+    pub max_len: Option<usize>,
+    /// Entries in the prediction cache (keyed by exact token ids); 0 turns it off.
+    #[arg(long, global = true, default_value_t = 200_000)]
+    pub cache_size: usize,
+    /// Path to libonnxruntime.so. Otherwise ORT_DYLIB_PATH, then ./.ort/ (scripts/setup), then a
+    /// pip-installed onnxruntime package.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub ort_lib: Option<PathBuf>,
+    /// Less output: warnings and errors only.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// More output (-v debug, -vv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+impl GlobalArgs {
+    pub fn inference_options(&self) -> InferenceOptions {
+        let defaults = InferenceOptions::default();
+        InferenceOptions {
+            batch_size: self.batch_size.max(1),
+            threads: self.threads.unwrap_or(defaults.threads).max(1),
+            cache_capacity: self.cache_size,
+            max_len: self.max_len,
+            ort_lib: self.ort_lib.clone(),
+        }
+    }
+
+    pub fn load_classifier(&self, dir: &std::path::Path) -> anyhow::Result<Classifier> {
+        Classifier::load(dir, self.inference_options())
+            .with_context(|| format!("failed to load model {}", dir.display()))
+    }
+}
+
+/// Columns of a corpus file, shared by every command that reads one.
+#[derive(Debug, Args)]
+pub struct CorpusArgs {
+    /// Corpus: TSV or CSV with a header row (GLUE's `sentence`/`text` + `label` by default).
+    #[arg(long, value_name = "FILE")]
+    pub corpus: PathBuf,
+    /// Column holding the text [default: `sentence`, else `text`].
+    #[arg(long, value_name = "NAME")]
+    pub text_col: Option<String>,
+    /// Column holding the gold label, as a label name or index [default: `label`].
+    #[arg(long, value_name = "NAME")]
+    pub label_col: Option<String>,
+}
+
+impl CorpusArgs {
+    pub fn read(&self, require_label: bool) -> anyhow::Result<robust::corpus::Corpus> {
+        let columns = robust::corpus::Columns {
+            text: self.text_col.clone(),
+            label: self.label_col.clone(),
+            require_label,
+        };
+        let corpus = robust::corpus::Corpus::read(&self.corpus, &columns)?;
+        if corpus.blank_lines > 0 {
+            tracing::info!(
+                blank_lines = corpus.blank_lines,
+                "skipped blank lines in {}",
+                self.corpus.display()
+            );
+        }
+        Ok(corpus)
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Label sentences, one a line, and write CSV (text, label, one probability per class).
+    Predict(predict::PredictArgs),
+    /// Accuracy on a labelled corpus, with a 95% interval, confusion matrix and throughput.
+    Eval(eval::EvalArgs),
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Predict(args) => predict::run(&cli.global, args),
+        Command::Eval(args) => eval::run(&cli.global, args),
+    }
+}
+
+pub fn init_logging(global: &GlobalArgs) {
+    let level = match (global.quiet, global.verbose) {
+        (true, _) => "warn",
+        (false, 0) => "info",
+        (false, 1) => "debug",
+        (false, _) => "trace",
+    };
+    // ORT logs every session at info; keep it at warn unless asked for trace.
+    let ort_level = if global.verbose >= 2 { "trace" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ROBUST_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},ort={ort_level}")));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .try_init();
+}
+
+/// Write to `--out` atomically, or to stdout.
+pub fn emit(out: Option<&std::path::Path>, text: &str) -> anyhow::Result<()> {
+    match out {
+        Some(path) => {
+            robust::report::write_atomic(path, text.as_bytes())?;
+            tracing::info!("wrote {}", path.display());
+        }
+        None => {
+            use std::io::Write;
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(text.as_bytes())?;
+            stdout.flush()?;
+        }
+    }
+    Ok(())
+}

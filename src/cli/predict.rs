@@ -1,0 +1,68 @@
+//! `robust predict`: label raw sentences.
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+
+use super::{GlobalArgs, emit, progress::Progress};
+
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    /// Model folder: model.onnx, tokenizer.json and config.json (id2label).
+    #[arg(long, value_name = "DIR")]
+    pub model: PathBuf,
+    /// Sentences, one a line; `-` or nothing reads standard input. Blank lines are skipped.
+    #[arg(value_name = "FILE|-")]
+    pub input: Option<PathBuf>,
+    /// Write the CSV here (atomically) instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+pub fn run(global: &GlobalArgs, args: PredictArgs) -> anyhow::Result<()> {
+    let (name, bytes) = match args.input.as_deref() {
+        None => (PathBuf::from("-"), read_stdin()?),
+        Some(p) if p.as_os_str() == "-" => (PathBuf::from("-"), read_stdin()?),
+        Some(p) => (
+            p.to_path_buf(),
+            std::fs::read(p).with_context(|| format!("failed to read {}", p.display()))?,
+        ),
+    };
+    let (rows, blank) = robust::corpus::read_lines(&name, &bytes)?;
+    if blank > 0 {
+        tracing::info!(blank_lines = blank, "skipped blank lines");
+    }
+    let mut model = global.load_classifier(&args.model)?;
+    let texts: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();
+    let mut bar = Progress::new("predict");
+    let predictions = model.predict_with_progress(&texts, &mut |d, t| bar.update(d, t))?;
+    bar.finish();
+    let truncated = model.stats().truncated;
+    if truncated > 0 {
+        tracing::warn!(
+            "{truncated} inputs were longer than {} tokens and were truncated",
+            model.info().max_len
+        );
+    }
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut header = vec!["text".to_string(), "label".to_string()];
+    header.extend(model.labels().iter().map(|l| format!("p_{l}")));
+    w.write_record(&header)?;
+    for (text, p) in texts.iter().zip(&predictions) {
+        let mut record = vec![text.to_string(), model.labels()[p.label].clone()];
+        record.extend(p.probs.iter().map(|x| format!("{x:.6}")));
+        w.write_record(&record)?;
+    }
+    let out = String::from_utf8(w.into_inner()?)?;
+    emit(args.out.as_deref(), &out)
+}
+
+fn read_stdin() -> anyhow::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut buf)
+        .context("failed to read standard input")?;
+    Ok(buf)
+}

@@ -1,0 +1,495 @@
+//! The corpus reader every command shares.
+//!
+//! Corpora come as TSV (GLUE style: a header, no quoting) or CSV (RFC 4180 quoting), with the
+//! text and label columns chosen by name. Every problem is reported with the file and line it
+//! is on, because a robustness number computed over silently dropped rows is worse than none.
+//! Blank lines are the one thing skipped, and they are counted.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::model::ModelInfo;
+
+/// Text columns tried in order when none is named (GLUE uses `sentence`, others `text`).
+pub const DEFAULT_TEXT_COLUMNS: [&str; 2] = ["sentence", "text"];
+pub const DEFAULT_LABEL_COLUMN: &str = "label";
+
+#[derive(Debug, thiserror::Error)]
+pub enum CorpusError {
+    #[error("failed to read {path}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: the file is empty")]
+    Empty { path: PathBuf },
+    #[error("{path}:{line}: {problem}")]
+    Line {
+        path: PathBuf,
+        line: usize,
+        problem: LineProblem,
+    },
+    #[error("{path}: no data rows after the header")]
+    NoRows { path: PathBuf },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LineProblem {
+    MissingColumn { column: String, header: Vec<String> },
+    NoTextColumn { header: Vec<String> },
+    Ragged { expected: usize, found: usize },
+    InvalidUtf8,
+    EmptyText,
+    UnknownLabel { label: String, known: Vec<String> },
+    Csv(String),
+}
+
+impl fmt::Display for LineProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LineProblem::MissingColumn { column, header } => {
+                write!(
+                    f,
+                    "no column named {column:?} in the header (columns: {})",
+                    header.join(", ")
+                )
+            }
+            LineProblem::NoTextColumn { header } => write!(
+                f,
+                "no text column: none of {:?} in the header (columns: {}); name one with --text-col",
+                DEFAULT_TEXT_COLUMNS,
+                header.join(", ")
+            ),
+            LineProblem::Ragged { expected, found } => {
+                write!(f, "row has {found} fields, the header has {expected}")
+            }
+            LineProblem::InvalidUtf8 => write!(f, "invalid UTF-8"),
+            LineProblem::EmptyText => write!(f, "the text field is empty"),
+            LineProblem::UnknownLabel { label, known } => write!(
+                f,
+                "unknown label {label:?}: the model's labels are {} (or their indices 0..{})",
+                known.join(", "),
+                known.len()
+            ),
+            LineProblem::Csv(message) => write!(f, "malformed CSV: {message}"),
+        }
+    }
+}
+
+/// Which columns to read.
+#[derive(Debug, Clone, Default)]
+pub struct Columns {
+    pub text: Option<String>,
+    pub label: Option<String>,
+    /// Fail when the label column is absent (eval, attacks) instead of reading texts alone.
+    pub require_label: bool,
+}
+
+/// One row of a corpus.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    /// 1-based line number in the file, for error messages and reports.
+    pub line: usize,
+    pub text: String,
+    pub label: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Corpus {
+    pub path: PathBuf,
+    pub rows: Vec<Row>,
+    pub blank_lines: usize,
+    pub text_column: String,
+    pub label_column: Option<String>,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Tsv,
+    Csv,
+}
+
+impl Corpus {
+    pub fn read(path: &Path, columns: &Columns) -> Result<Self, CorpusError> {
+        let bytes = std::fs::read(path).map_err(|source| CorpusError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(path, &bytes, columns)
+    }
+
+    /// Parse bytes as if read from `path` (whose extension picks TSV or CSV).
+    pub fn parse(path: &Path, bytes: &[u8], columns: &Columns) -> Result<Self, CorpusError> {
+        let err = |line: usize, problem: LineProblem| CorpusError::Line {
+            path: path.to_path_buf(),
+            line,
+            problem,
+        };
+        if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+            return Err(CorpusError::Empty {
+                path: path.to_path_buf(),
+            });
+        }
+        let format = match path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+        {
+            Some(e) if e == "csv" => Format::Csv,
+            Some(e) if e == "tsv" || e == "tab" => Format::Tsv,
+            _ => {
+                let first = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
+                if first.contains(&b'\t') {
+                    Format::Tsv
+                } else {
+                    Format::Csv
+                }
+            }
+        };
+        let (records, blank_lines) = match format {
+            Format::Tsv => split_tsv(bytes),
+            Format::Csv => {
+                split_csv(bytes).map_err(|(line, message)| err(line, LineProblem::Csv(message)))?
+            }
+        };
+        let mut records = records.into_iter();
+        let (header_line, header) = records.next().ok_or_else(|| CorpusError::Empty {
+            path: path.to_path_buf(),
+        })?;
+        let header: Vec<String> = header
+            .iter()
+            .map(|f| {
+                std::str::from_utf8(f).map(|s| s.trim().trim_start_matches('\u{feff}').to_string())
+            })
+            .collect::<Result<_, _>>()
+            .map_err(|_| err(header_line, LineProblem::InvalidUtf8))?;
+        let find = |name: &str| header.iter().position(|h| h == name);
+        let (text_idx, text_column) = match &columns.text {
+            Some(name) => (
+                find(name).ok_or_else(|| {
+                    err(
+                        header_line,
+                        LineProblem::MissingColumn {
+                            column: name.clone(),
+                            header: header.clone(),
+                        },
+                    )
+                })?,
+                name.clone(),
+            ),
+            None => DEFAULT_TEXT_COLUMNS
+                .iter()
+                .find_map(|n| find(n).map(|i| (i, n.to_string())))
+                .ok_or_else(|| {
+                    err(
+                        header_line,
+                        LineProblem::NoTextColumn {
+                            header: header.clone(),
+                        },
+                    )
+                })?,
+        };
+        let label_name = columns
+            .label
+            .clone()
+            .unwrap_or_else(|| DEFAULT_LABEL_COLUMN.to_string());
+        let label_idx = match find(&label_name) {
+            Some(i) => Some(i),
+            None if columns.require_label || columns.label.is_some() => {
+                return Err(err(
+                    header_line,
+                    LineProblem::MissingColumn {
+                        column: label_name,
+                        header: header.clone(),
+                    },
+                ));
+            }
+            None => None,
+        };
+        let mut rows = Vec::new();
+        for (line, fields) in records {
+            if fields.len() != header.len() {
+                return Err(err(
+                    line,
+                    LineProblem::Ragged {
+                        expected: header.len(),
+                        found: fields.len(),
+                    },
+                ));
+            }
+            let field = |i: usize| {
+                std::str::from_utf8(&fields[i])
+                    .map(|s| s.trim().to_string())
+                    .map_err(|_| err(line, LineProblem::InvalidUtf8))
+            };
+            let text = field(text_idx)?;
+            if text.is_empty() {
+                return Err(err(line, LineProblem::EmptyText));
+            }
+            let label = label_idx.map(field).transpose()?;
+            rows.push(Row { line, text, label });
+        }
+        if rows.is_empty() {
+            return Err(CorpusError::NoRows {
+                path: path.to_path_buf(),
+            });
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+            rows,
+            blank_lines,
+            text_column,
+            label_column: label_idx.map(|_| label_name),
+            sha256: crate::hash::sha256_bytes(bytes),
+        })
+    }
+
+    pub fn texts(&self) -> Vec<&str> {
+        self.rows.iter().map(|r| r.text.as_str()).collect()
+    }
+
+    /// Map each row's label (a name, case-insensitive, or an index) to the model's label index.
+    pub fn label_indices(&self, model: &ModelInfo) -> Result<Vec<usize>, CorpusError> {
+        self.rows
+            .iter()
+            .map(|row| {
+                let raw = row.label.as_deref().unwrap_or_default();
+                model.label_index(raw).ok_or_else(|| CorpusError::Line {
+                    path: self.path.clone(),
+                    line: row.line,
+                    problem: LineProblem::UnknownLabel {
+                        label: raw.to_string(),
+                        known: model.labels.clone(),
+                    },
+                })
+            })
+            .collect()
+    }
+
+    pub fn name(&self) -> String {
+        self.path.file_name().map_or_else(
+            || self.path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        )
+    }
+}
+
+type Records = Vec<(usize, Vec<Vec<u8>>)>;
+
+fn is_blank(line: &[u8]) -> bool {
+    line.iter().all(|b| b.is_ascii_whitespace())
+}
+
+/// GLUE-style TSV: one record a line, fields split on tabs, no quoting.
+fn split_tsv(bytes: &[u8]) -> (Records, usize) {
+    let mut records = Vec::new();
+    let mut blank = 0;
+    let lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
+    let last = lines.len();
+    for (i, raw) in lines.into_iter().enumerate() {
+        let line = raw.strip_suffix(b"\r").unwrap_or(raw);
+        if is_blank(line) {
+            // The newline that ends the file is not a blank line.
+            if !(i + 1 == last && line.is_empty()) {
+                blank += 1;
+            }
+            continue;
+        }
+        records.push((
+            i + 1,
+            line.split(|&b| b == b'\t').map(<[u8]>::to_vec).collect(),
+        ));
+    }
+    (records, blank)
+}
+
+/// RFC 4180 CSV, quoted fields may span lines; record line numbers are where records start.
+fn split_csv(bytes: &[u8]) -> Result<(Records, usize), (usize, String)> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(bytes);
+    let mut records = Vec::new();
+    let mut record = csv::ByteRecord::new();
+    let mut covered = Vec::new();
+    loop {
+        let start = reader.position().line() as usize;
+        match reader.read_byte_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {
+                let line = record.position().map_or(start, |p| p.line() as usize);
+                covered.push(line);
+                records.push((line, record.iter().map(<[u8]>::to_vec).collect()));
+            }
+            Err(e) => {
+                let line = e.position().map_or(start, |p| p.line() as usize);
+                return Err((line, e.to_string()));
+            }
+        }
+    }
+    // csv skips blank lines itself; count the ones outside records for the report.
+    let lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
+    let last = lines.len();
+    let blank = lines
+        .iter()
+        .enumerate()
+        .filter(|&(i, l)| {
+            is_blank(l.strip_suffix(b"\r").unwrap_or(l)) && !(i + 1 == last && l.is_empty())
+        })
+        .count();
+    Ok((records, blank))
+}
+
+/// Plain text, one input a line (`robust predict`): blank lines skipped and counted.
+pub fn read_lines(path: &Path, bytes: &[u8]) -> Result<(Vec<Row>, usize), CorpusError> {
+    let mut rows = Vec::new();
+    let mut blank = 0;
+    let lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
+    let last = lines.len();
+    for (i, raw) in lines.into_iter().enumerate() {
+        let line = raw.strip_suffix(b"\r").unwrap_or(raw);
+        if is_blank(line) {
+            if !(i + 1 == last && line.is_empty()) {
+                blank += 1;
+            }
+            continue;
+        }
+        let text = std::str::from_utf8(line).map_err(|_| CorpusError::Line {
+            path: path.to_path_buf(),
+            line: i + 1,
+            problem: LineProblem::InvalidUtf8,
+        })?;
+        rows.push(Row {
+            line: i + 1,
+            text: text.trim().to_string(),
+            label: None,
+        });
+    }
+    Ok((rows, blank))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(name: &str, text: &[u8], columns: &Columns) -> Result<Corpus, CorpusError> {
+        Corpus::parse(Path::new(name), text, columns)
+    }
+
+    fn labelled() -> Columns {
+        Columns {
+            require_label: true,
+            ..Columns::default()
+        }
+    }
+
+    #[test]
+    fn reads_glue_tsv_and_counts_blank_lines() {
+        let c = parse(
+            "d.tsv",
+            b"sentence\tlabel\na \"quoted\" film \t1\n\nbad\t0\n",
+            &labelled(),
+        )
+        .unwrap();
+        assert_eq!(c.rows.len(), 2);
+        assert_eq!(c.rows[0].text, "a \"quoted\" film");
+        assert_eq!(c.rows[1].line, 4);
+        assert_eq!(c.blank_lines, 1);
+        assert_eq!(c.text_column, "sentence");
+    }
+
+    #[test]
+    fn reads_quoted_csv_with_named_columns() {
+        let cols = Columns {
+            text: Some("review".into()),
+            label: Some("stars".into()),
+            require_label: true,
+        };
+        let c = parse(
+            "d.csv",
+            b"id,review,stars\n1,\"good, really\",positive\r\n2,\"multi\nline\",0\n",
+            &cols,
+        )
+        .unwrap();
+        assert_eq!(c.rows[0].text, "good, really");
+        assert_eq!(c.rows[1].text, "multi\nline");
+        assert_eq!(c.rows[1].line, 3);
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let e = parse("d.tsv", b"text\tlabel\nok\t1\nragged\n", &labelled()).unwrap_err();
+        assert_eq!(e.to_string(), "d.tsv:3: row has 1 fields, the header has 2");
+        let e = parse("d.tsv", b"text\tlabel\nok\t1\n\xff\xfe\t0\n", &labelled()).unwrap_err();
+        assert_eq!(e.to_string(), "d.tsv:3: invalid UTF-8");
+        let e = parse("d.tsv", b"words\tlabel\nok\t1\n", &labelled()).unwrap_err();
+        assert!(e.to_string().starts_with("d.tsv:1: no text column"), "{e}");
+        let e = parse("d.tsv", b"text\tgold\nok\t1\n", &labelled()).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("d.tsv:1: no column named \"label\""),
+            "{e}"
+        );
+        let e = parse("d.tsv", b"text\tlabel\n \t1\n", &labelled()).unwrap_err();
+        assert_eq!(e.to_string(), "d.tsv:2: the text field is empty");
+        assert!(matches!(
+            parse("d.tsv", b"", &labelled()),
+            Err(CorpusError::Empty { .. })
+        ));
+        assert!(matches!(
+            parse("d.tsv", b"\n \n", &labelled()),
+            Err(CorpusError::Empty { .. })
+        ));
+        assert!(matches!(
+            parse("d.tsv", b"text\tlabel\n\n", &labelled()),
+            Err(CorpusError::NoRows { .. })
+        ));
+    }
+
+    #[test]
+    fn label_column_is_optional_unless_required() {
+        let c = parse("d.tsv", b"text\tid\nhello\t7\n", &Columns::default()).unwrap();
+        assert_eq!(c.rows[0].label, None);
+        assert_eq!(c.label_column, None);
+    }
+
+    #[test]
+    fn labels_resolve_by_name_or_index() {
+        let info = ModelInfo {
+            dir: PathBuf::from("m"),
+            name: "m".into(),
+            labels: vec!["negative".into(), "positive".into()],
+            max_len: 128,
+        };
+        let c = parse(
+            "d.tsv",
+            b"text\tlabel\na\tPositive\nb\t0\nc\t1\n",
+            &labelled(),
+        )
+        .unwrap();
+        assert_eq!(c.label_indices(&info).unwrap(), vec![1, 0, 1]);
+        let c = parse("d.tsv", b"text\tlabel\na\tneutral\n", &labelled()).unwrap();
+        let e = c.label_indices(&info).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("d.tsv:2: unknown label \"neutral\""),
+            "{e}"
+        );
+        let c = parse("d.tsv", b"text\tlabel\na\t2\n", &labelled()).unwrap();
+        assert!(c.label_indices(&info).is_err());
+    }
+
+    #[test]
+    fn plain_lines_skip_blanks() {
+        let (rows, blank) = read_lines(Path::new("-"), b"one\n\n  \ntwo\n").unwrap();
+        assert_eq!(
+            rows.iter().map(|r| r.text.as_str()).collect::<Vec<_>>(),
+            ["one", "two"]
+        );
+        assert_eq!(blank, 2);
+        let e = read_lines(Path::new("in.txt"), b"ok\n\xc3\x28\n").unwrap_err();
+        assert_eq!(e.to_string(), "in.txt:2: invalid UTF-8");
+    }
+}

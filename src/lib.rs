@@ -1,0 +1,17 @@
+//! robust: an adversarial-robustness test harness for BERT-family NLP models.
+//!
+//! Point it at an ONNX export with its `tokenizer.json` and a corpus, and it measures how
+//! often the model's predictions change under attack, with denominators and 95% intervals.
+//! The library is what the `robust` binary, nightly jobs and users' property tests share.
+
+pub mod corpus;
+pub mod eval;
+pub mod hash;
+pub mod model;
+pub mod report;
+pub mod runtime;
+pub mod stats;
+pub mod tokenize;
+
+/// The crate version, recorded in every report.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,731 @@
+//! The inference core: a BERT-family classifier on ONNX Runtime.
+//!
+//! A model is a folder (`model.onnx`, `tokenizer.json`, `config.json` with `id2label`, as an
+//! optimum or transformers export writes it). Attacks query the same model many times with
+//! inputs that differ in a word or two, and often with inputs seen before, so three things
+//! matter more than anything else: batches padded only to their own longest row (rows are
+//! sorted by length first), a cache keyed by the exact token ids so no input is paid for
+//! twice, and query counts that attacks can report honestly.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ort::session::Session;
+use ort::session::builder::GraphOptimizationLevel;
+use ort::value::{Tensor, TensorElementType, ValueType};
+use serde::Deserialize;
+
+use crate::runtime::{self, RuntimeError};
+use crate::tokenize::{Encoded, TextEncoder, TokenIds, TokenizeError};
+
+pub const MODEL_FILE: &str = "model.onnx";
+pub const TOKENIZER_FILE: &str = "tokenizer.json";
+pub const CONFIG_FILE: &str = "config.json";
+pub const MANIFEST_FILE: &str = "robust.toml";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("model folder {dir} has no {file}")]
+    MissingFile { dir: PathBuf, file: &'static str },
+    #[error("failed to read {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} is not valid: {message}")]
+    BadConfig { path: PathBuf, message: String },
+    #[error("model {path} does not fit a classifier: {message}")]
+    Incompatible { path: PathBuf, message: String },
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error(transparent)]
+    Tokenize(#[from] TokenizeError),
+    #[error("onnx runtime failed on {path}")]
+    Session {
+        path: PathBuf,
+        #[source]
+        source: ort::Error,
+    },
+    #[error("model returned logits of shape {shape:?}, expected [{rows}, {labels}]")]
+    OutputShape {
+        shape: Vec<i64>,
+        rows: usize,
+        labels: usize,
+    },
+}
+
+/// How inference runs: rows per forward pass, threads inside each operator, cache size.
+#[derive(Debug, Clone)]
+pub struct InferenceOptions {
+    pub batch_size: usize,
+    pub threads: usize,
+    /// Entries kept in the prediction cache; 0 disables it.
+    pub cache_capacity: usize,
+    /// Cut inputs to this many tokens (including special tokens); `None` uses the model's limit.
+    pub max_len: Option<usize>,
+    /// `--ort-lib`, when given.
+    pub ort_lib: Option<PathBuf>,
+}
+
+impl Default for InferenceOptions {
+    fn default() -> Self {
+        Self {
+            batch_size: 32,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            cache_capacity: 200_000,
+            max_len: None,
+            ort_lib: None,
+        }
+    }
+}
+
+/// Counters that attacks report: how many rows were asked for, how many the cache answered,
+/// and how many the model actually ran.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct QueryStats {
+    /// Rows asked for, cached or not.
+    pub requests: u64,
+    /// Rows answered from the cache (or repeated within one request).
+    pub cache_hits: u64,
+    /// Rows the model ran: the query count an attack pays.
+    pub model_queries: u64,
+    /// Forward passes.
+    pub batches: u64,
+    /// Inputs cut to the model's maximum length.
+    pub truncated: u64,
+    /// Token positions computed, padding included, and of those the real ones.
+    pub padded_tokens: u64,
+    pub real_tokens: u64,
+}
+
+impl QueryStats {
+    pub fn since(&self, earlier: &QueryStats) -> QueryStats {
+        QueryStats {
+            requests: self.requests - earlier.requests,
+            cache_hits: self.cache_hits - earlier.cache_hits,
+            model_queries: self.model_queries - earlier.model_queries,
+            batches: self.batches - earlier.batches,
+            truncated: self.truncated - earlier.truncated,
+            padded_tokens: self.padded_tokens - earlier.padded_tokens,
+            real_tokens: self.real_tokens - earlier.real_tokens,
+        }
+    }
+}
+
+/// One row's prediction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prediction {
+    pub label: usize,
+    pub probs: Vec<f32>,
+    pub logits: Arc<[f32]>,
+}
+
+impl Prediction {
+    pub fn from_logits(logits: Arc<[f32]>) -> Self {
+        let probs = softmax(&logits);
+        let label = argmax(&probs);
+        Self {
+            label,
+            probs,
+            logits,
+        }
+    }
+
+    pub fn confidence(&self) -> f32 {
+        self.probs[self.label]
+    }
+}
+
+pub fn softmax(logits: &[f32]) -> Vec<f32> {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let exp: Vec<f64> = logits.iter().map(|&l| f64::from(l - max).exp()).collect();
+    let sum: f64 = exp.iter().sum();
+    exp.iter().map(|&e| (e / sum) as f32).collect()
+}
+
+/// Index of the largest value; the first one on ties, so results are deterministic.
+pub fn argmax(values: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &v) in values.iter().enumerate() {
+        if v > values[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// What a model folder says about itself.
+#[derive(Debug, Clone)]
+pub struct ModelInfo {
+    pub dir: PathBuf,
+    pub name: String,
+    pub labels: Vec<String>,
+    pub max_len: usize,
+}
+
+impl ModelInfo {
+    pub fn model_path(&self) -> PathBuf {
+        self.dir.join(MODEL_FILE)
+    }
+
+    /// sha256 of `model.onnx`, for reports that must say exactly which model they measured.
+    pub fn sha256(&self) -> Result<String, ModelError> {
+        let path = self.model_path();
+        crate::hash::sha256_file(&path).map_err(|source| ModelError::Read { path, source })
+    }
+
+    /// Read the folder's `config.json` (and `robust.toml`, whose keys win where both speak).
+    pub fn read(dir: &Path) -> Result<Self, ModelError> {
+        for file in [MODEL_FILE, TOKENIZER_FILE] {
+            if !dir.join(file).is_file() {
+                return Err(ModelError::MissingFile {
+                    dir: dir.to_path_buf(),
+                    file,
+                });
+            }
+        }
+        let config = read_config(dir)?;
+        let manifest = read_manifest(dir)?;
+        let labels = match manifest.as_ref().and_then(|m| m.labels.clone()) {
+            Some(labels) => labels,
+            None => config
+                .as_ref()
+                .map(|c| c.labels(&dir.join(CONFIG_FILE)))
+                .transpose()?
+                .ok_or_else(|| ModelError::MissingFile {
+                    dir: dir.to_path_buf(),
+                    file: CONFIG_FILE,
+                })?,
+        };
+        if labels.len() < 2 {
+            return Err(ModelError::BadConfig {
+                path: dir.join(CONFIG_FILE),
+                message: format!(
+                    "a classifier needs at least 2 labels, found {}",
+                    labels.len()
+                ),
+            });
+        }
+        let position_limit = config
+            .as_ref()
+            .and_then(|c| c.max_position_embeddings)
+            .unwrap_or(512);
+        let max_len = manifest
+            .as_ref()
+            .and_then(|m| m.max_length)
+            .unwrap_or(position_limit)
+            .min(position_limit);
+        let name = manifest
+            .and_then(|m| m.name)
+            .or_else(|| dir.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "model".to_string());
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            name,
+            labels,
+            max_len,
+        })
+    }
+
+    /// Index of a label given as a name (case-insensitive) or as an index.
+    pub fn label_index(&self, label: &str) -> Option<usize> {
+        let label = label.trim();
+        if let Some(i) = self
+            .labels
+            .iter()
+            .position(|l| l.eq_ignore_ascii_case(label))
+        {
+            return Some(i);
+        }
+        label
+            .parse::<usize>()
+            .ok()
+            .filter(|&i| i < self.labels.len())
+    }
+}
+
+#[derive(Deserialize)]
+struct HfConfig {
+    id2label: Option<HashMap<String, String>>,
+    max_position_embeddings: Option<usize>,
+}
+
+impl HfConfig {
+    fn labels(&self, path: &Path) -> Result<Vec<String>, ModelError> {
+        let bad = |message: String| ModelError::BadConfig {
+            path: path.to_path_buf(),
+            message,
+        };
+        let map = self
+            .id2label
+            .as_ref()
+            .ok_or_else(|| bad("no id2label: the folder must name its labels".into()))?;
+        let mut labels = vec![None; map.len()];
+        for (id, name) in map {
+            let i: usize = id
+                .parse()
+                .map_err(|_| bad(format!("id2label key {id:?} is not an index")))?;
+            let slot = labels.get_mut(i).ok_or_else(|| {
+                bad(format!(
+                    "id2label index {i} is out of range 0..{}",
+                    map.len()
+                ))
+            })?;
+            *slot = Some(name.clone());
+        }
+        Ok(labels.into_iter().map(|l| l.unwrap_or_default()).collect())
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Manifest {
+    name: Option<String>,
+    labels: Option<Vec<String>>,
+    max_length: Option<usize>,
+}
+
+fn read_config(dir: &Path) -> Result<Option<HfConfig>, ModelError> {
+    let path = dir.join(CONFIG_FILE);
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&path).map_err(|source| ModelError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| ModelError::BadConfig {
+            path,
+            message: e.to_string(),
+        })
+}
+
+fn read_manifest(dir: &Path) -> Result<Option<Manifest>, ModelError> {
+    let path = dir.join(MANIFEST_FILE);
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&path).map_err(|source| ModelError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    toml::from_str(&text)
+        .map(Some)
+        .map_err(|e| ModelError::BadConfig {
+            path,
+            message: e.to_string(),
+        })
+}
+
+/// A bounded map from exact model input to logits. Oldest entries go first when it is full;
+/// attacks revisit recent inputs far more often than old ones.
+#[derive(Debug)]
+pub struct PredictionCache {
+    map: HashMap<TokenIds, Arc<[f32]>>,
+    order: VecDeque<TokenIds>,
+    capacity: usize,
+}
+
+impl PredictionCache {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            map: HashMap::new(),
+            order: VecDeque::new(),
+            capacity,
+        }
+    }
+
+    pub fn get(&self, key: &TokenIds) -> Option<&Arc<[f32]>> {
+        self.map.get(key)
+    }
+
+    pub fn insert(&mut self, key: TokenIds, logits: Arc<[f32]>) {
+        if self.capacity == 0 || self.map.contains_key(&key) {
+            return;
+        }
+        while self.map.len() >= self.capacity {
+            match self.order.pop_front() {
+                Some(old) => {
+                    self.map.remove(&old);
+                }
+                None => break,
+            }
+        }
+        self.order.push_back(key.clone());
+        self.map.insert(key, logits);
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    pub fn clear(&mut self) {
+        self.map.clear();
+        self.order.clear();
+    }
+}
+
+/// Called with (rows done, rows to do) after each forward pass.
+pub type Progress<'a> = &'a mut dyn FnMut(usize, usize);
+
+pub struct Classifier {
+    info: ModelInfo,
+    session: Session,
+    encoder: TextEncoder,
+    uses_token_types: bool,
+    options: InferenceOptions,
+    cache: PredictionCache,
+    stats: QueryStats,
+}
+
+impl Classifier {
+    pub fn load(dir: &Path, options: InferenceOptions) -> Result<Self, ModelError> {
+        let mut info = ModelInfo::read(dir)?;
+        if let Some(max_len) = options.max_len {
+            info.max_len = max_len.min(info.max_len);
+        }
+        let env = runtime::environment(options.ort_lib.as_deref())?;
+        let path = info.model_path();
+        let session =
+            build_session(env, &path, options.threads).map_err(|source| ModelError::Session {
+                path: path.clone(),
+                source,
+            })?;
+        let uses_token_types = check_signature(&session, &path, info.labels.len())?;
+        let encoder = TextEncoder::from_file(&dir.join(TOKENIZER_FILE), info.max_len)?;
+        let cache = PredictionCache::new(options.cache_capacity);
+        Ok(Self {
+            info,
+            session,
+            encoder,
+            uses_token_types,
+            options,
+            cache,
+            stats: QueryStats::default(),
+        })
+    }
+
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    pub fn labels(&self) -> &[String] {
+        &self.info.labels
+    }
+
+    pub fn encoder(&self) -> &TextEncoder {
+        &self.encoder
+    }
+
+    pub fn options(&self) -> &InferenceOptions {
+        &self.options
+    }
+
+    pub fn stats(&self) -> QueryStats {
+        self.stats
+    }
+
+    pub fn cache(&self) -> &PredictionCache {
+        &self.cache
+    }
+
+    pub fn clear_cache(&mut self) {
+        self.cache.clear();
+    }
+
+    pub fn set_batch_size(&mut self, batch_size: usize) {
+        self.options.batch_size = batch_size.max(1);
+    }
+
+    pub fn encode(&self, texts: &[&str]) -> Result<Vec<Encoded>, ModelError> {
+        Ok(self.encoder.encode_batch(texts)?)
+    }
+
+    pub fn predict(&mut self, texts: &[&str]) -> Result<Vec<Prediction>, ModelError> {
+        self.predict_with_progress(texts, &mut |_, _| {})
+    }
+
+    pub fn predict_with_progress(
+        &mut self,
+        texts: &[&str],
+        progress: Progress,
+    ) -> Result<Vec<Prediction>, ModelError> {
+        let encoded = self.encode(texts)?;
+        self.stats.truncated += encoded.iter().filter(|e| e.truncated).count() as u64;
+        let inputs: Vec<TokenIds> = encoded.into_iter().map(|e| e.input).collect();
+        self.predict_ids(&inputs, progress)
+    }
+
+    /// Predictions for inputs already in token space (attacks that edit ids use this).
+    pub fn predict_ids(
+        &mut self,
+        inputs: &[TokenIds],
+        progress: Progress,
+    ) -> Result<Vec<Prediction>, ModelError> {
+        Ok(self
+            .logits(inputs, progress)?
+            .into_iter()
+            .map(Prediction::from_logits)
+            .collect())
+    }
+
+    /// Logits for each input, from the cache where possible; the rest run sorted by length in
+    /// batches padded to their own longest row.
+    pub fn logits(
+        &mut self,
+        inputs: &[TokenIds],
+        progress: Progress,
+    ) -> Result<Vec<Arc<[f32]>>, ModelError> {
+        self.stats.requests += inputs.len() as u64;
+        let mut out: Vec<Option<Arc<[f32]>>> = vec![None; inputs.len()];
+        // Rows the model must run, each once, with every position that asked for it.
+        let mut pending: HashMap<&TokenIds, usize> = HashMap::new();
+        let mut todo: Vec<(&TokenIds, Vec<usize>)> = Vec::new();
+        for (i, input) in inputs.iter().enumerate() {
+            if let Some(hit) = self.cache.get(input) {
+                out[i] = Some(hit.clone());
+                self.stats.cache_hits += 1;
+            } else if let Some(&slot) = pending.get(input) {
+                todo[slot].1.push(i);
+                self.stats.cache_hits += 1;
+            } else {
+                pending.insert(input, todo.len());
+                todo.push((input, vec![i]));
+            }
+        }
+        // Stable sort: equal lengths keep request order, so runs are deterministic.
+        todo.sort_by_key(|(input, _)| input.len());
+        let total = todo.len();
+        let mut done = 0;
+        for chunk in todo.chunks(self.options.batch_size.max(1)) {
+            let rows: Vec<&TokenIds> = chunk.iter().map(|(input, _)| *input).collect();
+            let logits = self.run_batch(&rows)?;
+            for ((input, positions), row) in chunk.iter().zip(logits) {
+                for &p in positions {
+                    out[p] = Some(row.clone());
+                }
+                self.cache.insert((*input).clone(), row);
+            }
+            done += chunk.len();
+            progress(done, total);
+        }
+        Ok(out
+            .into_iter()
+            .map(|o| o.expect("every row is answered by the cache or a batch"))
+            .collect())
+    }
+
+    fn run_batch(&mut self, rows: &[&TokenIds]) -> Result<Vec<Arc<[f32]>>, ModelError> {
+        let width = rows.iter().map(|r| r.len()).max().unwrap_or(0).max(1);
+        let n = rows.len();
+        let mut ids = vec![0i64; n * width];
+        let mut mask = vec![0i64; n * width];
+        let mut types = vec![0i64; n * width];
+        for (r, row) in rows.iter().enumerate() {
+            for (c, (&id, &ty)) in row.ids.iter().zip(row.type_ids.iter()).enumerate() {
+                ids[r * width + c] = i64::from(id);
+                mask[r * width + c] = 1;
+                types[r * width + c] = i64::from(ty);
+            }
+            self.stats.real_tokens += row.len() as u64;
+        }
+        self.stats.padded_tokens += (n * width) as u64;
+        self.stats.model_queries += n as u64;
+        self.stats.batches += 1;
+        let labels = self.info.labels.len();
+        let path = self.info.model_path();
+        let session_err = |source| ModelError::Session {
+            path: path.clone(),
+            source,
+        };
+        let shape = [n, width];
+        let mut feed: Vec<(std::borrow::Cow<str>, ort::session::SessionInputValue)> = vec![
+            (
+                "input_ids".into(),
+                Tensor::from_array((shape, ids))
+                    .map_err(session_err)?
+                    .into(),
+            ),
+            (
+                "attention_mask".into(),
+                Tensor::from_array((shape, mask))
+                    .map_err(session_err)?
+                    .into(),
+            ),
+        ];
+        if self.uses_token_types {
+            feed.push((
+                "token_type_ids".into(),
+                Tensor::from_array((shape, types))
+                    .map_err(session_err)?
+                    .into(),
+            ));
+        }
+        let outputs = self.session.run(feed).map_err(session_err)?;
+        let value = outputs
+            .get("logits")
+            .ok_or_else(|| ModelError::Incompatible {
+                path: path.clone(),
+                message: "no output named logits".into(),
+            })?;
+        let (dims, data) = value.try_extract_tensor::<f32>().map_err(session_err)?;
+        let dims: Vec<i64> = dims.iter().copied().collect();
+        if dims != [n as i64, labels as i64] {
+            return Err(ModelError::OutputShape {
+                shape: dims,
+                rows: n,
+                labels,
+            });
+        }
+        Ok(data.chunks(labels).map(Arc::from).collect())
+    }
+}
+
+fn build_session(
+    env: &ort::environment::Environment,
+    path: &Path,
+    threads: usize,
+) -> ort::Result<Session> {
+    Ok(Session::builder(env)?
+        .with_optimization_level(GraphOptimizationLevel::Level3)?
+        .with_intra_threads(threads.max(1))?
+        .with_inter_threads(1)?
+        .commit_from_file(path)?)
+}
+
+/// Check that the graph takes `input_ids` and `attention_mask` (and maybe `token_type_ids`) as
+/// int64 and gives float `logits` of rank 2 with one column per label. Returns whether
+/// `token_type_ids` is an input.
+fn check_signature(session: &Session, path: &Path, labels: usize) -> Result<bool, ModelError> {
+    let bad = |message: String| ModelError::Incompatible {
+        path: path.to_path_buf(),
+        message,
+    };
+    let mut seen = Vec::new();
+    for input in session.inputs() {
+        let name = input.name();
+        if !matches!(name, "input_ids" | "attention_mask" | "token_type_ids") {
+            return Err(bad(format!(
+                "unexpected input {name:?}; a classifier takes input_ids, attention_mask and optionally token_type_ids"
+            )));
+        }
+        match input.dtype() {
+            ValueType::Tensor {
+                ty: TensorElementType::Int64,
+                shape,
+                ..
+            } if shape.len() == 2 => {}
+            other => {
+                return Err(bad(format!(
+                    "input {name:?} is {other}, expected a 2-d int64 tensor"
+                )));
+            }
+        }
+        seen.push(name.to_string());
+    }
+    for required in ["input_ids", "attention_mask"] {
+        if !seen.iter().any(|s| s == required) {
+            return Err(bad(format!(
+                "missing input {required:?}; inputs are {seen:?}"
+            )));
+        }
+    }
+    let names: Vec<&str> = session.outputs().iter().map(|o| o.name()).collect();
+    let logits = session
+        .outputs()
+        .iter()
+        .find(|o| o.name() == "logits")
+        .ok_or_else(|| bad(format!("missing output \"logits\"; outputs are {names:?}")))?;
+    match logits.dtype() {
+        ValueType::Tensor {
+            ty: TensorElementType::Float32,
+            shape,
+            ..
+        } => {
+            if shape.len() == 3 {
+                return Err(bad(
+                    "logits are [batch, sequence, vocab]: this is a fill-mask (masked-LM) head, not a classifier".into(),
+                ));
+            }
+            if shape.len() != 2 {
+                return Err(bad(format!(
+                    "logits have rank {}, expected [batch, labels]",
+                    shape.len()
+                )));
+            }
+            if shape[1] > 0 && shape[1] as usize != labels {
+                return Err(bad(format!(
+                    "logits have {} columns but the folder names {labels} labels",
+                    shape[1]
+                )));
+            }
+        }
+        other => {
+            return Err(bad(format!(
+                "output \"logits\" is {other}, expected float32"
+            )));
+        }
+    }
+    Ok(seen.iter().any(|s| s == "token_type_ids"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn softmax_sums_to_one_and_keeps_order() {
+        let p = softmax(&[1.0, 3.0, -2.0]);
+        assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+        assert_eq!(argmax(&p), 1);
+        assert!(p[0] > p[2]);
+    }
+
+    #[test]
+    fn softmax_survives_huge_logits() {
+        let p = softmax(&[1000.0, 0.0]);
+        assert!((p[0] - 1.0).abs() < 1e-6 && p[1] >= 0.0);
+    }
+
+    #[test]
+    fn argmax_takes_first_on_ties() {
+        assert_eq!(argmax(&[0.5, 0.5]), 0);
+    }
+
+    #[test]
+    fn cache_evicts_oldest_first() {
+        let mut cache = PredictionCache::new(2);
+        let key = |i| TokenIds::single(vec![101, i, 102]);
+        for i in 0..3 {
+            cache.insert(key(i), Arc::from(vec![i as f32]));
+        }
+        assert_eq!(cache.len(), 2);
+        assert!(cache.get(&key(0)).is_none());
+        assert!(cache.get(&key(2)).is_some());
+    }
+
+    #[test]
+    fn zero_capacity_cache_stores_nothing() {
+        let mut cache = PredictionCache::new(0);
+        cache.insert(TokenIds::single(vec![1]), Arc::from(vec![0.0]));
+        assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn id2label_is_ordered_by_index() {
+        let c: HfConfig =
+            serde_json::from_str(r#"{"id2label": {"1": "pos", "0": "neg"}}"#).unwrap();
+        assert_eq!(c.labels(Path::new("c.json")).unwrap(), vec!["neg", "pos"]);
+        let c: HfConfig =
+            serde_json::from_str(r#"{"id2label": {"5": "pos", "0": "neg"}}"#).unwrap();
+        assert!(c.labels(Path::new("c.json")).is_err());
+    }
+}

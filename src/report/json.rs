@@ -1,0 +1,15 @@
+//! JSON: the whole report as one object, for tools.
+
+use super::{Exporter, ReportError};
+use crate::eval::EvalReport;
+
+pub struct JsonExporter;
+
+impl Exporter for JsonExporter {
+    fn eval(&self, report: &EvalReport) -> Result<String, ReportError> {
+        let mut s = serde_json::to_string_pretty(report)
+            .map_err(|e| ReportError::Serialise(Box::new(e)))?;
+        s.push('\n');
+        Ok(s)
+    }
+}

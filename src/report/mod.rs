@@ -1,0 +1,96 @@
+//! Output formats, one file each, behind one small trait (the hyperfine `Exporter` pattern):
+//! adding a format means adding a file, not touching every command.
+
+mod csv;
+mod json;
+mod table;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+pub use self::csv::CsvExporter;
+pub use self::json::JsonExporter;
+pub use self::table::TableExporter;
+
+use crate::eval::EvalReport;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("failed to write {path}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("failed to serialise the report")]
+    Serialise(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// A way of rendering reports as text.
+pub trait Exporter {
+    fn eval(&self, report: &EvalReport) -> Result<String, ReportError>;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Csv,
+    Json,
+}
+
+impl Format {
+    pub fn exporter(self) -> Box<dyn Exporter> {
+        match self {
+            Format::Table => Box::new(TableExporter),
+            Format::Csv => Box::new(CsvExporter),
+            Format::Json => Box::new(JsonExporter),
+        }
+    }
+}
+
+/// Write a file so that readers see either the old content or the whole new content, never a
+/// half-written file: write a temporary file beside it, flush it to disk, then rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
+    let err = |source| ReportError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir).map_err(err)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".robust-")
+        .tempfile_in(dir)
+        .map_err(err)?;
+    tmp.write_all(bytes).map_err(err)?;
+    tmp.as_file().sync_all().map_err(err)?;
+    tmp.persist(path).map_err(|e| err(e.error))?;
+    Ok(())
+}
+
+/// Render a float with fixed precision so reports are byte-identical across runs.
+pub(crate) fn fixed(x: f64, digits: usize) -> String {
+    if x.is_nan() {
+        String::new()
+    } else {
+        format!("{x:.digits$}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_replaces_whole_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/out.csv");
+        write_atomic(&path, b"first").unwrap();
+        write_atomic(&path, b"second").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"second");
+        let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "no temporary files left behind");
+    }
+}

@@ -1,0 +1,161 @@
+//! Finding and loading the ONNX Runtime shared library.
+//!
+//! `ort` is built with `load-dynamic`, so nothing is linked at build time and no binary is
+//! downloaded by a build script: the library is found at run time. `ort::init()` would panic
+//! when it is missing, so the path is resolved here first and every failure becomes a
+//! [`RuntimeError`] that tells the user the one command that fixes it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use ort::environment::Environment;
+
+/// Where the project's setup script puts its copy of the library, relative to the repository.
+pub const SETUP_DIR: &str = ".ort";
+const LIB_NAME: &str = "libonnxruntime.so";
+const HOW_TO_GET: &str = "run `./scripts/setup` in the robust repository (it unpacks the library from the \
+     PyPI onnxruntime wheel), or `pip install onnxruntime`, or pass --ort-lib PATH / set ORT_DYLIB_PATH";
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("onnx runtime library {path} (from {origin}) does not exist")]
+    Missing { path: PathBuf, origin: &'static str },
+    #[error("onnx runtime library not found; {HOW_TO_GET}")]
+    NotFound,
+    #[error("failed to load onnx runtime from {path}: {message}")]
+    Load { path: PathBuf, message: String },
+    #[error("failed to create the onnx runtime environment")]
+    Environment(#[source] ort::Error),
+}
+
+/// How the library path was chosen, in the order they are tried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Flag,
+    EnvVar,
+    Setup,
+    PythonPackage,
+}
+
+impl Origin {
+    fn describe(self) -> &'static str {
+        match self {
+            Origin::Flag => "--ort-lib",
+            Origin::EnvVar => "ORT_DYLIB_PATH",
+            Origin::Setup => "the setup script's copy",
+            Origin::PythonPackage => "a pip-installed onnxruntime package",
+        }
+    }
+}
+
+/// Resolve the library: `--ort-lib`, then `ORT_DYLIB_PATH`, then the setup script's copy
+/// (`.ort/` in the working directory or in the repository this binary was built from), then
+/// the `capi/` folder of a pip-installed `onnxruntime`.
+pub fn resolve_library(flag: Option<&Path>) -> Result<(PathBuf, Origin), RuntimeError> {
+    if let Some(path) = flag {
+        return existing(path.to_path_buf(), Origin::Flag);
+    }
+    if let Some(path) = std::env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty()) {
+        return existing(PathBuf::from(path), Origin::EnvVar);
+    }
+    let setup_dirs = [
+        PathBuf::from(SETUP_DIR),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(SETUP_DIR),
+    ];
+    for dir in setup_dirs {
+        let candidate = dir.join(LIB_NAME);
+        if candidate.is_file() {
+            return Ok((candidate, Origin::Setup));
+        }
+    }
+    for dir in python_site_dirs() {
+        if let Some(lib) = find_in_capi(&dir.join("onnxruntime").join("capi")) {
+            return Ok((lib, Origin::PythonPackage));
+        }
+    }
+    Err(RuntimeError::NotFound)
+}
+
+fn existing(path: PathBuf, origin: Origin) -> Result<(PathBuf, Origin), RuntimeError> {
+    if path.is_file() {
+        Ok((path, origin))
+    } else {
+        Err(RuntimeError::Missing {
+            path,
+            origin: origin.describe(),
+        })
+    }
+}
+
+/// `libonnxruntime.so` or the versioned `libonnxruntime.so.1.N.M` that wheels ship.
+fn find_in_capi(capi: &Path) -> Option<PathBuf> {
+    let plain = capi.join(LIB_NAME);
+    if plain.is_file() {
+        return Some(plain);
+    }
+    let mut versioned: Vec<PathBuf> = std::fs::read_dir(capi)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("libonnxruntime.so."))
+        })
+        .collect();
+    versioned.sort();
+    versioned.pop()
+}
+
+/// Site-packages folders of the active virtualenv and of `python3`, asked without importing
+/// onnxruntime: the runtime never needs Python, this is only a place to look.
+fn python_site_dirs() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(venv) = std::env::var_os("VIRTUAL_ENV") {
+        if let Ok(entries) = std::fs::read_dir(Path::new(&venv).join("lib")) {
+            dirs.extend(
+                entries
+                    .filter_map(|e| e.ok())
+                    .map(|e| e.path().join("site-packages")),
+            );
+        }
+    }
+    let script =
+        "import site,sys\nfor p in site.getsitepackages()+[site.getusersitepackages()]: print(p)";
+    if let Ok(out) = Command::new("python3").args(["-c", script]).output() {
+        if out.status.success() {
+            dirs.extend(
+                String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .map(PathBuf::from),
+            );
+        }
+    }
+    dirs
+}
+
+static ENVIRONMENT: OnceLock<(Environment, PathBuf)> = OnceLock::new();
+
+/// Load the library once per process and return the shared environment. Later calls reuse it,
+/// whatever path they name: ONNX Runtime cannot be loaded twice into one process.
+pub fn environment(flag: Option<&Path>) -> Result<&'static Environment, RuntimeError> {
+    if let Some((env, _)) = ENVIRONMENT.get() {
+        return Ok(env);
+    }
+    let (path, origin) = resolve_library(flag)?;
+    tracing::debug!(path = %path.display(), origin = origin.describe(), "loading onnx runtime");
+    let builder = ort::init_from(&path).map_err(|e| RuntimeError::Load {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
+    let env = builder
+        .with_name("robust")
+        .build()
+        .map_err(RuntimeError::Environment)?;
+    Ok(&ENVIRONMENT.get_or_init(|| (env, path)).0)
+}
+
+/// The library path the process loaded, if it loaded one.
+pub fn loaded_library() -> Option<&'static Path> {
+    ENVIRONMENT.get().map(|(_, p)| p.as_path())
+}
