@@ -313,19 +313,32 @@ fn split_csv(bytes: &[u8]) -> Result<(Records, usize), (usize, String)> {
         .from_reader(bytes);
     let mut records = Vec::new();
     let mut record = csv::ByteRecord::new();
-    let mut covered = Vec::new();
+    // csv-core miscounts lines after CRLF endings, so lines are counted here from byte offsets.
+    let (mut seen_byte, mut seen_line) = (0usize, 1usize);
+    let mut line_at = |byte: u64| {
+        let mut byte = (byte as usize).clamp(seen_byte, bytes.len());
+        // A record's position can point at the line ending before it.
+        while byte < bytes.len() && matches!(bytes[byte], b'\n' | b'\r') {
+            byte += 1;
+        }
+        seen_line += bytes[seen_byte..byte]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
+        seen_byte = byte;
+        seen_line
+    };
     loop {
-        let start = reader.position().line() as usize;
+        let start = reader.position().byte();
         match reader.read_byte_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {
-                let line = record.position().map_or(start, |p| p.line() as usize);
-                covered.push(line);
-                records.push((line, record.iter().map(<[u8]>::to_vec).collect()));
+                let byte = record.position().map_or(start, |p| p.byte());
+                records.push((line_at(byte), record.iter().map(<[u8]>::to_vec).collect()));
             }
             Err(e) => {
-                let line = e.position().map_or(start, |p| p.line() as usize);
-                return Err((line, e.to_string()));
+                let byte = e.position().map_or(start, |p| p.byte());
+                return Err((line_at(byte), e.to_string()));
             }
         }
     }

@@ -4,12 +4,16 @@
 //! often the model's predictions change under attack, with denominators and 95% intervals.
 //! The library is what the `robust` binary, nightly jobs and users' property tests share.
 
+pub mod attack;
 pub mod corpus;
+pub mod embed;
 pub mod eval;
 pub mod hash;
 pub mod model;
+pub mod onnx;
 pub mod report;
 pub mod runtime;
+pub mod score;
 pub mod stats;
 pub mod tokenize;
 

@@ -1,8 +1,10 @@
 //! Argument parsing, split by subcommand (one file each), in the style of cargo-nextest.
 
+mod attack;
 mod eval;
 mod predict;
 mod progress;
+mod trigger;
 
 use std::path::PathBuf;
 
@@ -21,9 +23,10 @@ pub struct Cli {
 
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// Seed for every random choice (attacks draw from one ChaCha stream seeded with it).
-    #[arg(long, global = true, default_value_t = 0)]
-    pub seed: u64,
+    /// Seed for every random choice: attacks draw from ChaCha8 streams seeded with it
+    /// [default: the recipe's seed, else 0].
+    #[arg(long, global = true)]
+    pub seed: Option<u64>,
     /// Threads ONNX Runtime uses inside each operator [default: all cores].
     #[arg(long, global = true)]
     pub threads: Option<usize>,
@@ -105,12 +108,15 @@ pub enum Command {
     Predict(predict::PredictArgs),
     /// Accuracy on a labelled corpus, with a 95% interval, confusion matrix and throughput.
     Eval(eval::EvalArgs),
+    /// Run an attack (shuffle, negation, entity-swap) and score how many predictions change.
+    Attack(attack::AttackArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Predict(args) => predict::run(&cli.global, args),
         Command::Eval(args) => eval::run(&cli.global, args),
+        Command::Attack(args) => attack::run(&cli.global, args),
     }
 }
 
@@ -129,6 +135,7 @@ pub fn init_logging(global: &GlobalArgs) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .without_time()
         .try_init();
 }

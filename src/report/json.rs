@@ -2,11 +2,19 @@
 
 use super::{Exporter, ReportError};
 use crate::eval::EvalReport;
+use crate::score::AttackReport;
 
 pub struct JsonExporter;
 
 impl Exporter for JsonExporter {
     fn eval(&self, report: &EvalReport) -> Result<String, ReportError> {
+        let mut s = serde_json::to_string_pretty(report)
+            .map_err(|e| ReportError::Serialise(Box::new(e)))?;
+        s.push('\n');
+        Ok(s)
+    }
+
+    fn attack(&self, report: &AttackReport) -> Result<String, ReportError> {
         let mut s = serde_json::to_string_pretty(report)
             .map_err(|e| ReportError::Serialise(Box::new(e)))?;
         s.push('\n');

@@ -2,6 +2,7 @@
 //! adding a format means adding a file, not touching every command.
 
 mod csv;
+mod examples;
 mod json;
 mod table;
 
@@ -9,10 +10,12 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub use self::csv::CsvExporter;
+pub use self::examples::examples_csv;
 pub use self::json::JsonExporter;
 pub use self::table::TableExporter;
 
 use crate::eval::EvalReport;
+use crate::score::AttackReport;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
@@ -29,6 +32,8 @@ pub enum ReportError {
 /// A way of rendering reports as text.
 pub trait Exporter {
     fn eval(&self, report: &EvalReport) -> Result<String, ReportError>;
+    /// An attack's summary: for CSV, the `summary.csv` file (one row per attack x group x metric).
+    fn attack(&self, report: &AttackReport) -> Result<String, ReportError>;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -70,8 +75,36 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
     Ok(())
 }
 
+/// Write several files into `dir` so that none is replaced until all are fully written:
+/// each goes to a temporary file beside its target first, then all are renamed.
+pub fn write_all_atomic(dir: &Path, files: &[(&str, String)]) -> Result<(), ReportError> {
+    let err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ReportError::Write { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(err(dir))?;
+    let mut staged = Vec::new();
+    for (name, text) in files {
+        let path = dir.join(name);
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".robust-")
+            .tempfile_in(dir)
+            .map_err(err(&path))?;
+        tmp.write_all(text.as_bytes()).map_err(err(&path))?;
+        tmp.as_file().sync_all().map_err(err(&path))?;
+        staged.push((tmp, path));
+    }
+    for (tmp, path) in staged {
+        tmp.persist(&path).map_err(|e| ReportError::Write {
+            path: path.clone(),
+            source: e.error,
+        })?;
+    }
+    Ok(())
+}
+
 /// Render a float with fixed precision so reports are byte-identical across runs.
-pub(crate) fn fixed(x: f64, digits: usize) -> String {
+pub fn fixed(x: f64, digits: usize) -> String {
     if x.is_nan() {
         String::new()
     } else {

@@ -4,6 +4,7 @@ use std::fmt::Write;
 
 use super::{Exporter, ReportError};
 use crate::eval::EvalReport;
+use crate::score::{AttackReport, Expectation, GroupScores};
 
 pub struct TableExporter;
 
@@ -85,4 +86,134 @@ impl Exporter for TableExporter {
         );
         Ok(s)
     }
+
+    fn attack(&self, report: &AttackReport) -> Result<String, ReportError> {
+        Ok(Self::attack_table(report))
+    }
+}
+
+fn rate_line(s: &mut String, name: &str, rate: Option<&crate::stats::Rate>, denominator: &str) {
+    if let Some(r) = rate {
+        let _ = writeln!(
+            s,
+            "  {name:<24} {:<34} of {denominator}",
+            r.display_percent()
+        );
+    }
+}
+
+fn group_lines(s: &mut String, g: &GroupScores, expectation: Expectation) {
+    let _ = writeln!(
+        s,
+        "[{}] {} examples, {} perturbations",
+        g.group, g.examples, g.perturbations
+    );
+    rate_line(s, "flip rate", Some(&g.flip_rate), "perturbations");
+    rate_line(
+        s,
+        "example flip rate",
+        Some(&g.example_flip_rate),
+        "attacked examples",
+    );
+    rate_line(
+        s,
+        "attack success rate",
+        g.attack_success_rate.as_ref(),
+        "originally-correct examples",
+    );
+    rate_line(
+        s,
+        "accuracy before",
+        g.accuracy_before.as_ref(),
+        "attacked examples",
+    );
+    rate_line(
+        s,
+        "accuracy after",
+        g.accuracy_after.as_ref(),
+        "attacked examples, every variant right",
+    );
+    if let Some(p) = g.mcnemar_p {
+        let _ = writeln!(s, "  {:<24} p = {p:.4}", "McNemar (before/after)");
+    }
+    if expectation == Expectation::FlipFromGold {
+        rate_line(
+            s,
+            "expected direction",
+            g.expected_direction_rate.as_ref(),
+            "perturbations (away from gold)",
+        );
+        rate_line(
+            s,
+            "negation ignored",
+            g.ignored_rate.as_ref(),
+            "perturbations (label unchanged)",
+        );
+    }
+    let _ = writeln!(
+        s,
+        "  {:<24} {:.4}",
+        "mean confidence drop", g.mean_confidence_drop
+    );
+    for (class, r) in &g.per_class_flip_rate {
+        rate_line(
+            s,
+            &format!("flip rate [{class}]"),
+            Some(r),
+            "perturbations of that class",
+        );
+    }
+}
+
+impl TableExporter {
+    fn attack_table(r: &AttackReport) -> String {
+        let mut s = String::new();
+        let sc = &r.scores;
+        let _ = writeln!(s, "attack    {} ({}), seed {}", r.attack, r.kind, r.seed);
+        let _ = writeln!(s, "params    {}", r.parameters_cell());
+        let _ = writeln!(
+            s,
+            "model     {} (sha256 {})",
+            r.model,
+            short(&r.model_sha256)
+        );
+        let _ = writeln!(
+            s,
+            "corpus    {} (sha256 {})",
+            r.corpus,
+            short(&r.corpus_sha256)
+        );
+        let skipped: Vec<String> = sc.skipped.iter().map(|(k, v)| format!("{v} {k}")).collect();
+        let _ = writeln!(
+            s,
+            "examples  {} read, {} attacked, skipped: {}",
+            sc.examples,
+            sc.attacked,
+            if skipped.is_empty() {
+                "none".to_string()
+            } else {
+                skipped.join(", ")
+            }
+        );
+        let _ = writeln!(
+            s,
+            "queries   {} ({:.2} per attacked example); model ran {} rows, cache answered {}",
+            sc.queries,
+            sc.queries_per_example,
+            r.model_stats.model_queries,
+            r.model_stats.cache_hits
+        );
+        let _ = writeln!(s, "time      {:.2} s", r.wall_seconds);
+        let _ = writeln!(s);
+        group_lines(&mut s, &sc.overall, sc.expectation);
+        for g in &sc.groups {
+            let _ = writeln!(s);
+            group_lines(&mut s, g, sc.expectation);
+        }
+        s
+    }
+}
+
+fn short(sha: &str) -> &str {
+    &sha[..12.min(sha.len())]
 }

@@ -1,0 +1,985 @@
+//! Universal adversarial triggers (Wallace et al. 2019) on a model without autodiff.
+//!
+//! A trigger is a short token sequence that, put before (or after) any input, pushes the model
+//! toward a target class. The paper's search ranks replacement tokens by HotFlip's first-order
+//! estimate `(e_w - e_i) . g`, where `g` is the gradient of the loss with respect to the
+//! trigger's word embeddings. ONNX Runtime has no backward pass, so `g` is estimated here from
+//! forward passes alone: central finite differences along random Gaussian directions
+//! (antithetic pairs) in embedding space, evaluated on the embedding-input graph built from the
+//! unmodified export ([`crate::embed`]). Candidates are then checked with exact forward passes
+//! in a beam search, as in the paper.
+//!
+//! Search and evaluation use different data (by default SST-2 train and dev): the original
+//! code searched and reported on the same examples, which overstates how universal a trigger
+//! is.
+
+use std::time::Instant;
+
+use rand::RngExt;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use crate::embed::{EmbedError, EmbeddedRow, EmbeddingModel};
+use crate::model::{Classifier, ModelError};
+use crate::tokenize::TokenIds;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TriggerError {
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error(transparent)]
+    Embed(#[from] EmbedError),
+    #[error("trigger init {token:?} is not one token of the model's vocabulary")]
+    InitToken { token: String },
+    #[error("trigger init has {got} tokens, --length is {length}")]
+    InitLength { got: usize, length: usize },
+    #[error("no search examples: {0}")]
+    NoExamples(String),
+    #[error("no candidate tokens are left after the exclusions")]
+    EmptyVocabulary,
+    #[error("unknown {role} label {label:?}: the model's labels are {known:?}")]
+    Label {
+        role: &'static str,
+        label: String,
+        known: Vec<String>,
+    },
+    #[error(
+        "the tokenizer does not wrap a sequence in exactly two special tokens ({0:?}); trigger placement needs [CLS] ... [SEP]"
+    )]
+    Specials(Vec<u32>),
+    #[error("{path} has no label column; trigger search needs gold labels")]
+    NoLabels { path: std::path::PathBuf },
+    #[error(transparent)]
+    Corpus(#[from] crate::corpus::CorpusError),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Position {
+    Prefix,
+    Suffix,
+}
+
+/// How replacement tokens are proposed to the beam search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Proposals {
+    /// HotFlip ranking with the finite-difference gradient estimate.
+    Hotflip,
+    /// Uniformly random tokens: the baseline the ranking must beat at the same budget.
+    Random,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TriggerConfig {
+    pub length: usize,
+    /// Initial trigger tokens (default: "the" repeated).
+    pub init: Option<Vec<String>>,
+    pub position: Position,
+    /// Push toward this label (targeted); `None` pushes away from each example's gold label.
+    pub target: Option<usize>,
+    /// Random direction pairs per gradient estimate.
+    pub directions: usize,
+    /// Finite-difference step, as a multiple of the embedding table's per-coordinate RMS.
+    pub sigma: f32,
+    /// Candidate tokens per position.
+    pub candidates: usize,
+    pub beam: usize,
+    /// Search examples per iteration.
+    pub batch: usize,
+    pub max_iterations: usize,
+    /// Stop after this many iterations without a new best loss.
+    pub patience: usize,
+    /// Stop once the search has run this many model rows.
+    pub max_queries: Option<u64>,
+    pub max_seconds: Option<f64>,
+    pub proposals: Proposals,
+    pub allow_subwords: bool,
+    pub allow_numbers: bool,
+    /// Tokens never proposed (besides special tokens): by default the label names.
+    pub stop_words: Vec<String>,
+}
+
+impl Default for TriggerConfig {
+    fn default() -> Self {
+        Self {
+            length: 3,
+            init: None,
+            position: Position::Prefix,
+            target: None,
+            directions: 16,
+            sigma: 0.5,
+            candidates: 20,
+            beam: 2,
+            batch: 32,
+            max_iterations: 30,
+            patience: 5,
+            // A query budget keeps runs reproducible; a time budget that binds does not.
+            max_queries: Some(300_000),
+            max_seconds: None,
+            proposals: Proposals::Hotflip,
+            allow_subwords: false,
+            allow_numbers: false,
+            stop_words: Vec::new(),
+        }
+    }
+}
+
+/// A search example: its tokens without special tokens, and its gold label.
+#[derive(Debug, Clone)]
+pub struct SearchExample {
+    pub ids: Vec<u32>,
+    pub gold: usize,
+}
+
+/// One line of the loss curve.
+#[derive(Debug, Clone, Serialize)]
+pub struct CurvePoint {
+    pub iteration: usize,
+    pub trigger: String,
+    /// Loss of the best trigger on this iteration's batch.
+    pub batch_loss: f64,
+    /// Loss on the fixed validation batch (comparable across iterations).
+    pub validation_loss: f64,
+    pub queries: u64,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TriggerResult {
+    pub ids: Vec<u32>,
+    pub tokens: Vec<String>,
+    pub text: String,
+    pub validation_loss: f64,
+    pub curve: Vec<CurvePoint>,
+    pub queries: u64,
+    pub seconds: f64,
+}
+
+/// Special ids around a sequence: `[CLS] ... [SEP]` for BERT.
+#[derive(Debug, Clone, Copy)]
+pub struct Specials {
+    pub cls: u32,
+    pub sep: u32,
+}
+
+/// The searcher: a classifier for exact losses, its embedding-input twin for gradients.
+pub struct TriggerSearch<'m> {
+    pub classifier: &'m mut Classifier,
+    /// `None` where the embedding-input graph could not be built: the search then runs on
+    /// random proposals alone.
+    pub embedded: Option<&'m mut EmbeddingModel>,
+    pub specials: Specials,
+    pub config: TriggerConfig,
+}
+
+/// Place a trigger in an example: `[CLS] trigger text [SEP]` or `[CLS] text trigger [SEP]`.
+/// Returns the ids and the positions the trigger occupies.
+pub fn with_trigger(
+    specials: Specials,
+    position: Position,
+    trigger: &[u32],
+    text: &[u32],
+) -> (Vec<u32>, usize) {
+    let mut ids = Vec::with_capacity(text.len() + trigger.len() + 2);
+    ids.push(specials.cls);
+    let start = match position {
+        Position::Prefix => {
+            ids.extend_from_slice(trigger);
+            ids.extend_from_slice(text);
+            1
+        }
+        Position::Suffix => {
+            ids.extend_from_slice(text);
+            ids.extend_from_slice(trigger);
+            1 + text.len()
+        }
+    };
+    ids.push(specials.sep);
+    (ids, start)
+}
+
+/// Mean loss of a batch: targeted `-log p(target)`, untargeted `log p(gold)`; lower is better
+/// for the attacker either way.
+fn loss_of(logits: &[f32], gold: usize, target: Option<usize>) -> f64 {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let lse = f64::from(max)
+        + logits
+            .iter()
+            .map(|&l| f64::from(l - max).exp())
+            .sum::<f64>()
+            .ln();
+    match target {
+        Some(t) => lse - f64::from(logits[t]),
+        None => f64::from(logits[gold]) - lse,
+    }
+}
+
+/// Standard normal draws by Box-Muller, from the caller's seeded stream.
+fn gaussian(rng: &mut ChaCha8Rng, n: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(n + 1);
+    while out.len() < n {
+        let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
+        let u2: f64 = rng.random::<f64>();
+        let r = (-2.0 * u1.ln()).sqrt();
+        let theta = 2.0 * std::f64::consts::PI * u2;
+        out.push((r * theta.cos()) as f32);
+        out.push((r * theta.sin()) as f32);
+    }
+    out.truncate(n);
+    out
+}
+
+/// Token ids a trigger may use: no special tokens, and by default no `##` pieces, numbers or
+/// stop words.
+pub fn allowed_tokens(
+    vocab: &[(u32, String)],
+    config: &TriggerConfig,
+    label_words: &[String],
+) -> Vec<u32> {
+    let stop: Vec<String> = config
+        .stop_words
+        .iter()
+        .chain(label_words)
+        .map(|w| w.to_lowercase())
+        .collect();
+    let mut ids: Vec<u32> = vocab
+        .iter()
+        .filter(|(_, tok)| {
+            let special = tok.starts_with('[') && tok.ends_with(']');
+            let subword = tok.starts_with("##");
+            let number = tok.chars().any(|c| c.is_ascii_digit());
+            !tok.is_empty()
+                && !special
+                && (config.allow_subwords || !subword)
+                && (config.allow_numbers || !number)
+                && !stop.contains(&tok.to_lowercase())
+        })
+        .map(|(id, _)| *id)
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
+impl TriggerSearch<'_> {
+    /// Exact mean loss of each trigger on a batch, in one batched, cached request.
+    pub fn losses(
+        &mut self,
+        triggers: &[Vec<u32>],
+        batch: &[SearchExample],
+    ) -> Result<Vec<f64>, ModelError> {
+        let mut inputs = Vec::with_capacity(triggers.len() * batch.len());
+        for t in triggers {
+            for ex in batch {
+                inputs.push(TokenIds::single(
+                    with_trigger(self.specials, self.config.position, t, &ex.ids).0,
+                ));
+            }
+        }
+        let logits = self.classifier.logits(&inputs, &mut |_, _| {})?;
+        Ok(logits
+            .chunks(batch.len().max(1))
+            .map(|rows| {
+                rows.iter()
+                    .zip(batch)
+                    .map(|(l, ex)| loss_of(l, ex.gold, self.config.target))
+                    .sum::<f64>()
+                    / batch.len().max(1) as f64
+            })
+            .collect())
+    }
+
+    /// Finite-difference estimate of d(mean loss)/d(trigger embeddings), `length x hidden`.
+    pub fn gradient(
+        &mut self,
+        trigger: &[u32],
+        batch: &[SearchExample],
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Vec<f32>, EmbedError> {
+        let Some(embedded) = self.embedded.as_deref_mut() else {
+            return Err(EmbedError::Unavailable);
+        };
+        let h = embedded.hidden();
+        let len = trigger.len();
+        let rms = {
+            let t = embedded.table();
+            (t.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>() / t.len() as f64).sqrt()
+                as f32
+        };
+        let sigma = self.config.sigma * rms;
+        let base: Vec<(Vec<u32>, usize, Vec<f32>)> = batch
+            .iter()
+            .map(|ex| {
+                let (ids, start) =
+                    with_trigger(self.specials, self.config.position, trigger, &ex.ids);
+                let emb = embedded.embed(&ids);
+                (ids, start, emb)
+            })
+            .collect();
+        let directions: Vec<Vec<f32>> = (0..self.config.directions)
+            .map(|_| gaussian(rng, len * h))
+            .collect();
+        let mut rows = Vec::with_capacity(2 * directions.len() * batch.len());
+        for u in &directions {
+            for sign in [1.0f32, -1.0] {
+                for (ids, start, emb) in &base {
+                    let mut e = emb.clone();
+                    for (k, v) in e[start * h..(start + len) * h].iter_mut().enumerate() {
+                        *v += sign * sigma * u[k];
+                    }
+                    rows.push(EmbeddedRow {
+                        ids: ids.clone(),
+                        type_ids: vec![0; ids.len()],
+                        embeddings: e,
+                    });
+                }
+            }
+        }
+        let logits = embedded.logits(&rows)?;
+        let n = batch.len();
+        let mean_loss = |chunk: &[Vec<f32>]| {
+            chunk
+                .iter()
+                .zip(batch)
+                .map(|(l, ex)| loss_of(l, ex.gold, self.config.target))
+                .sum::<f64>()
+                / n as f64
+        };
+        let mut grad = vec![0f32; len * h];
+        for (d, u) in directions.iter().enumerate() {
+            let plus = mean_loss(&logits[(2 * d) * n..(2 * d + 1) * n]);
+            let minus = mean_loss(&logits[(2 * d + 1) * n..(2 * d + 2) * n]);
+            let scale =
+                ((plus - minus) / (2.0 * f64::from(sigma) * directions.len() as f64)) as f32;
+            for (g, &x) in grad.iter_mut().zip(u) {
+                *g += scale * x;
+            }
+        }
+        Ok(grad)
+    }
+
+    /// HotFlip: for each position, the `k` allowed tokens with the smallest `(e_w - e_cur) . g`.
+    pub fn hotflip_candidates(
+        &self,
+        trigger: &[u32],
+        grad: &[f32],
+        allowed: &[u32],
+    ) -> Vec<Vec<u32>> {
+        let Some(embedded) = self.embedded.as_deref() else {
+            return vec![Vec::new(); trigger.len()];
+        };
+        let h = embedded.hidden();
+        (0..trigger.len())
+            .map(|p| {
+                let g = &grad[p * h..(p + 1) * h];
+                let mut scored: Vec<(f32, u32)> = allowed
+                    .iter()
+                    .filter(|&&w| w != trigger[p])
+                    .map(|&w| {
+                        (
+                            embedded
+                                .embedding(w)
+                                .iter()
+                                .zip(g)
+                                .map(|(a, b)| a * b)
+                                .sum::<f32>(),
+                            w,
+                        )
+                    })
+                    .collect();
+                let k = self.config.candidates.min(scored.len());
+                if k == 0 {
+                    return Vec::new();
+                }
+                scored
+                    .select_nth_unstable_by(k - 1, |a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                scored.truncate(k);
+                scored.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                scored.into_iter().map(|(_, w)| w).collect()
+            })
+            .collect()
+    }
+
+    fn random_candidates(
+        &self,
+        trigger: &[u32],
+        allowed: &[u32],
+        rng: &mut ChaCha8Rng,
+    ) -> Vec<Vec<u32>> {
+        (0..trigger.len())
+            .map(|p| {
+                let mut out = Vec::with_capacity(self.config.candidates);
+                while out.len() < self.config.candidates.min(allowed.len().saturating_sub(1)) {
+                    let w = allowed[rng.random_range(0..allowed.len())];
+                    if w != trigger[p] && !out.contains(&w) {
+                        out.push(w);
+                    }
+                }
+                out
+            })
+            .collect()
+    }
+
+    fn queries(&self) -> u64 {
+        self.classifier.stats().model_queries + self.embedded.as_ref().map_or(0, |e| e.queries)
+    }
+
+    /// Run the search. `examples` are the search split; a fixed validation batch is carved
+    /// from them to make losses comparable across iterations.
+    pub fn run(
+        &mut self,
+        init: Vec<u32>,
+        examples: &[SearchExample],
+        allowed: &[u32],
+        rng: &mut ChaCha8Rng,
+        token_text: &dyn Fn(&[u32]) -> (Vec<String>, String),
+        log: &mut dyn FnMut(&CurvePoint),
+    ) -> Result<TriggerResult, TriggerError> {
+        if examples.len() < 2 {
+            return Err(TriggerError::NoExamples(format!(
+                "{} search examples",
+                examples.len()
+            )));
+        }
+        if allowed.is_empty() {
+            return Err(TriggerError::EmptyVocabulary);
+        }
+        let start = Instant::now();
+        let queries_at_start = self.queries();
+        let mut order: Vec<usize> = (0..examples.len()).collect();
+        order.shuffle(rng);
+        let validation_size = self.config.batch.clamp(1, examples.len() / 2);
+        let validation: Vec<SearchExample> = order[..validation_size]
+            .iter()
+            .map(|&i| examples[i].clone())
+            .collect();
+        let pool: Vec<usize> = order[validation_size..].to_vec();
+        let mut cursor = 0;
+        let mut trigger = init;
+        let mut best = (
+            self.losses(std::slice::from_ref(&trigger), &validation)?[0],
+            trigger.clone(),
+        );
+        let mut curve = Vec::new();
+        let mut stale = 0;
+        for iteration in 1..=self.config.max_iterations {
+            let batch: Vec<SearchExample> = (0..self.config.batch.min(pool.len()))
+                .map(|k| examples[pool[(cursor + k) % pool.len()]].clone())
+                .collect();
+            cursor = (cursor + batch.len()) % pool.len().max(1);
+            let candidates = match self.config.proposals {
+                Proposals::Hotflip if self.embedded.is_some() => {
+                    let grad = self.gradient(&trigger, &batch, rng)?;
+                    self.hotflip_candidates(&trigger, &grad, allowed)
+                }
+                _ => self.random_candidates(&trigger, allowed, rng),
+            };
+            // Beam search over positions, left to right, scoring with exact forward passes.
+            let mut beams: Vec<(f64, Vec<u32>)> = vec![(
+                self.losses(std::slice::from_ref(&trigger), &batch)?[0],
+                trigger.clone(),
+            )];
+            for (p, cands) in candidates.iter().enumerate() {
+                let mut proposals: Vec<Vec<u32>> = Vec::new();
+                for (_, b) in &beams {
+                    for &c in cands {
+                        let mut t = b.clone();
+                        t[p] = c;
+                        proposals.push(t);
+                    }
+                }
+                let losses = self.losses(&proposals, &batch)?;
+                let mut pool_beams: Vec<(f64, Vec<u32>)> = beams.clone();
+                pool_beams.extend(losses.into_iter().zip(proposals));
+                pool_beams.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                pool_beams.dedup_by(|a, b| a.1 == b.1);
+                pool_beams.truncate(self.config.beam.max(1));
+                beams = pool_beams;
+            }
+            let batch_loss = beams[0].0;
+            trigger = beams[0].1.clone();
+            let validation_loss = self.losses(std::slice::from_ref(&trigger), &validation)?[0];
+            if validation_loss < best.0 - 1e-6 {
+                best = (validation_loss, trigger.clone());
+                stale = 0;
+            } else {
+                stale += 1;
+            }
+            let point = CurvePoint {
+                iteration,
+                trigger: token_text(&trigger).1,
+                batch_loss,
+                validation_loss,
+                queries: self.queries() - queries_at_start,
+                seconds: start.elapsed().as_secs_f64(),
+            };
+            log(&point);
+            curve.push(point);
+            let out_of_queries = self
+                .config
+                .max_queries
+                .is_some_and(|q| self.queries() - queries_at_start >= q);
+            let out_of_time = self
+                .config
+                .max_seconds
+                .is_some_and(|s| start.elapsed().as_secs_f64() >= s);
+            if stale >= self.config.patience || out_of_queries || out_of_time {
+                break;
+            }
+        }
+        let (tokens, text) = token_text(&best.1);
+        Ok(TriggerResult {
+            ids: best.1,
+            tokens,
+            text,
+            validation_loss: best.0,
+            curve,
+            queries: self.queries() - queries_at_start,
+            seconds: start.elapsed().as_secs_f64(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn trigger_placement() {
+        let s = Specials { cls: 101, sep: 102 };
+        assert_eq!(
+            with_trigger(s, Position::Prefix, &[7, 8], &[1, 2, 3]),
+            (vec![101, 7, 8, 1, 2, 3, 102], 1)
+        );
+        assert_eq!(
+            with_trigger(s, Position::Suffix, &[7, 8], &[1, 2, 3]),
+            (vec![101, 1, 2, 3, 7, 8, 102], 4)
+        );
+    }
+
+    #[test]
+    fn losses_point_the_right_way() {
+        // Targeted: confident in the target -> small loss.
+        assert!(loss_of(&[0.0, 5.0], 0, Some(1)) < loss_of(&[5.0, 0.0], 0, Some(1)));
+        // Untargeted: confident in gold -> large loss (the attacker wants it small).
+        assert!(loss_of(&[5.0, 0.0], 0, None) > loss_of(&[0.0, 5.0], 0, None));
+    }
+
+    #[test]
+    fn gaussian_draws_look_standard() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let x = gaussian(&mut rng, 20_000);
+        let mean = x.iter().map(|&v| f64::from(v)).sum::<f64>() / x.len() as f64;
+        let var = x
+            .iter()
+            .map(|&v| (f64::from(v) - mean).powi(2))
+            .sum::<f64>()
+            / x.len() as f64;
+        assert!(
+            mean.abs() < 0.03 && (var - 1.0).abs() < 0.05,
+            "{mean} {var}"
+        );
+    }
+
+    /// A bag-of-embeddings model folder whose gradient is easy to check.
+    fn small_model(dir: &std::path::Path) -> (usize, usize) {
+        let (vocab, hidden, labels) = (12usize, 4usize, 2usize);
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let table = gaussian(&mut rng, vocab * hidden);
+        let weights = gaussian(&mut rng, hidden * labels);
+        let bytes = crate::onnx::build::bag_classifier(&table, vocab, hidden, &weights, labels);
+        std::fs::write(dir.join("model.onnx"), bytes).unwrap();
+        let words: Vec<String> = (0..vocab)
+            .map(|i| match i {
+                0 => "[PAD]".to_string(),
+                1 => "[CLS]".to_string(),
+                2 => "[SEP]".to_string(),
+                3 => "[UNK]".to_string(),
+                i => format!("w{i}"),
+            })
+            .collect();
+        let vocab_json: serde_json::Map<String, serde_json::Value> = words
+            .iter()
+            .enumerate()
+            .map(|(i, w)| (w.clone(), serde_json::json!(i)))
+            .collect();
+        let tokenizer = serde_json::json!({
+            "version": "1.0", "truncation": null, "padding": null, "added_tokens": [],
+            "normalizer": null, "pre_tokenizer": {"type": "WhitespaceSplit"}, "post_processor": null,
+            "decoder": null, "model": {"type": "WordLevel", "vocab": vocab_json, "unk_token": "[UNK]"}
+        });
+        std::fs::write(dir.join("tokenizer.json"), tokenizer.to_string()).unwrap();
+        std::fs::write(
+            dir.join("config.json"),
+            r#"{"id2label": {"0": "neg", "1": "pos"}, "max_position_embeddings": 64}"#,
+        )
+        .unwrap();
+        (vocab, hidden)
+    }
+
+    /// The finite-difference estimate points the same way as the gradient measured coordinate
+    /// by coordinate, on a model built in the test (issue #4).
+    #[test]
+    fn gradient_estimate_has_the_right_direction() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, hidden) = small_model(dir.path());
+        let options = crate::model::InferenceOptions {
+            threads: 1,
+            cache_capacity: 0,
+            ..Default::default()
+        };
+        let mut classifier = Classifier::load(dir.path(), options.clone()).unwrap();
+        let info = classifier.info().clone();
+        let mut embedded = EmbeddingModel::load(&info, &options).unwrap();
+        let config = TriggerConfig {
+            directions: 48,
+            sigma: 0.05,
+            target: Some(1),
+            ..TriggerConfig::default()
+        };
+        let batch: Vec<SearchExample> = [vec![4, 5, 6], vec![7, 8], vec![9, 10, 11, 4]]
+            .into_iter()
+            .map(|ids| SearchExample { ids, gold: 0 })
+            .collect();
+        let trigger = vec![5u32, 6, 7];
+        let specials = Specials { cls: 1, sep: 2 };
+        let mut search = TriggerSearch {
+            classifier: &mut classifier,
+            embedded: Some(&mut embedded),
+            specials,
+            config,
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let estimate = search.gradient(&trigger, &batch, &mut rng).unwrap();
+        // Reference: central differences along each coordinate of the trigger embeddings.
+        let loss_at = |search: &mut TriggerSearch, k: usize, delta: f32| {
+            let rows: Vec<EmbeddedRow> = batch
+                .iter()
+                .map(|ex| {
+                    let (ids, start) = with_trigger(specials, Position::Prefix, &trigger, &ex.ids);
+                    let mut e = search.embedded.as_deref().unwrap().embed(&ids);
+                    e[start * hidden + k] += delta;
+                    EmbeddedRow {
+                        type_ids: vec![0; ids.len()],
+                        ids,
+                        embeddings: e,
+                    }
+                })
+                .collect();
+            let logits = search
+                .embedded
+                .as_deref_mut()
+                .unwrap()
+                .logits(&rows)
+                .unwrap();
+            logits.iter().map(|l| loss_of(l, 0, Some(1))).sum::<f64>() / batch.len() as f64
+        };
+        let eps = 1e-2;
+        let reference: Vec<f64> = (0..trigger.len() * hidden)
+            .map(|k| {
+                (loss_at(&mut search, k, eps) - loss_at(&mut search, k, -eps))
+                    / (2.0 * f64::from(eps))
+            })
+            .collect();
+        let dot: f64 = estimate
+            .iter()
+            .zip(&reference)
+            .map(|(&a, &b)| f64::from(a) * b)
+            .sum();
+        let norm = |v: &mut dyn Iterator<Item = f64>| v.map(|x| x * x).sum::<f64>().sqrt();
+        let cosine = dot
+            / (norm(&mut estimate.iter().map(|&x| f64::from(x)))
+                * norm(&mut reference.iter().copied()));
+        assert!(dot > 0.0, "estimate points against the gradient");
+        assert!(
+            cosine > 0.8,
+            "cosine {cosine} between estimate and measured gradient"
+        );
+        // And a HotFlip step along it lowers the exact loss.
+        let allowed: Vec<u32> = (4..12).collect();
+        let cands = search.hotflip_candidates(&trigger, &estimate, &allowed);
+        assert!(cands.iter().all(|c| c.iter().all(|w| allowed.contains(w))));
+    }
+
+    #[test]
+    fn special_tokens_are_never_allowed() {
+        let vocab: Vec<(u32, String)> = [
+            "[PAD]",
+            "[CLS]",
+            "[unused3]",
+            "good",
+            "##ing",
+            "42",
+            "film",
+            "positive",
+        ]
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (i as u32, t.to_string()))
+        .collect();
+        let allowed = allowed_tokens(&vocab, &TriggerConfig::default(), &["positive".into()]);
+        assert_eq!(allowed, vec![3, 6]);
+    }
+}
+
+/// Everything a trigger attack produced.
+pub struct TriggerAttack {
+    pub result: TriggerResult,
+    pub proposals: Proposals,
+    pub target: Option<usize>,
+    pub source: Option<usize>,
+    pub search_examples: usize,
+    /// Evaluation outcomes with the searched trigger (group "trigger").
+    pub searched: Vec<crate::score::ExampleOutcome>,
+    /// Evaluation outcomes with random triggers of the same length (groups "random-1", ...).
+    pub baseline: Vec<crate::score::ExampleOutcome>,
+    pub random_triggers: Vec<String>,
+}
+
+fn label_index(
+    model: &Classifier,
+    role: &'static str,
+    label: Option<&str>,
+) -> Result<Option<usize>, TriggerError> {
+    label
+        .map(|l| {
+            model
+                .info()
+                .label_index(l)
+                .ok_or_else(|| TriggerError::Label {
+                    role,
+                    label: l.to_string(),
+                    known: model.labels().to_vec(),
+                })
+        })
+        .transpose()
+}
+
+/// Whether an example of `gold` is attacked: the source class when given, else every class
+/// but the target (targeted), else everything (untargeted).
+fn attacked(gold: usize, source: Option<usize>, target: Option<usize>) -> bool {
+    match (source, target) {
+        (Some(s), _) => gold == s,
+        (None, Some(t)) => gold != t,
+        (None, None) => true,
+    }
+}
+
+/// Search for a trigger on `search` and evaluate it, and random baselines, on `eval`.
+pub fn run_attack(
+    classifier: &mut Classifier,
+    settings: &super::recipe::TriggerSettings,
+    eval: &[super::runner::Target],
+    search: &crate::corpus::Corpus,
+    seed: u64,
+    log: &mut dyn FnMut(&CurvePoint),
+) -> Result<TriggerAttack, TriggerError> {
+    use rand::SeedableRng;
+
+    let target = label_index(classifier, "target", settings.target.as_deref())?;
+    let source = label_index(classifier, "source", settings.source.as_deref())?;
+    let mut config = settings.config.clone();
+    config.target = target;
+    let wrapped = classifier.encode(&[""])?.remove(0).input.ids.to_vec();
+    let [cls, sep] = wrapped[..] else {
+        return Err(TriggerError::Specials(wrapped));
+    };
+    let specials = Specials { cls, sep };
+    let strip = |ids: &[u32]| ids[1..ids.len().saturating_sub(1).max(1)].to_vec();
+
+    // Search examples: the attacked class(es), long enough to resemble sentences, and
+    // classified correctly to begin with (there is nothing to flip otherwise).
+    if search.label_column.is_none() {
+        return Err(TriggerError::NoLabels {
+            path: search.path.clone(),
+        });
+    }
+    let gold = search.label_indices(classifier.info())?;
+    let texts: Vec<&str> = search
+        .rows
+        .iter()
+        .zip(&gold)
+        .filter(|(_, g)| attacked(**g, source, target))
+        .map(|(r, _)| r.text.as_str())
+        .collect();
+    let golds: Vec<usize> = gold
+        .iter()
+        .copied()
+        .filter(|&g| attacked(g, source, target))
+        .collect();
+    let encoded = classifier.encode(&texts)?;
+    let mut candidates: Vec<(TokenIds, usize)> = encoded
+        .into_iter()
+        .zip(golds)
+        .filter(|(e, _)| e.input.len() >= settings.min_search_tokens + 2)
+        .map(|(e, g)| (e.input, g))
+        .collect();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    candidates.shuffle(&mut rng);
+    // Check correctness on a few more than needed, then keep the first that are right.
+    candidates.truncate(settings.max_search_examples.saturating_mul(2));
+    let inputs: Vec<TokenIds> = candidates.iter().map(|(t, _)| t.clone()).collect();
+    let predictions = classifier.predict_ids(&inputs, &mut |_, _| {})?;
+    let examples: Vec<SearchExample> = candidates
+        .iter()
+        .zip(&predictions)
+        .filter(|((_, g), p)| p.label == *g)
+        .map(|((t, g), _)| SearchExample {
+            ids: strip(&t.ids),
+            gold: *g,
+        })
+        .take(settings.max_search_examples)
+        .collect();
+
+    let info = classifier.info().clone();
+    let options = classifier.options().clone();
+    let mut embedded = match EmbeddingModel::load(&info, &options) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            tracing::warn!(
+                "cannot build the embedding-input graph ({e}); falling back to random proposals"
+            );
+            config.proposals = Proposals::Random;
+            None
+        }
+    };
+    let vocab: Vec<(u32, String)> = {
+        let mut v: Vec<(u32, String)> = classifier
+            .encoder()
+            .tokenizer()
+            .get_vocab(true)
+            .into_iter()
+            .map(|(t, id)| (id, t))
+            .collect();
+        v.sort();
+        v
+    };
+    let allowed = allowed_tokens(&vocab, &config, classifier.labels());
+    let init: Vec<u32> = match &config.init {
+        Some(words) => words
+            .iter()
+            .map(|w| {
+                classifier
+                    .encoder()
+                    .token_to_id(w)
+                    .ok_or_else(|| TriggerError::InitToken { token: w.clone() })
+            })
+            .collect::<Result<_, _>>()?,
+        None => {
+            let the = classifier
+                .encoder()
+                .token_to_id("the")
+                .unwrap_or(allowed[0]);
+            vec![the; config.length]
+        }
+    };
+    if init.len() != config.length {
+        return Err(TriggerError::InitLength {
+            got: init.len(),
+            length: config.length,
+        });
+    }
+    let decode = |ids: &[u32]| -> (Vec<String>, String) {
+        let tokens: Vec<String> = ids.iter().map(|&i| classifier_token(&vocab, i)).collect();
+        let text = tokens.join(" ").replace(" ##", "");
+        (tokens, text)
+    };
+    let proposals = config.proposals;
+    let mut search = TriggerSearch {
+        classifier: &mut *classifier,
+        embedded: embedded.as_mut(),
+        specials,
+        config: config.clone(),
+    };
+    let result = search.run(init, &examples, &allowed, &mut rng, &decode, log)?;
+
+    // Evaluation on the other split: the searched trigger and random triggers of equal length.
+    let mut baseline_rng = ChaCha8Rng::seed_from_u64(seed);
+    baseline_rng.set_stream(1);
+    let random: Vec<Vec<u32>> = (0..settings.random_baselines)
+        .map(|_| {
+            (0..config.length)
+                .map(|_| allowed[baseline_rng.random_range(0..allowed.len())])
+                .collect()
+        })
+        .collect();
+    let eval: Vec<&super::runner::Target> = eval
+        .iter()
+        .filter(|t| t.gold.is_some_and(|g| attacked(g, source, target)))
+        .collect();
+    let texts: Vec<&str> = eval.iter().map(|t| t.text.as_str()).collect();
+    let originals_encoded = classifier.encode(&texts)?;
+    let originals_ids: Vec<TokenIds> = originals_encoded.into_iter().map(|e| e.input).collect();
+    let originals = classifier.predict_ids(&originals_ids, &mut |_, _| {})?;
+    let mut outcome_for = |trigger: &[u32],
+                           group: &str|
+     -> Result<Vec<crate::score::ExampleOutcome>, TriggerError> {
+        let (_, trigger_text) = decode(trigger);
+        let inputs: Vec<TokenIds> = originals_ids
+            .iter()
+            .map(|t| {
+                TokenIds::single(with_trigger(specials, config.position, trigger, &strip(&t.ids)).0)
+            })
+            .collect();
+        let predictions = classifier.predict_ids(&inputs, &mut |_, _| {})?;
+        Ok(eval
+            .iter()
+            .zip(&originals)
+            .zip(predictions)
+            .map(|((t, original), prediction)| crate::score::ExampleOutcome {
+                line: t.line,
+                text: t.text.clone(),
+                gold: t.gold,
+                original: original.clone(),
+                result: Ok(vec![crate::score::PerturbedOutcome {
+                    perturbation: super::Perturbation {
+                        text: match config.position {
+                            Position::Prefix => format!("{trigger_text} {}", t.text),
+                            Position::Suffix => format!("{} {trigger_text}", t.text),
+                        },
+                        detail: format!("trigger '{trigger_text}'"),
+                        group: group.to_string(),
+                    },
+                    prediction,
+                }]),
+                queries: 2,
+            })
+            .collect())
+    };
+    let searched = outcome_for(&result.ids, "trigger")?;
+    let mut baseline = Vec::new();
+    let mut random_triggers = Vec::new();
+    for (i, r) in random.iter().enumerate() {
+        random_triggers.push(decode(r).1);
+        let outcomes = outcome_for(r, &format!("random-{}", i + 1))?;
+        if baseline.is_empty() {
+            baseline = outcomes;
+        } else {
+            for (b, o) in baseline.iter_mut().zip(outcomes) {
+                if let (Ok(vs), Ok(mut new)) = (b.result.as_mut(), o.result) {
+                    vs.append(&mut new);
+                }
+                b.queries += 1;
+            }
+        }
+    }
+    Ok(TriggerAttack {
+        result,
+        proposals,
+        target,
+        source,
+        search_examples: examples.len(),
+        searched,
+        baseline,
+        random_triggers,
+    })
+}
+
+fn classifier_token(vocab: &[(u32, String)], id: u32) -> String {
+    vocab
+        .binary_search_by_key(&id, |(i, _)| *i)
+        .map(|k| vocab[k].1.clone())
+        .unwrap_or_else(|_| format!("[{id}]"))
+}

