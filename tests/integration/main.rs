@@ -1,6 +1,7 @@
 //! robust's integration tests: one binary (as in ripgrep), helpers in `util`, and tests that
 //! run the real CLI and the real default model on real data.
 
+mod attacks;
 mod cli_errors;
 mod default_model;
 mod embedding_graph;

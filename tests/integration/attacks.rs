@@ -1,0 +1,192 @@
+//! Every attack end to end on the real default model and SST-2 dev (issues #3 and #4): it runs
+//! from the CLI, writes both CSVs, and the same seed gives byte-identical files.
+
+use std::path::Path;
+
+use crate::util::*;
+
+fn run_attack(args: &[&str], out: &Path) -> String {
+    let model = default_model_dir();
+    let mut all = vec![
+        "attack",
+        "--model",
+        model.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ];
+    all.extend_from_slice(args);
+    let result = robust(&all);
+    assert!(
+        result.status.success(),
+        "robust {all:?} failed:\n{}",
+        stderr(&result)
+    );
+    stdout(&result)
+}
+
+fn read(dir: &Path, name: &str) -> Vec<u8> {
+    std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// Run twice with one seed and once with another; the first two must match byte for byte.
+fn check_reproducible(
+    test: &str,
+    args: &[&str],
+    files: &[&str],
+) -> Option<(tempfile::TempDir, String)> {
+    let dev = shared_file(test, "sst2/dev.tsv")?;
+    let mut with_corpus = vec!["--corpus", dev.to_str().unwrap()];
+    with_corpus.extend_from_slice(args);
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    let table = run_attack(&[&with_corpus[..], &["--seed", "7"]].concat(), a.path());
+    run_attack(&[&with_corpus[..], &["--seed", "7"]].concat(), b.path());
+    for f in files {
+        assert_eq!(
+            read(a.path(), f),
+            read(b.path(), f),
+            "{f} differs between two runs with seed 7"
+        );
+    }
+    Some((a, table))
+}
+
+fn summary_value(dir: &Path, group: &str, metric: &str) -> (u64, u64) {
+    let text = String::from_utf8(read(dir, "summary.csv")).unwrap();
+    let mut rdr = csv::Reader::from_reader(text.as_bytes());
+    for row in rdr.records() {
+        let row = row.unwrap();
+        if &row[2] == group && &row[3] == metric {
+            return (row[5].parse().unwrap(), row[6].parse().unwrap());
+        }
+    }
+    panic!("no {group}/{metric} in summary.csv:\n{text}");
+}
+
+#[test]
+fn shuffle_end_to_end() {
+    let Some((dir, table)) = check_reproducible(
+        "shuffle_end_to_end",
+        &["--kind", "shuffle", "--samples", "3", "--limit", "150"],
+        &["examples.csv", "summary.csv"],
+    ) else {
+        return;
+    };
+    let (k, n) = summary_value(dir.path(), "all", "flip_rate");
+    assert_eq!(n, 450, "3 samples x 150 sentences, none skipped");
+    assert!(k > 0 && k < n, "some but not all shuffles flip: {k}/{n}");
+    assert!(table.contains("flip rate"), "{table}");
+    let examples = String::from_utf8(read(dir.path(), "examples.csv")).unwrap();
+    assert_eq!(examples.lines().count(), 451);
+}
+
+#[test]
+fn negation_end_to_end() {
+    let Some((dir, _)) = check_reproducible(
+        "negation_end_to_end",
+        &["--kind", "negation", "--limit", "200"],
+        &["examples.csv", "summary.csv"],
+    ) else {
+        return;
+    };
+    let (k, n) = summary_value(dir.path(), "all", "expected_direction_rate");
+    assert!(n > 50, "most sentences have a negation site: {n}");
+    // A sentiment model should follow many negations; a model that ignored all would be broken.
+    assert!(k > n / 5, "expected-direction flips {k}/{n}");
+    let text = String::from_utf8(read(dir.path(), "summary.csv")).unwrap();
+    assert!(
+        text.contains("skipped[no-negation-site]"),
+        "skips are counted"
+    );
+}
+
+#[test]
+fn entity_swap_end_to_end() {
+    let Some((dir, _)) = check_reproducible(
+        "entity_swap_end_to_end",
+        &["--kind", "entity-swap", "--samples", "3"],
+        &["examples.csv", "summary.csv"],
+    ) else {
+        return;
+    };
+    let (_, n) = summary_value(dir.path(), "all", "flip_rate");
+    assert!(n >= 100, "dev has sentences with names: {n} swaps");
+    let (_, n_female) = summary_value(dir.path(), "female->male", "flip_rate");
+    assert!(n_female > 0, "per-group breakdown present");
+}
+
+/// A small trigger search: runs, writes the loss curve, and is reproducible under a seed.
+#[test]
+fn trigger_end_to_end() {
+    let Some(train) = shared_file("trigger_end_to_end", "sst2/train.tsv") else {
+        return;
+    };
+    let Some((dir, table)) = check_reproducible(
+        "trigger_end_to_end",
+        &[
+            "--kind",
+            "trigger",
+            "--search-corpus",
+            train.to_str().unwrap(),
+            "--target",
+            "negative",
+            "--source",
+            "positive",
+            "--limit",
+            "120",
+            "--iterations",
+            "2",
+            "--directions",
+            "4",
+            "--candidates",
+            "6",
+            "--beam",
+            "1",
+            "--search-batch",
+            "8",
+            "--max-search-examples",
+            "200",
+            "--random-baselines",
+            "2",
+        ],
+        &["examples.csv", "summary.csv", "loss_curve.csv"],
+    ) else {
+        return;
+    };
+    let curve = String::from_utf8(read(dir.path(), "loss_curve.csv")).unwrap();
+    assert!(
+        curve.starts_with("iteration,trigger,batch_loss,validation_loss,queries\n"),
+        "{curve}"
+    );
+    assert!(curve.lines().count() >= 2);
+    let (_, n) = summary_value(dir.path(), "all", "flip_rate");
+    assert!(
+        n > 30,
+        "evaluated on the positive dev examples among the first 120: {n}"
+    );
+    assert!(table.contains("random triggers"), "{table}");
+    let json: serde_json::Value =
+        serde_json::from_slice(&read(dir.path(), "trigger.json")).unwrap();
+    let tokens = json["trigger"]["tokens"].as_array().unwrap();
+    assert_eq!(tokens.len(), 3);
+    assert!(
+        tokens.iter().all(|t| !t.as_str().unwrap().starts_with('[')),
+        "no special tokens"
+    );
+}
+
+#[test]
+fn recipe_flags_override_and_unknown_keys_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    let recipe = dir.path().join("r.toml");
+    std::fs::write(&recipe, "kind = \"shuffle\"\nsampels = 3\n").unwrap();
+    let out = robust(&["attack", "--recipe", recipe.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("unknown field `sampels`"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("r.toml"), "{}", stderr(&out));
+}
