@@ -350,6 +350,19 @@ impl OnnxModel {
         let graph = fields(self.graph()?).map_err(|m| self.malformed(m))?;
         let mut new_graph = Vec::with_capacity(self.graph()?.len() + 64);
         let mut removed = false;
+        // The table stays only if another node (a tied output layer, say) still reads it;
+        // otherwise ONNX Runtime would warn about, and drop, an unused initializer.
+        let mut table_still_used = false;
+        for f in graph
+            .iter()
+            .filter(|f| f.number == GRAPH_NODE && f.wire == LEN)
+        {
+            let node = fields(f.payload).map_err(|m| self.malformed(m))?;
+            let is_lookup = string(&node, NODE_OP_TYPE) == "Gather"
+                && strings(&node, NODE_OUTPUT).first() == Some(&site.output.as_str());
+            table_still_used |=
+                !is_lookup && strings(&node, NODE_INPUT).contains(&site.table.as_str());
+        }
         for f in &graph {
             if f.number == GRAPH_NODE && f.wire == LEN {
                 let node = fields(f.payload).map_err(|m| self.malformed(m))?;
@@ -357,6 +370,12 @@ impl OnnxModel {
                     && strings(&node, NODE_OUTPUT).first() == Some(&site.output.as_str())
                 {
                     removed = true;
+                    continue;
+                }
+            }
+            if f.number == GRAPH_INITIALIZER && f.wire == LEN && !table_still_used {
+                let tensor = fields(f.payload).map_err(|m| self.malformed(m))?;
+                if string(&tensor, TENSOR_NAME) == site.table {
                     continue;
                 }
             }
@@ -541,6 +560,10 @@ mod tests {
                 .any(|f| f.number == 14 && f.payload == b"metadata survives")
         );
         assert!(r.embedding_site().is_err(), "the lookup is gone");
+        assert!(
+            !graph.iter().any(|f| f.number == GRAPH_INITIALIZER),
+            "the unused table is dropped"
+        );
     }
 
     #[test]
