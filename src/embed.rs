@@ -222,9 +222,9 @@ fn build(
     bytes: &[u8],
     threads: usize,
 ) -> ort::Result<Session> {
-    Ok(Session::builder(env)?
+    Session::builder(env)?
         .with_optimization_level(GraphOptimizationLevel::Level3)?
         .with_intra_threads(threads.max(1))?
         .with_inter_threads(1)?
-        .commit_from_memory(bytes)?)
+        .commit_from_memory(bytes)
 }

@@ -124,6 +124,7 @@ mod tests {
     proptest! {
         /// The tabulation agrees with a brute-force recount on random labelings.
         #[test]
+        #[allow(clippy::needless_range_loop)]
         fn tabulation_matches_brute_force(pairs in prop::collection::vec((0usize..3, 0usize..3), 1..200)) {
             let labels: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
             let gold: Vec<usize> = pairs.iter().map(|p| p.0).collect();

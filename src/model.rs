@@ -594,11 +594,11 @@ fn build_session(
     path: &Path,
     threads: usize,
 ) -> ort::Result<Session> {
-    Ok(Session::builder(env)?
+    Session::builder(env)?
         .with_optimization_level(GraphOptimizationLevel::Level3)?
         .with_intra_threads(threads.max(1))?
         .with_inter_threads(1)?
-        .commit_from_file(path)?)
+        .commit_from_file(path)
 }
 
 /// Check that the graph takes `input_ids` and `attention_mask` (and maybe `token_type_ids`) as

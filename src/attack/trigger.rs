@@ -157,6 +157,9 @@ pub struct TriggerResult {
     pub seconds: f64,
 }
 
+/// Renders trigger ids as (tokens, text).
+pub type TokenText<'a> = dyn Fn(&[u32]) -> (Vec<String>, String) + 'a;
+
 /// Special ids around a sequence: `[CLS] ... [SEP]` for BERT.
 #[derive(Debug, Clone, Copy)]
 pub struct Specials {
@@ -433,7 +436,7 @@ impl TriggerSearch<'_> {
         examples: &[SearchExample],
         allowed: &[u32],
         rng: &mut ChaCha8Rng,
-        token_text: &dyn Fn(&[u32]) -> (Vec<String>, String),
+        token_text: &TokenText,
         log: &mut dyn FnMut(&CurvePoint),
     ) -> Result<TriggerResult, TriggerError> {
         if examples.len() < 2 {
@@ -538,189 +541,6 @@ impl TriggerSearch<'_> {
             queries: self.queries() - queries_at_start,
             seconds: start.elapsed().as_secs_f64(),
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use rand::SeedableRng;
-
-    #[test]
-    fn trigger_placement() {
-        let s = Specials { cls: 101, sep: 102 };
-        assert_eq!(
-            with_trigger(s, Position::Prefix, &[7, 8], &[1, 2, 3]),
-            (vec![101, 7, 8, 1, 2, 3, 102], 1)
-        );
-        assert_eq!(
-            with_trigger(s, Position::Suffix, &[7, 8], &[1, 2, 3]),
-            (vec![101, 1, 2, 3, 7, 8, 102], 4)
-        );
-    }
-
-    #[test]
-    fn losses_point_the_right_way() {
-        // Targeted: confident in the target -> small loss.
-        assert!(loss_of(&[0.0, 5.0], 0, Some(1)) < loss_of(&[5.0, 0.0], 0, Some(1)));
-        // Untargeted: confident in gold -> large loss (the attacker wants it small).
-        assert!(loss_of(&[5.0, 0.0], 0, None) > loss_of(&[0.0, 5.0], 0, None));
-    }
-
-    #[test]
-    fn gaussian_draws_look_standard() {
-        let mut rng = ChaCha8Rng::seed_from_u64(1);
-        let x = gaussian(&mut rng, 20_000);
-        let mean = x.iter().map(|&v| f64::from(v)).sum::<f64>() / x.len() as f64;
-        let var = x
-            .iter()
-            .map(|&v| (f64::from(v) - mean).powi(2))
-            .sum::<f64>()
-            / x.len() as f64;
-        assert!(
-            mean.abs() < 0.03 && (var - 1.0).abs() < 0.05,
-            "{mean} {var}"
-        );
-    }
-
-    /// A bag-of-embeddings model folder whose gradient is easy to check.
-    fn small_model(dir: &std::path::Path) -> (usize, usize) {
-        let (vocab, hidden, labels) = (12usize, 4usize, 2usize);
-        let mut rng = ChaCha8Rng::seed_from_u64(5);
-        let table = gaussian(&mut rng, vocab * hidden);
-        let weights = gaussian(&mut rng, hidden * labels);
-        let bytes = crate::onnx::build::bag_classifier(&table, vocab, hidden, &weights, labels);
-        std::fs::write(dir.join("model.onnx"), bytes).unwrap();
-        let words: Vec<String> = (0..vocab)
-            .map(|i| match i {
-                0 => "[PAD]".to_string(),
-                1 => "[CLS]".to_string(),
-                2 => "[SEP]".to_string(),
-                3 => "[UNK]".to_string(),
-                i => format!("w{i}"),
-            })
-            .collect();
-        let vocab_json: serde_json::Map<String, serde_json::Value> = words
-            .iter()
-            .enumerate()
-            .map(|(i, w)| (w.clone(), serde_json::json!(i)))
-            .collect();
-        let tokenizer = serde_json::json!({
-            "version": "1.0", "truncation": null, "padding": null, "added_tokens": [],
-            "normalizer": null, "pre_tokenizer": {"type": "WhitespaceSplit"}, "post_processor": null,
-            "decoder": null, "model": {"type": "WordLevel", "vocab": vocab_json, "unk_token": "[UNK]"}
-        });
-        std::fs::write(dir.join("tokenizer.json"), tokenizer.to_string()).unwrap();
-        std::fs::write(
-            dir.join("config.json"),
-            r#"{"id2label": {"0": "neg", "1": "pos"}, "max_position_embeddings": 64}"#,
-        )
-        .unwrap();
-        (vocab, hidden)
-    }
-
-    /// The finite-difference estimate points the same way as the gradient measured coordinate
-    /// by coordinate, on a model built in the test (issue #4).
-    #[test]
-    fn gradient_estimate_has_the_right_direction() {
-        let dir = tempfile::tempdir().unwrap();
-        let (_, hidden) = small_model(dir.path());
-        let options = crate::model::InferenceOptions {
-            threads: 1,
-            cache_capacity: 0,
-            ..Default::default()
-        };
-        let mut classifier = Classifier::load(dir.path(), options.clone()).unwrap();
-        let info = classifier.info().clone();
-        let mut embedded = EmbeddingModel::load(&info, &options).unwrap();
-        let config = TriggerConfig {
-            directions: 48,
-            sigma: 0.05,
-            target: Some(1),
-            ..TriggerConfig::default()
-        };
-        let batch: Vec<SearchExample> = [vec![4, 5, 6], vec![7, 8], vec![9, 10, 11, 4]]
-            .into_iter()
-            .map(|ids| SearchExample { ids, gold: 0 })
-            .collect();
-        let trigger = vec![5u32, 6, 7];
-        let specials = Specials { cls: 1, sep: 2 };
-        let mut search = TriggerSearch {
-            classifier: &mut classifier,
-            embedded: Some(&mut embedded),
-            specials,
-            config,
-        };
-        let mut rng = ChaCha8Rng::seed_from_u64(9);
-        let estimate = search.gradient(&trigger, &batch, &mut rng).unwrap();
-        // Reference: central differences along each coordinate of the trigger embeddings.
-        let loss_at = |search: &mut TriggerSearch, k: usize, delta: f32| {
-            let rows: Vec<EmbeddedRow> = batch
-                .iter()
-                .map(|ex| {
-                    let (ids, start) = with_trigger(specials, Position::Prefix, &trigger, &ex.ids);
-                    let mut e = search.embedded.as_deref().unwrap().embed(&ids);
-                    e[start * hidden + k] += delta;
-                    EmbeddedRow {
-                        type_ids: vec![0; ids.len()],
-                        ids,
-                        embeddings: e,
-                    }
-                })
-                .collect();
-            let logits = search
-                .embedded
-                .as_deref_mut()
-                .unwrap()
-                .logits(&rows)
-                .unwrap();
-            logits.iter().map(|l| loss_of(l, 0, Some(1))).sum::<f64>() / batch.len() as f64
-        };
-        let eps = 1e-2;
-        let reference: Vec<f64> = (0..trigger.len() * hidden)
-            .map(|k| {
-                (loss_at(&mut search, k, eps) - loss_at(&mut search, k, -eps))
-                    / (2.0 * f64::from(eps))
-            })
-            .collect();
-        let dot: f64 = estimate
-            .iter()
-            .zip(&reference)
-            .map(|(&a, &b)| f64::from(a) * b)
-            .sum();
-        let norm = |v: &mut dyn Iterator<Item = f64>| v.map(|x| x * x).sum::<f64>().sqrt();
-        let cosine = dot
-            / (norm(&mut estimate.iter().map(|&x| f64::from(x)))
-                * norm(&mut reference.iter().copied()));
-        assert!(dot > 0.0, "estimate points against the gradient");
-        assert!(
-            cosine > 0.8,
-            "cosine {cosine} between estimate and measured gradient"
-        );
-        // And a HotFlip step along it lowers the exact loss.
-        let allowed: Vec<u32> = (4..12).collect();
-        let cands = search.hotflip_candidates(&trigger, &estimate, &allowed);
-        assert!(cands.iter().all(|c| c.iter().all(|w| allowed.contains(w))));
-    }
-
-    #[test]
-    fn special_tokens_are_never_allowed() {
-        let vocab: Vec<(u32, String)> = [
-            "[PAD]",
-            "[CLS]",
-            "[unused3]",
-            "good",
-            "##ing",
-            "42",
-            "film",
-            "positive",
-        ]
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (i as u32, t.to_string()))
-        .collect();
-        let allowed = allowed_tokens(&vocab, &TriggerConfig::default(), &["positive".into()]);
-        assert_eq!(allowed, vec![3, 6]);
     }
 }
 
@@ -982,4 +802,187 @@ fn classifier_token(vocab: &[(u32, String)], id: u32) -> String {
         .binary_search_by_key(&id, |(i, _)| *i)
         .map(|k| vocab[k].1.clone())
         .unwrap_or_else(|_| format!("[{id}]"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn trigger_placement() {
+        let s = Specials { cls: 101, sep: 102 };
+        assert_eq!(
+            with_trigger(s, Position::Prefix, &[7, 8], &[1, 2, 3]),
+            (vec![101, 7, 8, 1, 2, 3, 102], 1)
+        );
+        assert_eq!(
+            with_trigger(s, Position::Suffix, &[7, 8], &[1, 2, 3]),
+            (vec![101, 1, 2, 3, 7, 8, 102], 4)
+        );
+    }
+
+    #[test]
+    fn losses_point_the_right_way() {
+        // Targeted: confident in the target -> small loss.
+        assert!(loss_of(&[0.0, 5.0], 0, Some(1)) < loss_of(&[5.0, 0.0], 0, Some(1)));
+        // Untargeted: confident in gold -> large loss (the attacker wants it small).
+        assert!(loss_of(&[5.0, 0.0], 0, None) > loss_of(&[0.0, 5.0], 0, None));
+    }
+
+    #[test]
+    fn gaussian_draws_look_standard() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let x = gaussian(&mut rng, 20_000);
+        let mean = x.iter().map(|&v| f64::from(v)).sum::<f64>() / x.len() as f64;
+        let var = x
+            .iter()
+            .map(|&v| (f64::from(v) - mean).powi(2))
+            .sum::<f64>()
+            / x.len() as f64;
+        assert!(
+            mean.abs() < 0.03 && (var - 1.0).abs() < 0.05,
+            "{mean} {var}"
+        );
+    }
+
+    /// A bag-of-embeddings model folder whose gradient is easy to check.
+    fn small_model(dir: &std::path::Path) -> (usize, usize) {
+        let (vocab, hidden, labels) = (12usize, 4usize, 2usize);
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let table = gaussian(&mut rng, vocab * hidden);
+        let weights = gaussian(&mut rng, hidden * labels);
+        let bytes = crate::onnx::build::bag_classifier(&table, vocab, hidden, &weights, labels);
+        std::fs::write(dir.join("model.onnx"), bytes).unwrap();
+        let words: Vec<String> = (0..vocab)
+            .map(|i| match i {
+                0 => "[PAD]".to_string(),
+                1 => "[CLS]".to_string(),
+                2 => "[SEP]".to_string(),
+                3 => "[UNK]".to_string(),
+                i => format!("w{i}"),
+            })
+            .collect();
+        let vocab_json: serde_json::Map<String, serde_json::Value> = words
+            .iter()
+            .enumerate()
+            .map(|(i, w)| (w.clone(), serde_json::json!(i)))
+            .collect();
+        let tokenizer = serde_json::json!({
+            "version": "1.0", "truncation": null, "padding": null, "added_tokens": [],
+            "normalizer": null, "pre_tokenizer": {"type": "WhitespaceSplit"}, "post_processor": null,
+            "decoder": null, "model": {"type": "WordLevel", "vocab": vocab_json, "unk_token": "[UNK]"}
+        });
+        std::fs::write(dir.join("tokenizer.json"), tokenizer.to_string()).unwrap();
+        std::fs::write(
+            dir.join("config.json"),
+            r#"{"id2label": {"0": "neg", "1": "pos"}, "max_position_embeddings": 64}"#,
+        )
+        .unwrap();
+        (vocab, hidden)
+    }
+
+    /// The finite-difference estimate points the same way as the gradient measured coordinate
+    /// by coordinate, on a model built in the test (issue #4).
+    #[test]
+    fn gradient_estimate_has_the_right_direction() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, hidden) = small_model(dir.path());
+        let options = crate::model::InferenceOptions {
+            threads: 1,
+            cache_capacity: 0,
+            ..Default::default()
+        };
+        let mut classifier = Classifier::load(dir.path(), options.clone()).unwrap();
+        let info = classifier.info().clone();
+        let mut embedded = EmbeddingModel::load(&info, &options).unwrap();
+        let config = TriggerConfig {
+            directions: 48,
+            sigma: 0.05,
+            target: Some(1),
+            ..TriggerConfig::default()
+        };
+        let batch: Vec<SearchExample> = [vec![4, 5, 6], vec![7, 8], vec![9, 10, 11, 4]]
+            .into_iter()
+            .map(|ids| SearchExample { ids, gold: 0 })
+            .collect();
+        let trigger = vec![5u32, 6, 7];
+        let specials = Specials { cls: 1, sep: 2 };
+        let mut search = TriggerSearch {
+            classifier: &mut classifier,
+            embedded: Some(&mut embedded),
+            specials,
+            config,
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let estimate = search.gradient(&trigger, &batch, &mut rng).unwrap();
+        // Reference: central differences along each coordinate of the trigger embeddings.
+        let loss_at = |search: &mut TriggerSearch, k: usize, delta: f32| {
+            let rows: Vec<EmbeddedRow> = batch
+                .iter()
+                .map(|ex| {
+                    let (ids, start) = with_trigger(specials, Position::Prefix, &trigger, &ex.ids);
+                    let mut e = search.embedded.as_deref().unwrap().embed(&ids);
+                    e[start * hidden + k] += delta;
+                    EmbeddedRow {
+                        type_ids: vec![0; ids.len()],
+                        ids,
+                        embeddings: e,
+                    }
+                })
+                .collect();
+            let logits = search
+                .embedded
+                .as_deref_mut()
+                .unwrap()
+                .logits(&rows)
+                .unwrap();
+            logits.iter().map(|l| loss_of(l, 0, Some(1))).sum::<f64>() / batch.len() as f64
+        };
+        let eps = 1e-2;
+        let reference: Vec<f64> = (0..trigger.len() * hidden)
+            .map(|k| {
+                (loss_at(&mut search, k, eps) - loss_at(&mut search, k, -eps))
+                    / (2.0 * f64::from(eps))
+            })
+            .collect();
+        let dot: f64 = estimate
+            .iter()
+            .zip(&reference)
+            .map(|(&a, &b)| f64::from(a) * b)
+            .sum();
+        let norm = |v: &mut dyn Iterator<Item = f64>| v.map(|x| x * x).sum::<f64>().sqrt();
+        let cosine = dot
+            / (norm(&mut estimate.iter().map(|&x| f64::from(x)))
+                * norm(&mut reference.iter().copied()));
+        assert!(dot > 0.0, "estimate points against the gradient");
+        assert!(
+            cosine > 0.8,
+            "cosine {cosine} between estimate and measured gradient"
+        );
+        // And a HotFlip step along it lowers the exact loss.
+        let allowed: Vec<u32> = (4..12).collect();
+        let cands = search.hotflip_candidates(&trigger, &estimate, &allowed);
+        assert!(cands.iter().all(|c| c.iter().all(|w| allowed.contains(w))));
+    }
+
+    #[test]
+    fn special_tokens_are_never_allowed() {
+        let vocab: Vec<(u32, String)> = [
+            "[PAD]",
+            "[CLS]",
+            "[unused3]",
+            "good",
+            "##ing",
+            "42",
+            "film",
+            "positive",
+        ]
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (i as u32, t.to_string()))
+        .collect();
+        let allowed = allowed_tokens(&vocab, &TriggerConfig::default(), &["positive".into()]);
+        assert_eq!(allowed, vec![3, 6]);
+    }
 }

@@ -109,14 +109,14 @@ pub enum Command {
     /// Accuracy on a labelled corpus, with a 95% interval, confusion matrix and throughput.
     Eval(eval::EvalArgs),
     /// Run an attack (shuffle, negation, entity-swap) and score how many predictions change.
-    Attack(attack::AttackArgs),
+    Attack(Box<attack::AttackArgs>),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Predict(args) => predict::run(&cli.global, args),
         Command::Eval(args) => eval::run(&cli.global, args),
-        Command::Attack(args) => attack::run(&cli.global, args),
+        Command::Attack(args) => attack::run(&cli.global, *args),
     }
 }
 
