@@ -6,7 +6,6 @@
 
 use std::borrow::Cow;
 
-use ort::session::builder::GraphOptimizationLevel;
 use ort::session::{Session, SessionInputValue};
 use ort::value::Tensor;
 
@@ -222,9 +221,5 @@ fn build(
     bytes: &[u8],
     threads: usize,
 ) -> ort::Result<Session> {
-    Session::builder(env)?
-        .with_optimization_level(GraphOptimizationLevel::Level3)?
-        .with_intra_threads(threads.max(1))?
-        .with_inter_threads(1)?
-        .commit_from_memory(bytes)
+    crate::model::session_builder(env, threads)?.commit_from_memory(bytes)
 }

@@ -287,8 +287,12 @@ struct Manifest {
     max_length: Option<usize>,
 }
 
-fn read_config(dir: &Path) -> Result<Option<HfConfig>, ModelError> {
-    let path = dir.join(CONFIG_FILE);
+/// Read an optional file of the model folder with `parse`; absent is `None`, unreadable or
+/// unparsable is an error naming the file.
+fn read_optional<T>(
+    path: PathBuf,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Result<Option<T>, ModelError> {
     if !path.is_file() {
         return Ok(None);
     }
@@ -296,29 +300,21 @@ fn read_config(dir: &Path) -> Result<Option<HfConfig>, ModelError> {
         path: path.clone(),
         source,
     })?;
-    serde_json::from_str(&text)
+    parse(&text)
         .map(Some)
-        .map_err(|e| ModelError::BadConfig {
-            path,
-            message: e.to_string(),
-        })
+        .map_err(|message| ModelError::BadConfig { path, message })
+}
+
+fn read_config(dir: &Path) -> Result<Option<HfConfig>, ModelError> {
+    read_optional(dir.join(CONFIG_FILE), |t| {
+        serde_json::from_str(t).map_err(|e| e.to_string())
+    })
 }
 
 fn read_manifest(dir: &Path) -> Result<Option<Manifest>, ModelError> {
-    let path = dir.join(MANIFEST_FILE);
-    if !path.is_file() {
-        return Ok(None);
-    }
-    let text = std::fs::read_to_string(&path).map_err(|source| ModelError::Read {
-        path: path.clone(),
-        source,
-    })?;
-    toml::from_str(&text)
-        .map(Some)
-        .map_err(|e| ModelError::BadConfig {
-            path,
-            message: e.to_string(),
-        })
+    read_optional(dir.join(MANIFEST_FILE), |t| {
+        toml::from_str(t).map_err(|e| e.to_string())
+    })
 }
 
 /// A bounded map from exact model input to logits. Oldest entries go first when it is full;
@@ -589,16 +585,24 @@ impl Classifier {
     }
 }
 
+/// Session options every graph robust runs shares: full graph optimisation, `threads` inside
+/// each operator, one graph-level thread (batches are already large).
+pub(crate) fn session_builder(
+    env: &ort::environment::Environment,
+    threads: usize,
+) -> ort::Result<ort::session::builder::SessionBuilder> {
+    Ok(Session::builder(env)?
+        .with_optimization_level(GraphOptimizationLevel::Level3)?
+        .with_intra_threads(threads.max(1))?
+        .with_inter_threads(1)?)
+}
+
 fn build_session(
     env: &ort::environment::Environment,
     path: &Path,
     threads: usize,
 ) -> ort::Result<Session> {
-    Session::builder(env)?
-        .with_optimization_level(GraphOptimizationLevel::Level3)?
-        .with_intra_threads(threads.max(1))?
-        .with_inter_threads(1)?
-        .commit_from_file(path)
+    session_builder(env, threads)?.commit_from_file(path)
 }
 
 /// Check that the graph takes `input_ids` and `attention_mask` (and maybe `token_type_ids`) as
