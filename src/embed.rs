@@ -59,6 +59,8 @@ pub struct EmbeddingModel {
     session: Session,
     site: EmbeddingSite,
     table: Vec<f32>,
+    /// Root mean square of the table's entries: the scale of embedding space.
+    table_rms: f32,
     labels: usize,
     uses_token_types: bool,
     batch_size: usize,
@@ -83,11 +85,18 @@ impl EmbeddingModel {
             .inputs()
             .iter()
             .any(|i| i.name() == "token_type_ids");
+        let table_rms = (table
+            .iter()
+            .map(|&x| f64::from(x) * f64::from(x))
+            .sum::<f64>()
+            / table.len().max(1) as f64)
+            .sqrt() as f32;
         Ok(Self {
             name: info.name.clone(),
             session,
             site,
             table,
+            table_rms,
             labels: info.labels.len(),
             uses_token_types,
             batch_size: options.batch_size.max(1),
@@ -106,6 +115,11 @@ impl EmbeddingModel {
     /// The embedding table, `[vocab, hidden]` row-major.
     pub fn table(&self) -> &[f32] {
         &self.table
+    }
+
+    /// Root mean square of the table's entries, computed once at load.
+    pub fn table_rms(&self) -> f32 {
+        self.table_rms
     }
 
     /// The embedding of one token.

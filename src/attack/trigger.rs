@@ -305,11 +305,7 @@ impl TriggerSearch<'_> {
         };
         let h = embedded.hidden();
         let len = trigger.len();
-        let rms = {
-            let t = embedded.table();
-            (t.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>() / t.len() as f64).sqrt()
-                as f32
-        };
+        let rms = embedded.table_rms();
         let sigma = self.config.sigma * rms;
         let base: Vec<(Vec<u32>, usize, Vec<f32>)> = batch
             .iter()
