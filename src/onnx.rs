@@ -435,19 +435,23 @@ fn tensor_type(t: &[Field]) -> u64 {
 /// ValueInfoProto { name, type: TypeProto { tensor_type: { elem_type: FLOAT, shape: [batch,
 /// sequence, hidden] } } }.
 fn value_info(name: &str, hidden: usize) -> Vec<u8> {
-    let dim_param = |p: &str| {
-        let mut d = Vec::new();
-        put_len(&mut d, 2, p.as_bytes());
-        d
-    };
-    let mut dim_hidden = Vec::new();
-    put_int(&mut dim_hidden, 1, hidden as u64);
+    tensor_info(name, FLOAT, &[Err("batch"), Err("sequence"), Ok(hidden)])
+}
+
+/// ValueInfoProto for a tensor of element type `elem`; each dim is a size (`Ok`) or a
+/// symbolic name (`Err`).
+fn tensor_info(name: &str, elem: u64, dims: &[Result<usize, &str>]) -> Vec<u8> {
     let mut shape = Vec::new();
-    put_len(&mut shape, 1, &dim_param("batch"));
-    put_len(&mut shape, 1, &dim_param("sequence"));
-    put_len(&mut shape, 1, &dim_hidden);
+    for d in dims {
+        let mut dim = Vec::new();
+        match d {
+            Ok(v) => put_int(&mut dim, 1, *v as u64),
+            Err(p) => put_len(&mut dim, 2, p.as_bytes()),
+        }
+        put_len(&mut shape, 1, &dim);
+    }
     let mut tensor = Vec::new();
-    put_int(&mut tensor, 1, FLOAT);
+    put_int(&mut tensor, 1, elem);
     put_len(&mut tensor, 2, &shape);
     let mut ty = Vec::new();
     put_len(&mut ty, 1, &tensor);
@@ -462,15 +466,7 @@ mod tests {
     use super::*;
 
     fn node(op: &str, inputs: &[&str], outputs: &[&str]) -> Vec<u8> {
-        let mut n = Vec::new();
-        for i in inputs {
-            put_len(&mut n, NODE_INPUT, i.as_bytes());
-        }
-        for o in outputs {
-            put_len(&mut n, NODE_OUTPUT, o.as_bytes());
-        }
-        put_len(&mut n, NODE_OP_TYPE, op.as_bytes());
-        n
+        build::node(op, inputs, outputs, &[])
     }
 
     fn table(name: &str, vocab: usize, hidden: usize) -> Vec<u8> {
@@ -623,28 +619,6 @@ pub(crate) mod build {
         let raw: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
         put_len(&mut t, TENSOR_RAW_DATA, &raw);
         t
-    }
-
-    /// ValueInfoProto for a tensor with element type `elem` and named/fixed dims.
-    pub fn tensor_info(name: &str, elem: u64, dims: &[Result<usize, &str>]) -> Vec<u8> {
-        let mut shape = Vec::new();
-        for d in dims {
-            let mut dim = Vec::new();
-            match d {
-                Ok(v) => put_int(&mut dim, 1, *v as u64),
-                Err(p) => put_len(&mut dim, 2, p.as_bytes()),
-            }
-            put_len(&mut shape, 1, &dim);
-        }
-        let mut tensor = Vec::new();
-        put_int(&mut tensor, 1, elem);
-        put_len(&mut tensor, 2, &shape);
-        let mut ty = Vec::new();
-        put_len(&mut ty, 1, &tensor);
-        let mut info = Vec::new();
-        put_len(&mut info, 1, name.as_bytes());
-        put_len(&mut info, 2, &ty);
-        info
     }
 
     /// A bag-of-embeddings classifier: logits = mean_t(E[ids_t]) W. Inputs `input_ids`,

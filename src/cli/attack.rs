@@ -216,27 +216,60 @@ pub fn run(global: &GlobalArgs, args: AttackArgs) -> anyhow::Result<()> {
         bar.update(d, t)
     })?;
     bar.finish();
-    let scores = score(&run.outcomes, model.labels(), attack.kind.expectation());
-    let report = AttackReport {
-        attack: attack.name.clone(),
-        kind: attack.kind.as_str().to_string(),
-        model: model.info().name.clone(),
-        model_sha256: model.info().sha256()?,
-        corpus: corpus.name(),
-        corpus_sha256: corpus.sha256.clone(),
-        seed: attack.seed,
-        robust_version: robust::VERSION.to_string(),
-        parameters: attack.parameters.clone(),
-        labels: model.labels().to_vec(),
-        scores,
-        outcomes: run.outcomes,
-        wall_seconds: run.wall_seconds,
-        model_stats: run.queries,
-    };
+    let report = new_report(
+        &model,
+        &corpus,
+        &attack,
+        &model.info().sha256()?,
+        Named {
+            name: attack.name.clone(),
+            parameters: attack.parameters.clone(),
+        },
+        run.outcomes,
+        run.wall_seconds,
+        run.queries,
+    );
     if let Some(dir) = &args.out {
         write_results(dir, &[&report], &[])?;
     }
     emit(None, &args.format.exporter().attack(&report)?)
+}
+
+/// A report's name and the parameters it records.
+pub struct Named {
+    pub name: String,
+    pub parameters: std::collections::BTreeMap<String, String>,
+}
+
+/// Score outcomes and attach the provenance every report carries. `model_sha256` is passed in
+/// so that a command writing several reports hashes the model file once.
+#[allow(clippy::too_many_arguments)]
+pub fn new_report(
+    model: &robust::model::Classifier,
+    corpus: &robust::corpus::Corpus,
+    attack: &robust::attack::recipe::ResolvedAttack,
+    model_sha256: &str,
+    named: Named,
+    outcomes: Vec<robust::score::ExampleOutcome>,
+    wall_seconds: f64,
+    model_stats: robust::model::QueryStats,
+) -> AttackReport {
+    AttackReport {
+        scores: score(&outcomes, model.labels(), attack.kind.expectation()),
+        attack: named.name,
+        kind: attack.kind.as_str().to_string(),
+        model: model.info().name.clone(),
+        model_sha256: model_sha256.to_string(),
+        corpus: corpus.name(),
+        corpus_sha256: corpus.sha256.clone(),
+        seed: attack.seed,
+        robust_version: robust::VERSION.to_string(),
+        parameters: named.parameters,
+        labels: model.labels().to_vec(),
+        outcomes,
+        wall_seconds,
+        model_stats,
+    }
 }
 
 /// Write `examples.csv` and `summary.csv` (and any extra files) for one or more reports.

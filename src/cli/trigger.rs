@@ -8,9 +8,8 @@ use robust::attack::trigger;
 use robust::corpus::{Columns, Corpus};
 use robust::model::Classifier;
 use robust::report::fixed;
-use robust::score::{AttackReport, Expectation, score};
 
-use super::attack::{AttackArgs, write_results};
+use super::attack::{AttackArgs, Named, new_report, write_results};
 use super::{GlobalArgs, emit};
 
 pub fn run(
@@ -61,38 +60,38 @@ pub fn run(
         outcome.search_examples.to_string(),
     );
     let labels = model.labels().to_vec();
-    let report = |name: String,
-                  outcomes: Vec<robust::score::ExampleOutcome>,
-                  parameters|
-     -> anyhow::Result<AttackReport> {
-        Ok(AttackReport {
-            scores: score(&outcomes, &labels, Expectation::Invariant),
-            attack: name,
-            kind: "trigger".into(),
-            model: model.info().name.clone(),
-            model_sha256: model.info().sha256()?,
-            corpus: corpus.name(),
-            corpus_sha256: corpus.sha256.clone(),
-            seed: attack.seed,
-            robust_version: robust::VERSION.to_string(),
-            parameters,
-            labels: labels.clone(),
-            outcomes,
-            wall_seconds,
-            model_stats,
-        })
-    };
-    let searched = report(attack.name.clone(), outcome.searched, parameters.clone())?;
+    let model_sha256 = model.info().sha256()?;
+    let searched = new_report(
+        model,
+        corpus,
+        attack,
+        &model_sha256,
+        Named {
+            name: attack.name.clone(),
+            parameters: parameters.clone(),
+        },
+        outcome.searched,
+        wall_seconds,
+        model_stats,
+    );
     let mut baseline_params = parameters;
     baseline_params.insert(
         "random_triggers".into(),
         outcome.random_triggers.join(" | "),
     );
-    let baseline = report(
-        format!("{}/random-baseline", attack.name),
+    let baseline = new_report(
+        model,
+        corpus,
+        attack,
+        &model_sha256,
+        Named {
+            name: format!("{}/random-baseline", attack.name),
+            parameters: baseline_params,
+        },
         outcome.baseline,
-        baseline_params,
-    )?;
+        wall_seconds,
+        model_stats,
+    );
 
     let mut curve = String::from("iteration,trigger,batch_loss,validation_loss,queries\n");
     for p in &outcome.result.curve {
