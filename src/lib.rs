@@ -5,15 +5,19 @@
 //! The library is what the `robust` binary, nightly jobs and users' property tests share.
 
 pub mod attack;
+pub mod cloze;
+pub mod coref;
 pub mod corpus;
 pub mod embed;
 pub mod eval;
+pub mod fill_mask;
 pub mod hash;
 pub mod model;
 pub mod onnx;
 pub mod report;
 pub mod runtime;
 pub mod score;
+pub mod spans;
 pub mod stats;
 pub mod tokenize;
 

@@ -36,6 +36,12 @@ pub enum ModelError {
     },
     #[error("{path} is not valid: {message}")]
     BadConfig { path: PathBuf, message: String },
+    #[error("model {dir} is a {found}; this command needs a {needed}")]
+    WrongKind {
+        dir: PathBuf,
+        found: &'static str,
+        needed: &'static str,
+    },
     #[error("model {path} does not fit a classifier: {message}")]
     Incompatible { path: PathBuf, message: String },
     #[error(transparent)]
@@ -186,6 +192,7 @@ impl ModelInfo {
                 });
             }
         }
+        ModelKind::Classifier.require(dir)?;
         let config = read_config(dir)?;
         let manifest = read_manifest(dir)?;
         let labels = match manifest.as_ref().and_then(|m| m.labels.clone()) {
@@ -249,6 +256,7 @@ impl ModelInfo {
 #[derive(Deserialize)]
 struct HfConfig {
     id2label: Option<HashMap<String, String>>,
+    architectures: Option<Vec<String>>,
     max_position_embeddings: Option<usize>,
 }
 
@@ -285,6 +293,56 @@ struct Manifest {
     name: Option<String>,
     labels: Option<Vec<String>>,
     max_length: Option<usize>,
+    kind: Option<ModelKind>,
+}
+
+/// What a model folder holds: a sequence classifier (logits `[batch, labels]`) or a masked
+/// language model (logits `[batch, sequence, vocab]`). Commands that need one refuse the other
+/// before loading anything, with a message that says which is which.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModelKind {
+    Classifier,
+    FillMask,
+}
+
+impl ModelKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelKind::Classifier => "classifier",
+            ModelKind::FillMask => "fill-mask (masked-LM) model",
+        }
+    }
+
+    /// The folder's kind: `kind` in `robust.toml` if set, else from `config.json`'s
+    /// `architectures` (`…ForMaskedLM` is fill-mask), else a classifier.
+    pub fn of_folder(dir: &Path) -> Result<Self, ModelError> {
+        if let Some(kind) = read_manifest(dir)?.and_then(|m| m.kind) {
+            return Ok(kind);
+        }
+        let masked = read_config(dir)?
+            .and_then(|c| c.architectures)
+            .is_some_and(|a| a.iter().any(|n| n.ends_with("ForMaskedLM")));
+        Ok(if masked {
+            ModelKind::FillMask
+        } else {
+            ModelKind::Classifier
+        })
+    }
+
+    /// An error unless the folder is of this kind.
+    pub fn require(self, dir: &Path) -> Result<(), ModelError> {
+        let found = Self::of_folder(dir)?;
+        if found == self {
+            Ok(())
+        } else {
+            Err(ModelError::WrongKind {
+                dir: dir.to_path_buf(),
+                found: found.as_str(),
+                needed: self.as_str(),
+            })
+        }
+    }
 }
 
 /// Read an optional file of the model folder with `parse`; absent is `None`, unreadable or
@@ -455,6 +513,25 @@ impl Classifier {
         progress: Progress,
     ) -> Result<Vec<Prediction>, ModelError> {
         let encoded = self.encode(texts)?;
+        self.predict_encoded(encoded, progress)
+    }
+
+    /// Predictions for sentence pairs (`[CLS] a [SEP] b [SEP]`), e.g. a marked text and a
+    /// candidate name.
+    pub fn predict_pairs(
+        &mut self,
+        pairs: &[(&str, &str)],
+        progress: Progress,
+    ) -> Result<Vec<Prediction>, ModelError> {
+        let encoded = self.encoder.encode_pairs(pairs)?;
+        self.predict_encoded(encoded, progress)
+    }
+
+    fn predict_encoded(
+        &mut self,
+        encoded: Vec<Encoded>,
+        progress: Progress,
+    ) -> Result<Vec<Prediction>, ModelError> {
         self.stats.truncated += encoded.iter().filter(|e| e.truncated).count() as u64;
         let inputs: Vec<TokenIds> = encoded.into_iter().map(|e| e.input).collect();
         self.predict_ids(&inputs, progress)

@@ -77,7 +77,11 @@ def accuracy(model, tok, rows, max_len, bs=128):
     return correct / len(rows)
 
 
-def export(model, tok, out, max_len):
+def export(model, tok, out, max_len, token_logits=False):
+    """Export to one self-contained ONNX file. `token_logits` is for masked-LM heads, whose logits
+    are [batch, sequence, vocab]; their decoder shares its weight with the embedding table, so
+    constant folding is off to keep one copy of it in the file (ONNX Runtime folds the transpose
+    when it loads the model)."""
     model.eval()
     onnx_path = out / "model.onnx"
     enc = tok(["a short example", "a somewhat longer example sentence here"], padding=True, return_tensors="pt")
@@ -89,8 +93,9 @@ def export(model, tok, out, max_len):
         input_names=["input_ids", "attention_mask", "token_type_ids"],
         output_names=["logits"],
         dynamic_axes={n: {0: "batch", 1: "sequence"} for n in ["input_ids", "attention_mask", "token_type_ids"]}
-        | {"logits": {0: "batch"}},
+        | {"logits": {0: "batch", 1: "sequence"} if token_logits else {0: "batch"}},
         opset_version=17,
+        do_constant_folding=not token_logits,
         dynamo=False,
     )
     import onnx
@@ -104,17 +109,23 @@ def export(model, tok, out, max_len):
 
 
 @torch.no_grad()
-def check_onnx(model, tok, onnx_path, texts):
+def check_onnx(model, tok, onnx_path, texts, pairs=None):
     """Compare ONNX Runtime and PyTorch logits on batches of several sizes and lengths, padded and not:
-    a traced graph can silently bake in the example's shape."""
+    a traced graph can silently bake in the example's shape. `pairs`, when given, are the second
+    segments of sentence-pair inputs (so token_type_ids of 1 are exercised too)."""
     import onnxruntime as ort
 
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     rng = random.Random(7)
     worst = 0.0
     for bs, max_len in [(1, 128), (7, 16), (7, 128), (64, 64), (3, 3), (64, 128)]:
-        part = rng.sample(texts, bs)
-        enc = tok(part, padding=True, truncation=True, max_length=max_len, return_tensors="pt")
+        pick = rng.sample(range(len(texts)), min(bs, len(texts)))
+        part = [texts[i] for i in pick]
+        second = [pairs[i] for i in pick] if pairs is not None else None
+        trunc = "only_first" if pairs is not None else True
+        if pairs is not None:
+            max_len = max(max_len, 16)
+        enc = tok(part, second, padding=True, truncation=trunc, max_length=max_len, return_tensors="pt")
         ref = model(**enc).logits.numpy()
         got = sess.run(["logits"], {k: v.numpy() for k, v in enc.items()})[0]
         worst = max(worst, float(np.abs(ref - got).max()))

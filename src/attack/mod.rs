@@ -11,6 +11,7 @@
 //! attack happened to like is only honest next to the number it skipped.
 
 pub mod entity_swap;
+pub mod name_swap;
 pub mod negation;
 pub mod recipe;
 pub mod runner;
@@ -35,6 +36,8 @@ pub enum SkipReason {
     NoNegationSite,
     NoNames,
     NoDistinctPermutation,
+    /// A coreference row whose pronoun has no grammatical gender the swap can keep or flip.
+    UnknownPronoun,
 }
 
 impl SkipReason {
@@ -44,6 +47,7 @@ impl SkipReason {
             SkipReason::NoNegationSite => "no-negation-site",
             SkipReason::NoNames => "no-names",
             SkipReason::NoDistinctPermutation => "no-distinct-permutation",
+            SkipReason::UnknownPronoun => "unknown-pronoun",
         }
     }
 }

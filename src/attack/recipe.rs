@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 use super::Perturber;
 use super::entity_swap::{EntitySwap, NameLexicon, SwapTarget};
+use super::name_swap::{GenderCondition, NameFrequency, Replace, SpanNameSwap};
 use super::negation::{Negation, NegationMode};
 use super::shuffle::{Shuffle, ShuffleMode};
 use super::trigger::{Position, Proposals, TriggerConfig};
@@ -20,6 +21,8 @@ use crate::score::Expectation;
 
 /// The default name lexicon, shipped in `corpora/`.
 pub const DEFAULT_NAMES: &str = "corpora/names.tsv";
+/// US-census name frequencies for the coreference swap's breakdown, shipped in `corpora/`.
+pub const DEFAULT_NAME_FREQUENCY: &str = "corpora/name-frequency.tsv";
 
 #[derive(Debug, thiserror::Error)]
 pub enum RecipeError {
@@ -107,6 +110,27 @@ pub enum SwapTargetName {
     Any,
 }
 
+/// Probes that replace the classifier attack of a kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProbeName {
+    /// Fill-mask cloze probe (negation: NEG-136, Ettinger 2019).
+    Cloze,
+}
+
+/// Which candidates a coreference name swap renames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReplaceName {
+    /// The first candidate (GAP's A).
+    A,
+    /// The second candidate (GAP's B).
+    B,
+    Both,
+    /// A, B or both, drawn per swap.
+    Each,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum PositionName {
@@ -148,6 +172,14 @@ pub struct AttackSpec {
     pub names: Option<PathBuf>,
     /// Which names replace a name.
     pub swap: Option<SwapTargetName>,
+    /// Coreference rows: which candidates a swap renames.
+    pub replace: Option<ReplaceName>,
+    /// Run a probe on a fill-mask model instead of attacking a classifier.
+    pub probe: Option<ProbeName>,
+    /// Cloze probe: words listed per template.
+    pub top_k: Option<usize>,
+    /// Coreference rows: name-frequency table for the breakdown.
+    pub name_frequency: Option<PathBuf>,
     /// Trigger: push examples toward this label (name or index); absent = untargeted.
     pub target: Option<String>,
     /// Trigger: attack examples of this label [default: every label but the target].
@@ -205,6 +237,10 @@ impl AttackSpec {
             negation: over.negation.or(self.negation),
             names: over.names.or(self.names),
             swap: over.swap.or(self.swap),
+            replace: over.replace.or(self.replace),
+            probe: over.probe.or(self.probe),
+            top_k: over.top_k.or(self.top_k),
+            name_frequency: over.name_frequency.or(self.name_frequency),
             target: over.target.or(self.target),
             source: over.source.or(self.source),
             search_corpus: over.search_corpus.or(self.search_corpus),
@@ -253,6 +289,7 @@ impl AttackSpec {
         }
         let mut parameters = BTreeMap::new();
         let mut trigger = None;
+        let mut name_swap = None;
         let perturber: Option<Box<dyn Perturber + Send + Sync>> = match kind {
             AttackKind::Shuffle => {
                 let mode = match self.mode.unwrap_or(ShuffleModeName::Full) {
@@ -305,8 +342,10 @@ impl AttackSpec {
                 parameters.insert("names".to_string(), names.display().to_string());
                 parameters.insert("swap".to_string(), name.to_string());
                 parameters.insert("samples".to_string(), samples.to_string());
+                let lexicon = Arc::new(lexicon);
+                name_swap = Some(self.span_name_swap(&lexicon, target, samples)?);
                 Some(Box::new(EntitySwap {
-                    lexicon: Arc::new(lexicon),
+                    lexicon,
                     samples,
                     target,
                 }))
@@ -333,7 +372,42 @@ impl AttackSpec {
             limit: self.limit,
             perturber,
             trigger,
+            name_swap,
             parameters,
+        })
+    }
+
+    /// The coreference (span-row) form of an entity swap: the gender condition is relative to
+    /// the row's pronoun (`same-gender` keeps it, `other-gender` flips it; `other-origin` and
+    /// `any` keep it too, and the report breaks results down by origin either way).
+    fn span_name_swap(
+        &self,
+        lexicon: &Arc<NameLexicon>,
+        target: SwapTarget,
+        samples: usize,
+    ) -> Result<SpanNameSwap, RecipeError> {
+        let path = self
+            .name_frequency
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_NAME_FREQUENCY));
+        let frequency = NameFrequency::from_path(&path).map_err(|e| RecipeError::Lexicon {
+            path: path.clone(),
+            source: Box::new(e),
+        })?;
+        Ok(SpanNameSwap {
+            lexicon: lexicon.clone(),
+            frequency: Arc::new(frequency),
+            samples,
+            condition: match target {
+                SwapTarget::OtherGender => GenderCondition::Other,
+                _ => GenderCondition::Same,
+            },
+            replace: match self.replace.unwrap_or(ReplaceName::Each) {
+                ReplaceName::A => Replace::First,
+                ReplaceName::B => Replace::Second,
+                ReplaceName::Both => Replace::Both,
+                ReplaceName::Each => Replace::Each,
+            },
         })
     }
 
@@ -499,6 +573,9 @@ pub struct ResolvedAttack {
     pub perturber: Option<Box<dyn Perturber + Send + Sync>>,
     /// The trigger search, for `kind = "trigger"`.
     pub trigger: Option<TriggerSettings>,
+    /// For `kind = "entity-swap"` on coreference (span) rows; which one runs depends on the
+    /// model, so both are built.
+    pub name_swap: Option<SpanNameSwap>,
     pub parameters: BTreeMap<String, String>,
 }
 

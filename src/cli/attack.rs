@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use robust::attack::recipe::{
-    AttackKind, AttackSpec, NegationModeName, PositionName, ProposalsName, ShuffleModeName,
-    SwapTargetName,
+    AttackKind, AttackSpec, NegationModeName, PositionName, ProbeName, ProposalsName, ReplaceName,
+    ShuffleModeName, SwapTargetName,
 };
 use robust::attack::runner::{self, Target};
 use robust::corpus::Columns;
@@ -57,9 +57,22 @@ pub struct AttackArgs {
     /// Name lexicon for entity swaps [default: corpora/names.tsv].
     #[arg(long, value_name = "FILE")]
     pub names: Option<PathBuf>,
-    /// Which names replace a name [default: other-gender].
+    /// Which names replace a name [default: other-gender]. On coreference rows the gender is
+    /// relative to the pronoun.
     #[arg(long, value_enum)]
     pub swap: Option<SwapTargetName>,
+    /// Negation on a fill-mask model: run the cloze probe (NEG-136 or corpora/cloze/ format).
+    #[arg(long, value_enum)]
+    pub probe: Option<ProbeName>,
+    /// Cloze probe: words listed per template [default: 5].
+    #[arg(long, value_name = "K")]
+    pub top_k: Option<usize>,
+    /// Coreference rows: which candidates each swap renames [default: each].
+    #[arg(long, value_enum)]
+    pub replace: Option<ReplaceName>,
+    /// Coreference rows: name-frequency table [default: corpora/name-frequency.tsv].
+    #[arg(long, value_name = "FILE")]
+    pub name_frequency: Option<PathBuf>,
     /// Trigger: push examples toward this label (name or index) [default: untargeted].
     #[arg(long, help_heading = "Trigger")]
     pub target: Option<String>,
@@ -146,6 +159,10 @@ impl AttackArgs {
             negation: self.negation,
             names: self.names.clone(),
             swap: self.swap,
+            replace: self.replace,
+            probe: self.probe,
+            top_k: self.top_k,
+            name_frequency: self.name_frequency.clone(),
             target: self.target.clone(),
             source: self.source.clone(),
             search_corpus: self.search_corpus.clone(),
@@ -179,6 +196,12 @@ pub fn run(global: &GlobalArgs, args: AttackArgs) -> anyhow::Result<()> {
         None => (args.flags(global.seed), "flags".to_string()),
     };
     let attack = spec.resolve(&origin)?;
+    if spec.probe == Some(ProbeName::Cloze) {
+        return super::cloze::run(global, &args, &attack, spec.top_k.unwrap_or(5));
+    }
+    if robust::coref::SpanTemplate::read(&attack.model)?.is_some() {
+        return super::coref::attack(global, &args, &attack);
+    }
     let columns = Columns {
         text: spec.text_col.clone(),
         label: spec.label_col.clone(),

@@ -23,6 +23,15 @@ pub struct EvalArgs {
 }
 
 pub fn run(global: &GlobalArgs, args: EvalArgs) -> anyhow::Result<()> {
+    if robust::coref::SpanTemplate::read(&args.model)?.is_some() {
+        return super::coref::eval(
+            global,
+            &args.model,
+            &args.corpus.corpus,
+            args.format,
+            args.out.as_deref(),
+        );
+    }
     let corpus = args.corpus.read(true)?;
     let mut model = global.load_classifier(&args.model)?;
     // Check every label before spending time on inference.

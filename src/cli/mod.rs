@@ -1,6 +1,8 @@
 //! Argument parsing, split by subcommand (one file each), in the style of cargo-nextest.
 
 mod attack;
+mod cloze;
+mod coref;
 mod eval;
 mod predict;
 mod progress;

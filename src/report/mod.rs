@@ -1,6 +1,8 @@
 //! Output formats, one file each, behind one small trait (the hyperfine `Exporter` pattern):
 //! adding a format means adding a file, not touching every command.
 
+pub mod cloze;
+pub mod coref;
 mod csv;
 mod examples;
 mod json;
@@ -9,7 +11,7 @@ mod table;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-pub use self::csv::CsvExporter;
+pub use self::csv::{CsvExporter, SUMMARY_HEADER};
 pub use self::examples::examples_csv;
 pub use self::json::JsonExporter;
 pub use self::table::TableExporter;

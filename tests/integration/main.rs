@@ -3,6 +3,8 @@
 
 mod attacks;
 mod cli_errors;
+mod cloze;
+mod coref;
 mod default_model;
 mod embedding_graph;
 mod util;

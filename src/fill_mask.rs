@@ -1,0 +1,279 @@
+//! Masked-LM (fill-mask) models: the second kind of model robust runs.
+//!
+//! A fill-mask export (transformers/optimum `--task fill-mask`) takes the same inputs as a
+//! classifier and returns logits `[batch, sequence, vocab]`. Probes need only the rows at the
+//! `[MASK]` positions, so those are cut out and turned into log-probabilities here, and the rest
+//! of the (large) output is dropped batch by batch: a batch of 32 rows of 20 tokens is already
+//! 78 MB of logits over BERT's 30,522-piece vocabulary, so batches are also capped by size.
+
+use std::path::{Path, PathBuf};
+
+use ort::session::Session;
+use ort::value::{Tensor, TensorElementType, ValueType};
+
+use crate::model::{
+    InferenceOptions, MODEL_FILE, ModelError, ModelKind, QueryStats, TOKENIZER_FILE,
+    session_builder,
+};
+use crate::runtime;
+use crate::tokenize::{TextEncoder, TokenIds};
+
+/// Logit floats per batch at most (256 MB).
+const MAX_BATCH_FLOATS: usize = 64 << 20;
+
+pub struct MaskedLm {
+    dir: PathBuf,
+    name: String,
+    session: Session,
+    encoder: TextEncoder,
+    uses_token_types: bool,
+    mask_id: u32,
+    vocab: usize,
+    batch_size: usize,
+    stats: QueryStats,
+}
+
+impl MaskedLm {
+    pub fn load(dir: &Path, options: InferenceOptions) -> Result<Self, ModelError> {
+        for file in [MODEL_FILE, TOKENIZER_FILE] {
+            if !dir.join(file).is_file() {
+                return Err(ModelError::MissingFile {
+                    dir: dir.to_path_buf(),
+                    file,
+                });
+            }
+        }
+        ModelKind::FillMask.require(dir)?;
+        let env = runtime::environment(options.ort_lib.as_deref())?;
+        let path = dir.join(MODEL_FILE);
+        let session = session_builder(env, options.threads)
+            .and_then(|mut b| b.commit_from_file(&path))
+            .map_err(|source| ModelError::Session {
+                path: path.clone(),
+                source,
+            })?;
+        let (uses_token_types, vocab) = check_signature(&session, dir)?;
+        let max_len = options.max_len.unwrap_or(512).min(512);
+        let encoder = TextEncoder::from_file(&dir.join(TOKENIZER_FILE), max_len)?;
+        let bad = |message: String| ModelError::BadConfig {
+            path: dir.join(TOKENIZER_FILE),
+            message,
+        };
+        let mask_id = encoder
+            .token_to_id("[MASK]")
+            .or_else(|| encoder.token_to_id("<mask>"))
+            .ok_or_else(|| bad("the tokenizer has no [MASK] (or <mask>) token".into()))?;
+        if encoder.vocab_size() > vocab {
+            return Err(bad(format!(
+                "the tokenizer has {} tokens but the model's output has {vocab}",
+                encoder.vocab_size()
+            )));
+        }
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "model".into());
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            name,
+            session,
+            encoder,
+            uses_token_types,
+            mask_id,
+            vocab,
+            batch_size: options.batch_size.max(1),
+            stats: QueryStats::default(),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn encoder(&self) -> &TextEncoder {
+        &self.encoder
+    }
+
+    pub fn mask_id(&self) -> u32 {
+        self.mask_id
+    }
+
+    pub fn stats(&self) -> QueryStats {
+        self.stats
+    }
+
+    pub fn sha256(&self) -> Result<String, ModelError> {
+        let path = self.dir.join(MODEL_FILE);
+        crate::hash::sha256_file(&path).map_err(|source| ModelError::Read { path, source })
+    }
+
+    /// Log-probabilities over the vocabulary at every mask position of each input, in order of
+    /// position.
+    pub fn mask_log_probs(
+        &mut self,
+        inputs: &[TokenIds],
+    ) -> Result<Vec<Vec<Vec<f32>>>, ModelError> {
+        let mut order: Vec<usize> = (0..inputs.len()).collect();
+        order.sort_by_key(|&i| inputs[i].len());
+        let mut out: Vec<Vec<Vec<f32>>> = vec![Vec::new(); inputs.len()];
+        let mut start = 0;
+        while start < order.len() {
+            let width = inputs[order[(start + self.batch_size).min(order.len()) - 1]]
+                .len()
+                .max(1);
+            let fit = (MAX_BATCH_FLOATS / (width * self.vocab)).max(1);
+            let end = (start + self.batch_size.min(fit)).min(order.len());
+            let rows: Vec<&TokenIds> = order[start..end].iter().map(|&i| &inputs[i]).collect();
+            for (row, &i) in self.run_batch(&rows)?.into_iter().zip(&order[start..end]) {
+                out[i] = row;
+            }
+            start = end;
+        }
+        Ok(out)
+    }
+
+    fn run_batch(&mut self, rows: &[&TokenIds]) -> Result<Vec<Vec<Vec<f32>>>, ModelError> {
+        let width = rows.iter().map(|r| r.len()).max().unwrap_or(0).max(1);
+        let n = rows.len();
+        let mut ids = vec![0i64; n * width];
+        let mut mask = vec![0i64; n * width];
+        let mut types = vec![0i64; n * width];
+        for (r, row) in rows.iter().enumerate() {
+            for (c, (&id, &ty)) in row.ids.iter().zip(row.type_ids.iter()).enumerate() {
+                ids[r * width + c] = i64::from(id);
+                mask[r * width + c] = 1;
+                types[r * width + c] = i64::from(ty);
+            }
+            self.stats.real_tokens += row.len() as u64;
+        }
+        self.stats.padded_tokens += (n * width) as u64;
+        self.stats.model_queries += n as u64;
+        self.stats.requests += n as u64;
+        self.stats.batches += 1;
+        let path = self.dir.join(MODEL_FILE);
+        let session_err = |source| ModelError::Session {
+            path: path.clone(),
+            source,
+        };
+        let shape = [n, width];
+        let mut feed: Vec<(std::borrow::Cow<str>, ort::session::SessionInputValue)> = vec![
+            (
+                "input_ids".into(),
+                Tensor::from_array((shape, ids))
+                    .map_err(session_err)?
+                    .into(),
+            ),
+            (
+                "attention_mask".into(),
+                Tensor::from_array((shape, mask))
+                    .map_err(session_err)?
+                    .into(),
+            ),
+        ];
+        if self.uses_token_types {
+            feed.push((
+                "token_type_ids".into(),
+                Tensor::from_array((shape, types))
+                    .map_err(session_err)?
+                    .into(),
+            ));
+        }
+        let outputs = self.session.run(feed).map_err(session_err)?;
+        let value = outputs
+            .get("logits")
+            .ok_or_else(|| ModelError::Incompatible {
+                path: path.clone(),
+                message: "no output named logits".into(),
+            })?;
+        let (dims, data) = value.try_extract_tensor::<f32>().map_err(session_err)?;
+        let dims: Vec<i64> = dims.iter().copied().collect();
+        if dims != [n as i64, width as i64, self.vocab as i64] {
+            return Err(ModelError::Incompatible {
+                path,
+                message: format!(
+                    "logits have shape {dims:?}, expected [{n}, {width}, {}]",
+                    self.vocab
+                ),
+            });
+        }
+        Ok(rows
+            .iter()
+            .enumerate()
+            .map(|(r, row)| {
+                row.ids
+                    .iter()
+                    .enumerate()
+                    .filter(|&(_, &id)| id == self.mask_id)
+                    .map(|(c, _)| {
+                        let at = (r * width + c) * self.vocab;
+                        log_softmax(&data[at..at + self.vocab])
+                    })
+                    .collect()
+            })
+            .collect())
+    }
+}
+
+pub fn log_softmax(logits: &[f32]) -> Vec<f32> {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f64 = logits.iter().map(|&l| f64::from(l - max).exp()).sum();
+    let log_sum = sum.ln() as f32 + max;
+    logits.iter().map(|&l| l - log_sum).collect()
+}
+
+/// A fill-mask graph takes the classifier's inputs and gives float logits of rank 3. Returns
+/// whether it takes token_type_ids, and the vocabulary size.
+fn check_signature(session: &Session, dir: &Path) -> Result<(bool, usize), ModelError> {
+    let path = dir.join(MODEL_FILE);
+    let bad = |message: String| ModelError::Incompatible {
+        path: path.clone(),
+        message,
+    };
+    let inputs: Vec<&str> = session.inputs().iter().map(|i| i.name()).collect();
+    for required in ["input_ids", "attention_mask"] {
+        if !inputs.contains(&required) {
+            return Err(bad(format!(
+                "missing input {required:?}; inputs are {inputs:?}"
+            )));
+        }
+    }
+    let logits = session
+        .outputs()
+        .iter()
+        .find(|o| o.name() == "logits")
+        .ok_or_else(|| bad("missing output \"logits\"".into()))?;
+    match logits.dtype() {
+        ValueType::Tensor {
+            ty: TensorElementType::Float32,
+            shape,
+            ..
+        } if shape.len() == 3 && shape[2] > 0 => {
+            Ok((inputs.contains(&"token_type_ids"), shape[2] as usize))
+        }
+        ValueType::Tensor { shape, .. } if shape.len() == 2 => Err(ModelError::WrongKind {
+            dir: dir.to_path_buf(),
+            found: ModelKind::Classifier.as_str(),
+            needed: ModelKind::FillMask.as_str(),
+        }),
+        other => Err(bad(format!(
+            "output \"logits\" is {other}, expected float32 [batch, sequence, vocab]"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_softmax_normalises() {
+        let lp = log_softmax(&[1.0, 2.0, 3.0]);
+        let total: f32 = lp.iter().map(|l| l.exp()).sum();
+        assert!((total - 1.0).abs() < 1e-6);
+        assert!(lp[2] > lp[1] && lp[1] > lp[0]);
+    }
+}
