@@ -15,6 +15,7 @@ pub mod report;
 pub mod runtime;
 pub mod score;
 pub mod stats;
+pub mod suite;
 pub mod tokenize;
 
 /// The crate version, recorded in every report.

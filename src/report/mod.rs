@@ -3,6 +3,7 @@
 
 mod csv;
 mod examples;
+pub mod history;
 mod json;
 mod table;
 
