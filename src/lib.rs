@@ -11,6 +11,7 @@ pub mod eval;
 pub mod hash;
 pub mod model;
 pub mod onnx;
+pub mod prop;
 pub mod report;
 pub mod runtime;
 pub mod score;

@@ -4,6 +4,7 @@
 mod csv;
 mod examples;
 pub mod history;
+pub mod html;
 mod json;
 mod table;
 

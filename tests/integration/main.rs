@@ -5,4 +5,6 @@ mod attacks;
 mod cli_errors;
 mod default_model;
 mod embedding_graph;
+mod properties;
+mod report;
 mod util;
