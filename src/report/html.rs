@@ -57,7 +57,8 @@ main{padding:18px 32px 40px;max-width:1200px}
 section.job{background:#fff;border:1px solid #dde1e8;border-radius:8px;padding:14px 18px;margin-bottom:18px}
 section.job h2{margin:0;font-size:18px}
 .sub{color:#5b6478;font-size:13px;margin:3px 0 10px}
-.charts{display:grid;grid-template-columns:1fr 1fr;gap:10px 24px}
+.charts{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);gap:10px 24px}
+.charts svg{display:block;max-width:600px}
 .charts h3{font-size:13px;margin:6px 0 2px;color:#3b4356;font-weight:600}
 svg text{font-family:system-ui,-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif}
 table{border-collapse:collapse;font-size:12px;margin-top:6px}
@@ -394,9 +395,9 @@ struct Bar {
     bad_high: bool,
 }
 
-const CHART_W: f64 = 560.0;
-const LABEL_W: f64 = 190.0;
-const VALUE_W: f64 = 150.0;
+const CHART_W: f64 = 600.0;
+const LABEL_W: f64 = 185.0;
+const VALUE_W: f64 = 215.0;
 
 /// Horizontal bars on a 0–100% axis with the Wilson interval as a whisker.
 fn bar_chart(bars: &[Bar]) -> String {
@@ -405,7 +406,7 @@ fn bar_chart(bars: &[Bar]) -> String {
     let height = row_h * bars.len() as f64 + 22.0;
     let x = |v: f64| LABEL_W + plot_w * v.clamp(0.0, 1.0);
     let mut s = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{CHART_W}\" height=\"{height}\" \
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"100%\" \
          viewBox=\"0 0 {CHART_W} {height}\" role=\"img\">"
     );
     for tick in [0.0, 0.25, 0.5, 0.75, 1.0] {
@@ -498,7 +499,7 @@ fn trend_chart(points: &[(String, Rate)]) -> String {
     let (w, h) = (CHART_W, 190.0);
     let (left, right, top, bottom) = (48.0, 16.0, 10.0, 40.0);
     let mut s = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" \
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"100%\" \
          viewBox=\"0 0 {w} {h}\" role=\"img\">"
     );
     let usable: Vec<&(String, Rate)> = points.iter().filter(|(_, r)| r.n > 0).collect();

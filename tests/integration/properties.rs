@@ -51,7 +51,7 @@ fn passed(result: Result<robust::stats::Rate, PropError>) -> robust::stats::Rate
 
 /// Sentiment does not depend on who is named. `robust attack --kind entity-swap` measured
 /// 0.7% of 450 swaps changing the label on SST-2 dev and 1.2% [0.6, 2.3] of 750 on the
-/// default corpus; here 198/200 [96.4, 99.7]: at least 95%.
+/// default corpus; here 199/200 = 99.5% [97.2, 99.9]: at least 95%.
 #[test]
 fn name_swaps_keep_the_prediction() {
     let mut m = model();
@@ -68,8 +68,8 @@ fn name_swaps_keep_the_prediction() {
 }
 
 /// Shuffling words inside windows of 3 keeps most meaning; the nightly suite measured 6.8%
-/// [5.5, 8.4] of 1,200 such shuffles changing the label; here 186/200 [88.6, 95.8]: at
-/// least 88%.
+/// [5.5, 8.4] of 1,200 such shuffles changing the label; here 182/200 = 91.0% [86.2,
+/// 94.2] keep it: at least 85%.
 #[test]
 fn local_shuffles_mostly_keep_the_prediction() {
     let mut m = model();
@@ -78,14 +78,14 @@ fn local_shuffles_mostly_keep_the_prediction() {
         "prediction invariant under local shuffle (window 3)",
         prop::perturbed(&pool, prop::shuffle(ShuffleMode::Local { window: 3 })),
         prop::invariant,
-        0.88,
+        0.85,
     ));
 }
 
 /// Negating a sentence should move the label away from its gold label. The model follows a
 /// negation only about a third of the time (33.9% [29.8, 38.1] of 496 in the nightly suite,
 /// 38.6% on SST-2 dev): a known weakness, stated here so that it cannot get worse unnoticed.
-/// Here 71/200 = 35.5% [29.2, 42.3]: at least 28%.
+/// Here 82/200 = 41.0% [34.4, 47.9]: at least 33%.
 #[test]
 fn negation_moves_the_label_away_from_gold() {
     let mut m = model();
@@ -97,7 +97,7 @@ fn negation_moves_the_label_away_from_gold() {
             prop::negation(robust::attack::negation::NegationMode::Auto),
         ),
         prop::moves_away_from_gold,
-        0.28,
+        0.33,
     ));
 }
 
