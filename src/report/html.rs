@@ -396,7 +396,7 @@ struct Bar {
 }
 
 const CHART_W: f64 = 600.0;
-const LABEL_W: f64 = 185.0;
+const LABEL_W: f64 = 200.0;
 const VALUE_W: f64 = 215.0;
 
 /// Horizontal bars on a 0–100% axis with the Wilson interval as a whisker.
@@ -565,12 +565,23 @@ fn trend_chart(points: &[(String, Rate)]) -> String {
             escape(&r.display_percent())
         );
         if i % label_every == 0 || last {
+            // "2025-01-31T02:10:00Z" -> "01-31 02:10": runs are nightly, often several a day
+            // while someone debugs, so the time matters as much as the day.
+            let short = match (when.get(5..10), when.get(11..16)) {
+                (Some(d), Some(t)) => format!("{d} {t}"),
+                _ => when.clone(),
+            };
+            let anchor = match (i, last) {
+                (_, true) if n > 1 => "end",
+                (0, _) if n > 1 => "start",
+                _ => "middle",
+            };
             let _ = write!(
                 s,
                 "<text x=\"{xx:.1}\" y=\"{:.1}\" font-size=\"10\" fill=\"#5b6478\" \
-                 text-anchor=\"middle\">{}</text>",
+                 text-anchor=\"{anchor}\">{}</text>",
                 h - bottom + 14.0,
-                escape(when.get(..10).unwrap_or(when))
+                escape(&short)
             );
         }
     }
