@@ -58,21 +58,21 @@ pub enum SuiteError {
         path: PathBuf,
         key: String,
         #[source]
-        source: RecipeError,
+        source: Box<RecipeError>,
     },
     #[error("{path}: {key}: cannot load model")]
     Model {
         path: PathBuf,
         key: String,
         #[source]
-        source: ModelError,
+        source: Box<ModelError>,
     },
     #[error("{path}: {key}: cannot read corpus")]
     Corpus {
         path: PathBuf,
         key: String,
         #[source]
-        source: CorpusError,
+        source: Box<CorpusError>,
     },
 }
 
@@ -160,7 +160,7 @@ impl Suite {
             let info = ModelInfo::read(dir).map_err(|source| SuiteError::Model {
                 path: path.to_path_buf(),
                 key: format!("models[{i}] = {}", dir.display()),
-                source,
+                source: Box::new(source),
             })?;
             infos.push(info);
         }
@@ -204,7 +204,7 @@ impl Suite {
                         .map_err(|source| SuiteError::Recipe {
                             path: path.to_path_buf(),
                             key: format!("{key}.recipe"),
-                            source,
+                            source: Box::new(source),
                         })?
                         .overridden_by(inline),
                     format!("{key} ({})", r.display()),
@@ -232,7 +232,7 @@ impl Suite {
                     let attack = spec.resolve(origin).map_err(|source| SuiteError::Recipe {
                         path: path.to_path_buf(),
                         key: origin.clone(),
-                        source,
+                        source: Box::new(source),
                     })?;
                     let corpus_name = corpus_path
                         .file_stem()
@@ -282,7 +282,7 @@ impl Suite {
             let corpus_err = |source| SuiteError::Corpus {
                 path: path.to_path_buf(),
                 key: format!("{}: corpus {}", job.origin, job.attack.corpus.display()),
-                source,
+                source: Box::new(source),
             };
             let corpus = Corpus::read(&job.attack.corpus, &job.columns).map_err(corpus_err)?;
             if corpus.label_column.is_some() {
