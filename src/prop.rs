@@ -515,16 +515,17 @@ mod tests {
     }
 
     proptest! {
-        /// Every drawn case comes from an applicable sentence, and its variant is what the
+        /// Every drawn case comes from a sentence the perturber can handle, and its variant is what the
         /// perturber gives for its seed: cases are reproducible from (sentence, seed).
         #[test]
         fn cases_are_reproducible_from_their_seed(
             case in perturbed(
-                &Pool::from_texts(["one two three four five", "the film is not bad at all", "too short"]),
+                &Pool::from_texts(["one two three four five", "the film is not bad at all", "short"]),
                 shuffle(ShuffleMode::Full),
             )
         ) {
-            prop_assert!(case.sentence.text.split_whitespace().count() >= 3);
+            // One word has no other order: the shuffle skips it, so it is never drawn.
+            prop_assert_ne!(case.sentence.text.as_str(), "short");
             let again = Shuffle { mode: ShuffleMode::Full, samples: 1 }
                 .perturb(&case.sentence.text, &mut example_rng(case.seed, 0))
                 .unwrap();
