@@ -14,11 +14,13 @@ pub mod fill_mask;
 pub mod hash;
 pub mod model;
 pub mod onnx;
+pub mod prop;
 pub mod report;
 pub mod runtime;
 pub mod score;
 pub mod spans;
 pub mod stats;
+pub mod suite;
 pub mod tokenize;
 
 /// The crate version, recorded in every report.

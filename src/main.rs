@@ -11,7 +11,7 @@ fn main() -> ExitCode {
     let args = cli::Cli::parse();
     cli::init_logging(&args.global);
     match cli::run(args) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err}");
             for cause in err.chain().skip(1) {

@@ -6,6 +6,7 @@ mod coref;
 mod eval;
 mod predict;
 mod progress;
+mod report;
 mod trigger;
 
 use std::path::PathBuf;
@@ -112,13 +113,20 @@ pub enum Command {
     Eval(eval::EvalArgs),
     /// Run an attack (shuffle, negation, entity-swap) and score how many predictions change.
     Attack(Box<attack::AttackArgs>),
+    /// Run an attack suite (nightly job): per-run folder with CSVs, manifest and an HTML
+    /// report, history.csv, --resume, and --compare that exits 3 on a regression.
+    Report(report::ReportArgs),
 }
 
-pub fn run(cli: Cli) -> anyhow::Result<()> {
+/// Run the command; the exit code is 0 unless a command has a verdict to report (`report
+/// --compare` exits 3 on a regression). Errors exit 1 (in main).
+pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
+    let ok = |()| std::process::ExitCode::SUCCESS;
     match cli.command {
-        Command::Predict(args) => predict::run(&cli.global, args),
-        Command::Eval(args) => eval::run(&cli.global, args),
-        Command::Attack(args) => attack::run(&cli.global, *args),
+        Command::Predict(args) => predict::run(&cli.global, args).map(ok),
+        Command::Eval(args) => eval::run(&cli.global, args).map(ok),
+        Command::Attack(args) => attack::run(&cli.global, *args).map(ok),
+        Command::Report(args) => report::run(&cli.global, args),
     }
 }
 

@@ -5,6 +5,8 @@ pub mod cloze;
 pub mod coref;
 mod csv;
 mod examples;
+pub mod history;
+pub mod html;
 mod json;
 mod table;
 

@@ -7,4 +7,6 @@ mod cloze;
 mod coref;
 mod default_model;
 mod embedding_graph;
+mod properties;
+mod report;
 mod util;

@@ -113,3 +113,16 @@ pub fn corpus_texts(path: &Path, limit: usize) -> Vec<String> {
         .map(|r| r.text)
         .collect()
 }
+
+/// Start the real `robust` binary without waiting for it (for tests that interrupt it).
+pub fn robust_spawn(dir: &Path, args: &[&str]) -> std::process::Child {
+    use std::process::Stdio;
+    Command::new(env!("CARGO_BIN_EXE_robust"))
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("robust runs")
+}

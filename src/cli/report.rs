@@ -1,0 +1,693 @@
+//! `robust report`: run an attack suite as a nightly job, keep its history, and gate on
+//! regressions.
+//!
+//! A run lives in `<out>/<UTC date>-<short id>/`. Each finished attack is checkpointed in
+//! `jobs/<job id>/` (its `summary.csv`, `examples.csv` and `job.json`), staged in a temporary
+//! folder and renamed into place, so a job folder either exists whole or not at all. That is
+//! what makes `--resume` safe after Ctrl-C or `kill -9`: it reruns exactly the jobs without a
+//! folder. Only when every job is done are the run's `examples.csv`, `summary.csv`,
+//! `report.html` and `manifest.json` assembled from the checkpoints (so an interrupted and an
+//! uninterrupted run give the same CSVs byte for byte) and `history.csv` rewritten with this
+//! run's rows replaced, never duplicated.
+//!
+//! Exit codes: 0 success (no regression, or none tested); 1 error; 2 bad command line (clap);
+//! 3 `--compare` found a metric significantly worse than in the previous run.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+use clap::Args;
+use robust::attack::runner::{self, Target};
+use robust::corpus::Corpus;
+use robust::model::Classifier;
+use robust::report::history::{self, Comparison, HistoryRow, SummaryRow, Verdict};
+use robust::report::{Format, fixed, html};
+use robust::suite::{Job, Suite};
+use serde_json::json;
+
+use super::attack::{Named, new_report};
+use super::{GlobalArgs, progress::Progress};
+
+/// The exit code for "a metric regressed", distinct from errors (1) and usage errors (2).
+pub const EXIT_REGRESSION: u8 = 3;
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Suite to run (e.g. attacks/nightly.toml): attacks × models × corpora.
+    #[arg(long, value_name = "FILE")]
+    pub suite: Option<PathBuf>,
+    /// Folder holding one folder per run and `history.csv`.
+    #[arg(long, value_name = "DIR", default_value = "results")]
+    pub out: PathBuf,
+    /// Finish an interrupted run without redoing its finished attacks: the run folder, or
+    /// [default] the latest unfinished run of the suite in --out.
+    #[arg(long, value_name = "RUN_DIR", num_args = 0..=1, requires = "suite")]
+    #[allow(clippy::option_option)]
+    pub resume: Option<Option<PathBuf>>,
+    /// Compare with a previous run (a run id in history.csv, or a run folder) and exit with
+    /// code 3 if any metric got significantly worse [default: the latest earlier run of the
+    /// same suite]. Without --suite, compares --run with it and runs nothing.
+    #[arg(long, value_name = "PREV", num_args = 0..=1, default_missing_value = "")]
+    pub compare: Option<String>,
+    /// Without --suite: the run to check [default: the latest run in history.csv].
+    #[arg(
+        long,
+        value_name = "RUN",
+        requires = "compare",
+        conflicts_with = "suite"
+    )]
+    pub run: Option<String>,
+    /// Significance level of the two-proportion test behind --compare.
+    #[arg(long, default_value_t = 0.01, value_name = "ALPHA")]
+    pub alpha: f64,
+}
+
+pub fn run(global: &GlobalArgs, args: ReportArgs) -> anyhow::Result<ExitCode> {
+    if !(args.alpha > 0.0 && args.alpha < 1.0) {
+        bail!("--alpha {}: must be between 0 and 1", args.alpha);
+    }
+    match &args.suite {
+        Some(path) => run_suite(global, &args, path),
+        None if args.compare.is_some() => compare_only(&args),
+        None => bail!("give --suite FILE to run a suite, or --compare to compare past runs"),
+    }
+}
+
+/// What `run.json` records when a run starts, so `--resume` can check it finishes the same work.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct RunState {
+    run_id: String,
+    suite: String,
+    suite_path: PathBuf,
+    suite_sha256: String,
+    fingerprint: String,
+    started_at: String,
+    /// One entry per invocation that worked on this run (the first, then each --resume).
+    sessions: Vec<String>,
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn run_suite(global: &GlobalArgs, args: &ReportArgs, path: &Path) -> anyhow::Result<ExitCode> {
+    let session_start = Instant::now();
+    // Everything is checked before any model runs.
+    let suite = Suite::load(path)?;
+    let mut model_sha = BTreeMap::new();
+    for dir in &suite.models {
+        let info = robust::model::ModelInfo::read(dir)?;
+        model_sha.insert(dir.clone(), info.sha256()?);
+    }
+    let fingerprint = suite.fingerprint(&model_sha);
+    let now = history::utc(unix_now()).1;
+
+    let (run_dir, mut state) = match &args.resume {
+        Some(dir) => {
+            let dir = match dir {
+                Some(d) => d.clone(),
+                None => latest_unfinished(&args.out, &suite.name)?,
+            };
+            let state = read_state(&dir)?;
+            if state.fingerprint != fingerprint {
+                bail!(
+                    "{}: the suite, a recipe, a model or a corpus changed since this run began; \
+                     start a new run instead of resuming",
+                    dir.display()
+                );
+            }
+            tracing::info!("resuming {}", dir.display());
+            (dir, state)
+        }
+        None => {
+            let (date, _) = history::utc(unix_now());
+            let nanos = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos());
+            let short = &robust::hash::sha256_bytes(
+                format!("{fingerprint}{nanos}{}", std::process::id()).as_bytes(),
+            )[..8];
+            let run_id = format!("{date}-{short}");
+            let dir = args.out.join(&run_id);
+            if dir.exists() {
+                bail!("{} already exists", dir.display());
+            }
+            let state = RunState {
+                run_id,
+                suite: suite.name.clone(),
+                suite_path: suite.path.clone(),
+                suite_sha256: suite.sha256.clone(),
+                fingerprint: fingerprint.clone(),
+                started_at: now.clone(),
+                sessions: Vec::new(),
+            };
+            tracing::info!("run {} of suite {}", dir.display(), suite.name);
+            (dir, state)
+        }
+    };
+    state.sessions.push(now);
+    let jobs_dir = run_dir.join("jobs");
+    std::fs::create_dir_all(&jobs_dir)
+        .with_context(|| format!("failed to create {}", jobs_dir.display()))?;
+    write_state(&run_dir, &state)?;
+    remove_stale_temporaries(&run_dir)?;
+
+    let mut models: HashMap<PathBuf, Classifier> = HashMap::new();
+    let total = suite.jobs.len();
+    for job in &suite.jobs {
+        let position = format!("[{}/{total}] {}", job.index + 1, job.id);
+        if jobs_dir.join(&job.id).is_dir() {
+            tracing::info!("{position}: already done, skipped");
+            continue;
+        }
+        run_job(global, job, &mut models, &model_sha, &jobs_dir, &position)?;
+    }
+    drop(models);
+    finalize(
+        global,
+        args,
+        &suite,
+        &state,
+        &run_dir,
+        &model_sha,
+        session_start,
+    )
+}
+
+fn run_job(
+    global: &GlobalArgs,
+    job: &Job,
+    models: &mut HashMap<PathBuf, Classifier>,
+    model_sha: &BTreeMap<PathBuf, String>,
+    jobs_dir: &Path,
+    position: &str,
+) -> anyhow::Result<()> {
+    let attack = &job.attack;
+    let corpus = Corpus::read(&attack.corpus, &job.columns)?;
+    if !models.contains_key(&attack.model) {
+        models.insert(attack.model.clone(), global.load_classifier(&attack.model)?);
+    }
+    let model = models.get_mut(&attack.model).expect("loaded just above");
+    // Each attack starts cold, so its time and model work do not depend on which ran before.
+    model.clear_cache();
+    let gold = match corpus.label_column {
+        Some(_) => Some(corpus.label_indices(model.info())?),
+        None => None,
+    };
+    let targets: Vec<Target> = corpus
+        .rows
+        .iter()
+        .enumerate()
+        .take(attack.limit.unwrap_or(usize::MAX))
+        .map(|(i, row)| Target {
+            line: row.line,
+            text: row.text.clone(),
+            gold: gold.as_ref().map(|g| g[i]),
+        })
+        .collect();
+    tracing::info!(
+        "{position}: {} ({}) on {} × {}, {} sentences",
+        attack.name,
+        attack.kind.as_str(),
+        job.model_name,
+        corpus.name(),
+        targets.len()
+    );
+    let perturber = attack
+        .perturber
+        .as_deref()
+        .expect("suites hold no trigger attacks");
+    let started_at = history::utc(unix_now()).1;
+    let mut bar = Progress::new(&job.id);
+    let result = runner::run(model, &targets, perturber, attack.seed, &mut |d, t| {
+        bar.update(d, t)
+    })?;
+    bar.finish();
+    let sha = model_sha.get(&attack.model).cloned().unwrap_or_default();
+    let report = new_report(
+        model,
+        &corpus,
+        attack,
+        &sha,
+        Named {
+            name: attack.name.clone(),
+            parameters: attack.parameters.clone(),
+        },
+        result.outcomes,
+        result.wall_seconds,
+        result.queries,
+    );
+    let o = &report.scores.overall;
+    let headline = match &o.expected_direction_rate {
+        Some(r) => format!("expected-direction rate {}", r.display_percent()),
+        None => format!("flip rate {}", o.flip_rate.display_percent()),
+    };
+    let job_json = json!({
+        "id": job.id,
+        "origin": job.origin,
+        "attack": report.attack,
+        "kind": report.kind,
+        "model": report.model,
+        "model_path": attack.model,
+        "model_sha256": report.model_sha256,
+        "corpus": report.corpus,
+        "corpus_path": attack.corpus,
+        "corpus_sha256": report.corpus_sha256,
+        "seed": report.seed,
+        "parameters": report.parameters,
+        "sentences": targets.len(),
+        "started_at": started_at,
+        "wall_seconds": report.wall_seconds,
+        "model_stats": report.model_stats,
+    });
+    let files = [
+        ("summary.csv", Format::Csv.exporter().attack(&report)?),
+        ("examples.csv", robust::report::examples_csv(&report)?),
+        ("job.json", format!("{:#}\n", job_json)),
+    ];
+    // Stage the whole job folder, then rename it into place: a job is done iff its folder
+    // exists, and a kill at any moment leaves either nothing or all three files.
+    let staging = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempdir_in(jobs_dir)
+        .with_context(|| format!("failed to create a folder in {}", jobs_dir.display()))?;
+    let files: Vec<(&str, String)> = files.into_iter().collect();
+    robust::report::write_all_atomic(staging.path(), &files)?;
+    let staged = staging.keep();
+    let target = jobs_dir.join(&job.id);
+    std::fs::rename(&staged, &target)
+        .with_context(|| format!("failed to move {} into place", target.display()))?;
+    sync_dir(jobs_dir);
+    tracing::info!(
+        "{position}: done in {:.1} s; {headline}",
+        report.wall_seconds
+    );
+    Ok(())
+}
+
+/// Make a rename durable; best effort, as not every file system supports syncing a folder.
+fn sync_dir(dir: &Path) {
+    if let Ok(f) = std::fs::File::open(dir) {
+        let _ = f.sync_all();
+    }
+}
+
+fn read_state(dir: &Path) -> anyhow::Result<RunState> {
+    let path = dir.join("run.json");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("{} is not a run folder (no run.json)", dir.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{}: not a valid run.json", path.display()))
+}
+
+fn write_state(dir: &Path, state: &RunState) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(state)? + "\n";
+    robust::report::write_atomic(&dir.join("run.json"), text.as_bytes())?;
+    Ok(())
+}
+
+/// Temporary files and folders a killed process left behind (`.robust-*`, `jobs/.tmp-*`).
+fn remove_stale_temporaries(run_dir: &Path) -> anyhow::Result<()> {
+    for dir in [run_dir.to_path_buf(), run_dir.join("jobs")] {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let path = entry.path();
+            if name.starts_with(".tmp-") && path.is_dir() {
+                std::fs::remove_dir_all(&path)
+                    .with_context(|| format!("failed to remove {}", path.display()))?;
+            } else if name.starts_with(".robust-") && path.is_file() {
+                std::fs::remove_file(&path)
+                    .with_context(|| format!("failed to remove {}", path.display()))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The most recently started run of `suite` in `out` that has no manifest yet.
+fn latest_unfinished(out: &Path, suite: &str) -> anyhow::Result<PathBuf> {
+    let mut found: Vec<(String, PathBuf)> = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(out) {
+        for entry in entries.flatten() {
+            let dir = entry.path();
+            if dir.join("manifest.json").exists() {
+                continue;
+            }
+            if let Ok(state) = read_state(&dir) {
+                if state.suite == suite {
+                    found.push((state.started_at.clone(), dir));
+                }
+            }
+        }
+    }
+    found.sort();
+    match found.pop() {
+        Some((_, dir)) => Ok(dir),
+        None => bail!(
+            "no unfinished run of suite {suite} in {}; run without --resume to start one",
+            out.display()
+        ),
+    }
+}
+
+/// Concatenate one CSV per job, keeping only the first header.
+fn concat_csv(parts: &[String]) -> String {
+    let mut out = String::new();
+    for (i, part) in parts.iter().enumerate() {
+        if i == 0 {
+            out.push_str(part);
+        } else if let Some((_, rest)) = part.split_once('\n') {
+            out.push_str(rest);
+        }
+    }
+    out
+}
+
+fn finalize(
+    global: &GlobalArgs,
+    args: &ReportArgs,
+    suite: &Suite,
+    state: &RunState,
+    run_dir: &Path,
+    model_sha: &BTreeMap<PathBuf, String>,
+    session_start: Instant,
+) -> anyhow::Result<ExitCode> {
+    let jobs_dir = run_dir.join("jobs");
+    let (mut summaries, mut examples, mut job_meta) = (Vec::new(), Vec::new(), Vec::new());
+    for job in &suite.jobs {
+        let dir = jobs_dir.join(&job.id);
+        let read = |name: &str| {
+            std::fs::read_to_string(dir.join(name))
+                .with_context(|| format!("failed to read {}", dir.join(name).display()))
+        };
+        summaries.push(read("summary.csv")?);
+        examples.push(read("examples.csv")?);
+        job_meta.push(serde_json::from_str::<serde_json::Value>(&read(
+            "job.json",
+        )?)?);
+    }
+    let summary = concat_csv(&summaries);
+    let rows = history::parse_summary(&run_dir.join("summary.csv"), &summary)?;
+
+    let history_path = args.out.join("history.csv");
+    let past: Vec<HistoryRow> = history::read_history(&history_path)?
+        .into_iter()
+        .filter(|r| r.run_id != state.run_id)
+        .collect();
+    let previous = match &args.compare {
+        Some(prev) if !prev.is_empty() => Some(previous_rows(&args.out, &past, prev)?),
+        _ => history::runs_of(&past, &suite.name)
+            .pop()
+            .map(|id| (id.clone(), history::rows_of(&past, &id))),
+    };
+    let comparisons = previous
+        .as_ref()
+        .map(|(id, prev)| (id.clone(), history::compare(prev, &rows, args.alpha)));
+
+    let finished_at = history::utc(unix_now()).1;
+    let mut trend = past.clone();
+    trend.extend(rows.iter().map(|row| HistoryRow {
+        run_id: state.run_id.clone(),
+        suite: suite.name.clone(),
+        finished_at: finished_at.clone(),
+        row: row.clone(),
+    }));
+    let trend: Vec<HistoryRow> = trend
+        .into_iter()
+        .filter(|r| r.suite == suite.name)
+        .collect();
+
+    let machine = machine();
+    let options = global.inference_options();
+    let attack_seconds: f64 = job_meta
+        .iter()
+        .filter_map(|j| j["wall_seconds"].as_f64())
+        .sum();
+    let manifest = json!({
+        "run_id": state.run_id,
+        "suite": {
+            "name": suite.name,
+            "path": suite.path,
+            "sha256": suite.sha256,
+            "fingerprint": state.fingerprint,
+        },
+        "robust_version": robust::VERSION,
+        "onnxruntime_library": robust::runtime::loaded_library(),
+        "started_at": state.started_at,
+        "finished_at": finished_at,
+        "sessions": state.sessions,
+        "this_session_wall_seconds": session_start.elapsed().as_secs_f64(),
+        "attack_wall_seconds": attack_seconds,
+        "machine": machine,
+        "inference": {
+            "batch_size": options.batch_size,
+            "threads": options.threads,
+            "cache_capacity": options.cache_capacity,
+            "max_len": options.max_len,
+        },
+        "models": suite.models.iter().map(|m| json!({
+            "path": m,
+            "sha256": model_sha.get(m),
+        })).collect::<Vec<_>>(),
+        "corpora": suite.corpora.iter().map(|c| json!({
+            "path": c,
+            "sha256": robust::hash::sha256_file(c).ok(),
+        })).collect::<Vec<_>>(),
+        "seeds": suite.jobs.iter().map(|j| json!({"job": j.id, "seed": j.attack.seed})).collect::<Vec<_>>(),
+        "jobs": job_meta,
+        "comparison": comparisons.as_ref().map(|(id, c)| json!({
+            "previous_run": id,
+            "alpha": args.alpha,
+            "regressed": c.iter().filter(|x| x.verdict == Verdict::Regressed).count(),
+            "improved": c.iter().filter(|x| x.verdict == Verdict::Improved).count(),
+            "tested": c.iter().filter(|x| x.verdict != Verdict::NotTested).count(),
+        })),
+    });
+
+    let mut facts = vec![
+        ("run".to_string(), state.run_id.clone()),
+        (
+            "finished".to_string(),
+            format!("{finished_at} (started {})", state.started_at),
+        ),
+        (
+            "attack time".to_string(),
+            format!(
+                "{:.1} s over {} attacks ({} session{})",
+                attack_seconds,
+                suite.jobs.len(),
+                state.sessions.len(),
+                if state.sessions.len() == 1 { "" } else { "s" }
+            ),
+        ),
+    ];
+    for m in &suite.models {
+        facts.push((
+            "model".into(),
+            format!(
+                "{} (sha256 {})",
+                m.display(),
+                model_sha.get(m).map_or("?", |s| &s[..12])
+            ),
+        ));
+    }
+    for c in &suite.corpora {
+        let sha = robust::hash::sha256_file(c).unwrap_or_default();
+        facts.push((
+            "corpus".into(),
+            format!("{} (sha256 {})", c.display(), &sha[..sha.len().min(12)]),
+        ));
+    }
+    facts.push((
+        "machine".into(),
+        format!(
+            "{} · {} CPUs · {}",
+            machine["cpu"].as_str().unwrap_or("?"),
+            machine["cpus"],
+            machine["os"].as_str().unwrap_or("?")
+        ),
+    ));
+    facts.push(("robust".into(), robust::VERSION.to_string()));
+    let page = html::render(&html::HtmlReport {
+        suite: &suite.name,
+        run_id: &state.run_id,
+        facts: &facts,
+        rows: &rows,
+        trend: &trend,
+        comparison: comparisons
+            .as_ref()
+            .map(|(id, c)| (id.as_str(), c.as_slice(), args.alpha)),
+    });
+
+    let mut files = vec![
+        ("examples.csv", concat_csv(&examples)),
+        ("summary.csv", summary),
+        ("report.html", page),
+    ];
+    if let Some((id, c)) = &comparisons {
+        files.push(("comparison.csv", history::comparison_csv(id, c)?));
+    }
+    // Last, so that a run folder with a manifest is a finished one.
+    files.push(("manifest.json", format!("{manifest:#}\n")));
+    robust::report::write_all_atomic(run_dir, &files)?;
+    history::record_run(
+        &history_path,
+        &state.run_id,
+        &suite.name,
+        &finished_at,
+        &rows,
+    )?;
+    tracing::info!(
+        "wrote {} ({}) and appended {} rows to {}",
+        run_dir.display(),
+        files.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "),
+        rows.len(),
+        history_path.display()
+    );
+    println!("{}", run_dir.join("report.html").display());
+    match (&args.compare, &comparisons) {
+        (Some(_), Some((id, c))) => Ok(verdict(id, &state.run_id, c, args.alpha)),
+        (Some(_), None) => {
+            tracing::warn!(
+                "no earlier run of suite {} in {}: nothing to compare with",
+                suite.name,
+                history_path.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        (None, _) => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// Rows of a previous run given as a run folder (its summary.csv) or a run id in history.
+fn previous_rows(
+    out: &Path,
+    past: &[HistoryRow],
+    prev: &str,
+) -> anyhow::Result<(String, Vec<SummaryRow>)> {
+    let as_dir = [PathBuf::from(prev), out.join(prev)]
+        .into_iter()
+        .find(|d| d.join("summary.csv").is_file());
+    if let Some(dir) = as_dir {
+        let rows = history::read_summary(&dir.join("summary.csv"))?;
+        let id = dir
+            .file_name()
+            .map_or_else(|| prev.to_string(), |n| n.to_string_lossy().into_owned());
+        return Ok((id, rows));
+    }
+    let rows = history::rows_of(past, prev);
+    if rows.is_empty() {
+        bail!(
+            "--compare {prev}: no such run folder, and no run {prev} in {}",
+            out.join("history.csv").display()
+        );
+    }
+    Ok((prev.to_string(), rows))
+}
+
+fn compare_only(args: &ReportArgs) -> anyhow::Result<ExitCode> {
+    let history_path = args.out.join("history.csv");
+    let all = history::read_history(&history_path)?;
+    let current = match &args.run {
+        Some(id) => id.clone(),
+        None => match all.last() {
+            Some(r) => r.run_id.clone(),
+            None => bail!("{} holds no runs", history_path.display()),
+        },
+    };
+    let rows = history::rows_of(&all, &current);
+    let Some(suite) = all.iter().find(|r| r.run_id == current).map(|r| &r.suite) else {
+        bail!("no run {current} in {}", history_path.display());
+    };
+    let past: Vec<HistoryRow> = all
+        .iter()
+        .filter(|r| r.run_id != current)
+        .cloned()
+        .collect();
+    let (prev_id, prev_rows) = match args.compare.as_deref() {
+        Some(p) if !p.is_empty() => previous_rows(&args.out, &past, p)?,
+        _ => {
+            // The latest run of the same suite that finished before this one.
+            let order = history::runs_of(&all, suite);
+            let pos = order.iter().position(|id| *id == current).unwrap_or(0);
+            match pos.checked_sub(1).map(|i| order[i].clone()) {
+                Some(id) => {
+                    let rows = history::rows_of(&all, &id);
+                    (id, rows)
+                }
+                None => {
+                    tracing::warn!(
+                        "run {current} is the first of suite {suite}: nothing to compare with"
+                    );
+                    return Ok(ExitCode::SUCCESS);
+                }
+            }
+        }
+    };
+    let c = history::compare(&prev_rows, &rows, args.alpha);
+    Ok(verdict(&prev_id, &current, &c, args.alpha))
+}
+
+/// Print the regressions (and improvements) and pick the exit code.
+fn verdict(previous: &str, current: &str, c: &[Comparison], alpha: f64) -> ExitCode {
+    let tested = c.iter().filter(|x| x.verdict != Verdict::NotTested).count();
+    let regressed: Vec<&Comparison> = c
+        .iter()
+        .filter(|x| x.verdict == Verdict::Regressed)
+        .collect();
+    let improved = c.iter().filter(|x| x.verdict == Verdict::Improved).count();
+    let pct = |r: &Option<robust::stats::Rate>| {
+        r.map_or("-".into(), |r| {
+            format!("{}% ({}/{})", fixed(100.0 * r.value, 1), r.k, r.n)
+        })
+    };
+    for x in &regressed {
+        println!(
+            "REGRESSED {}: {} -> {} (p = {:.2e})",
+            x.key,
+            pct(&x.previous),
+            pct(&x.current),
+            x.p_value.unwrap_or(f64::NAN)
+        );
+    }
+    println!(
+        "{current} vs {previous}: {} of {tested} metrics significantly worse, {improved} better \
+         (two-proportion z-test, alpha = {alpha})",
+        regressed.len()
+    );
+    if regressed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_REGRESSION)
+    }
+}
+
+/// What the run ran on, for the manifest: enough to tell two machines' timings apart.
+fn machine() -> serde_json::Value {
+    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+    let cpuinfo = read("/proc/cpuinfo");
+    let cpu = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map(|(_, v)| v.trim().to_string());
+    let memory_kib = read("/proc/meminfo")
+        .lines()
+        .find(|l| l.starts_with("MemTotal:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok());
+    json!({
+        "hostname": read("/proc/sys/kernel/hostname").trim(),
+        "os": format!("{} {}", std::env::consts::OS, read("/proc/sys/kernel/osrelease").trim()),
+        "arch": std::env::consts::ARCH,
+        "cpus": std::thread::available_parallelism().map_or(0, |n| n.get()),
+        "cpu": cpu,
+        "memory_kib": memory_kib,
+    })
+}

@@ -1,0 +1,604 @@
+//! `history.csv` and run-to-run comparison: the memory a nightly job needs to say "worse than
+//! last night".
+//!
+//! History is `summary.csv`'s rows with three columns in front (`run_id`, `suite`,
+//! `finished_at`), appended once per finished run. Appending rewrites the whole file through
+//! [`super::write_atomic`] after dropping any rows of the same run id, so a resumed or repeated
+//! finalisation never duplicates rows and a kill never leaves half a file.
+//!
+//! A metric has regressed when it moved in its bad direction and a pooled two-proportion
+//! z-test on the two runs' k/n gives p < alpha. The two runs usually score the same sentences,
+//! so the samples are not independent; the test then overstates the variance of the
+//! difference and is conservative, which is the safe side for a gate that fails a build.
+//! Same seed, same model and same corpus give the same k/n, hence p = 1: a rerun never
+//! "regresses".
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::ReportError;
+use crate::stats::{Rate, two_proportion_p};
+
+/// One row of `summary.csv` (see [`super::csv::SUMMARY_HEADER`]), as text, so that rows read
+/// back are written out byte for byte as they came.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SummaryRow {
+    pub attack: String,
+    pub kind: String,
+    pub group: String,
+    pub metric: String,
+    pub denominator: String,
+    pub k: String,
+    pub n: String,
+    pub value: String,
+    pub ci_low: String,
+    pub ci_high: String,
+    pub p_value: String,
+    pub model: String,
+    pub model_sha256: String,
+    pub corpus: String,
+    pub corpus_sha256: String,
+    pub seed: String,
+    pub robust_version: String,
+    pub parameters: String,
+}
+
+impl SummaryRow {
+    /// The cells in [`super::csv::SUMMARY_HEADER`] order.
+    pub fn cells(&self) -> [&str; 18] {
+        [
+            &self.attack,
+            &self.kind,
+            &self.group,
+            &self.metric,
+            &self.denominator,
+            &self.k,
+            &self.n,
+            &self.value,
+            &self.ci_low,
+            &self.ci_high,
+            &self.p_value,
+            &self.model,
+            &self.model_sha256,
+            &self.corpus,
+            &self.corpus_sha256,
+            &self.seed,
+            &self.robust_version,
+            &self.parameters,
+        ]
+    }
+
+    fn from_cells(c: &[&str]) -> Self {
+        let s = |i: usize| c[i].to_string();
+        Self {
+            attack: s(0),
+            kind: s(1),
+            group: s(2),
+            metric: s(3),
+            denominator: s(4),
+            k: s(5),
+            n: s(6),
+            value: s(7),
+            ci_low: s(8),
+            ci_high: s(9),
+            p_value: s(10),
+            model: s(11),
+            model_sha256: s(12),
+            corpus: s(13),
+            corpus_sha256: s(14),
+            seed: s(15),
+            robust_version: s(16),
+            parameters: s(17),
+        }
+    }
+
+    /// k/n as a rate, for rows that have them.
+    pub fn rate(&self) -> Option<Rate> {
+        Some(Rate::new(self.k.parse().ok()?, self.n.parse().ok()?))
+    }
+
+    /// What identifies "the same metric" across runs.
+    pub fn key(&self) -> MetricKey {
+        MetricKey {
+            attack: self.attack.clone(),
+            model: self.model.clone(),
+            corpus: self.corpus.clone(),
+            group: self.group.clone(),
+            metric: self.metric.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct MetricKey {
+    pub attack: String,
+    pub model: String,
+    pub corpus: String,
+    pub group: String,
+    pub metric: String,
+}
+
+impl std::fmt::Display for MetricKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ({} on {}) {}/{}",
+            self.attack, self.model, self.corpus, self.group, self.metric
+        )
+    }
+}
+
+/// A summary row of one run in `history.csv`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryRow {
+    pub run_id: String,
+    pub suite: String,
+    pub finished_at: String,
+    pub row: SummaryRow,
+}
+
+/// Columns `history.csv` has in front of `summary.csv`'s.
+const HISTORY_PREFIX: [&str; 3] = ["run_id", "suite", "finished_at"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    #[error("failed to read {path}")]
+    Read {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: {problem}")]
+    Row {
+        path: std::path::PathBuf,
+        line: u64,
+        problem: String,
+    },
+    #[error(transparent)]
+    Write(#[from] ReportError),
+}
+
+/// Read CSV whose header must be `prefix` followed by `summary.csv`'s columns; each row comes
+/// back as its prefix cells and its summary row.
+fn parse_rows(
+    path: &Path,
+    text: &str,
+    prefix: &[&str],
+) -> Result<Vec<(Vec<String>, SummaryRow)>, HistoryError> {
+    let problem = |line: u64, problem: String| HistoryError::Row {
+        path: path.to_path_buf(),
+        line,
+        problem,
+    };
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let header = reader
+        .headers()
+        .map_err(|e| problem(1, e.to_string()))?
+        .clone();
+    let expected: Vec<&str> = prefix
+        .iter()
+        .copied()
+        .chain(super::csv::SUMMARY_HEADER)
+        .collect();
+    if header.iter().collect::<Vec<_>>() != expected {
+        return Err(problem(
+            1,
+            format!("unexpected header; expected {}", expected.join(",")),
+        ));
+    }
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let record =
+            record.map_err(|e| problem(e.position().map_or(0, |p| p.line()), e.to_string()))?;
+        let cells: Vec<&str> = record.iter().collect();
+        let (head, rest) = cells.split_at(prefix.len());
+        rows.push((
+            head.iter().map(|c| c.to_string()).collect(),
+            SummaryRow::from_cells(rest),
+        ));
+    }
+    Ok(rows)
+}
+
+fn summary_rows(path: &Path, text: &str) -> Result<Vec<SummaryRow>, HistoryError> {
+    Ok(parse_rows(path, text, &[])?
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect())
+}
+
+fn history_rows(path: &Path, text: &str) -> Result<Vec<HistoryRow>, HistoryError> {
+    Ok(parse_rows(path, text, &HISTORY_PREFIX)?
+        .into_iter()
+        .map(|(mut head, row)| HistoryRow {
+            finished_at: head.pop().unwrap_or_default(),
+            suite: head.pop().unwrap_or_default(),
+            run_id: head.pop().unwrap_or_default(),
+            row,
+        })
+        .collect())
+}
+
+/// Rows of a `summary.csv`.
+pub fn read_summary(path: &Path) -> Result<Vec<SummaryRow>, HistoryError> {
+    let text = std::fs::read_to_string(path).map_err(|source| HistoryError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    summary_rows(path, &text)
+}
+
+/// Parse `summary.csv` text already in memory.
+pub fn parse_summary(origin: &Path, text: &str) -> Result<Vec<SummaryRow>, HistoryError> {
+    summary_rows(origin, text)
+}
+
+/// Every row of `history.csv`, in file order; a missing file is an empty history.
+pub fn read_history(path: &Path) -> Result<Vec<HistoryRow>, HistoryError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => history_rows(path, &text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(source) => Err(HistoryError::Read {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// Replace the rows of `run_id` in `history` with `rows` (at the end), and write the file
+/// atomically. Idempotent: finalising the same run twice leaves one copy of its rows.
+pub fn record_run(
+    path: &Path,
+    run_id: &str,
+    suite: &str,
+    finished_at: &str,
+    rows: &[SummaryRow],
+) -> Result<Vec<HistoryRow>, HistoryError> {
+    let mut history: Vec<HistoryRow> = read_history(path)?
+        .into_iter()
+        .filter(|r| r.run_id != run_id)
+        .collect();
+    history.extend(rows.iter().map(|row| HistoryRow {
+        run_id: run_id.to_string(),
+        suite: suite.to_string(),
+        finished_at: finished_at.to_string(),
+        row: row.clone(),
+    }));
+    super::write_atomic(path, history_csv(&history)?.as_bytes())?;
+    Ok(history)
+}
+
+pub fn history_csv(rows: &[HistoryRow]) -> Result<String, ReportError> {
+    let ser = |e: csv::Error| ReportError::Serialise(Box::new(e));
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(HISTORY_PREFIX.iter().chain(&super::csv::SUMMARY_HEADER))
+        .map_err(ser)?;
+    for r in rows {
+        w.write_record(
+            [r.run_id.as_str(), &r.suite, &r.finished_at]
+                .into_iter()
+                .chain(r.row.cells()),
+        )
+        .map_err(ser)?;
+    }
+    let bytes = w
+        .into_inner()
+        .map_err(|e| ReportError::Serialise(Box::new(e.into_error())))?;
+    String::from_utf8(bytes).map_err(|e| ReportError::Serialise(Box::new(e)))
+}
+
+/// Run ids of `suite` in history, oldest first (the order runs finished).
+pub fn runs_of(history: &[HistoryRow], suite: &str) -> Vec<String> {
+    let mut ids: Vec<String> = Vec::new();
+    for r in history.iter().filter(|r| r.suite == suite) {
+        if ids.last() != Some(&r.run_id) && !ids.contains(&r.run_id) {
+            ids.push(r.run_id.clone());
+        }
+    }
+    ids
+}
+
+/// The summary rows of one run in history.
+pub fn rows_of(history: &[HistoryRow], run_id: &str) -> Vec<SummaryRow> {
+    history
+        .iter()
+        .filter(|r| r.run_id == run_id)
+        .map(|r| r.row.clone())
+        .collect()
+}
+
+/// Which way a metric gets worse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Worse {
+    Higher,
+    Lower,
+}
+
+/// The bad direction of a metric, or None for counts and for rates whose direction depends on
+/// what the attack wanted. For invariance attacks any change of label is a failure; for
+/// negation (kind `negation`) a change away from the gold label is wanted, so there the
+/// tested rates are the expected-direction and ignored rates.
+pub fn worse_direction(kind: &str, metric: &str) -> Option<Worse> {
+    if metric == "accuracy_before" {
+        return Some(Worse::Lower);
+    }
+    if kind == "negation" {
+        return match metric {
+            "expected_direction_rate" => Some(Worse::Lower),
+            "ignored_rate" => Some(Worse::Higher),
+            _ => None,
+        };
+    }
+    match metric {
+        "flip_rate" | "example_flip_rate" | "attack_success_rate" => Some(Worse::Higher),
+        m if m.starts_with("flip_rate[") => Some(Worse::Higher),
+        "accuracy_after" | "perturbed_accuracy" => Some(Worse::Lower),
+        _ => None,
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// Moved in its bad direction with p < alpha.
+    Regressed,
+    /// Moved in its good direction with p < alpha.
+    Improved,
+    /// No significant change.
+    Same,
+    /// A metric with no bad direction, or missing from one of the runs.
+    NotTested,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    pub key: MetricKey,
+    pub kind: String,
+    pub previous: Option<Rate>,
+    pub current: Option<Rate>,
+    pub worse: Option<Worse>,
+    pub p_value: Option<f64>,
+    pub verdict: Verdict,
+}
+
+/// Compare every rate metric of `current` with the same metric in `previous`.
+pub fn compare(previous: &[SummaryRow], current: &[SummaryRow], alpha: f64) -> Vec<Comparison> {
+    let before: std::collections::HashMap<MetricKey, Rate> = previous
+        .iter()
+        .filter_map(|r| Some((r.key(), r.rate()?)))
+        .collect();
+    current
+        .iter()
+        .filter_map(|row| {
+            let now = row.rate()?;
+            let key = row.key();
+            let prev = before.get(&key).copied();
+            let worse = worse_direction(&row.kind, &row.metric);
+            let (p_value, verdict) = match (prev, worse) {
+                (Some(p), Some(w)) if p.n > 0 && now.n > 0 => {
+                    let pv = two_proportion_p(p.k, p.n, now.k, now.n);
+                    let up = now.value > p.value;
+                    let verdict = if pv >= alpha || now.value == p.value {
+                        Verdict::Same
+                    } else if up == (w == Worse::Higher) {
+                        Verdict::Regressed
+                    } else {
+                        Verdict::Improved
+                    };
+                    (Some(pv), verdict)
+                }
+                _ => (None, Verdict::NotTested),
+            };
+            Some(Comparison {
+                key,
+                kind: row.kind.clone(),
+                previous: prev,
+                current: Some(now),
+                worse,
+                p_value,
+                verdict,
+            })
+        })
+        .collect()
+}
+
+/// `comparison.csv`: every compared metric with both runs' values, the p-value and verdict.
+pub fn comparison_csv(previous_run: &str, rows: &[Comparison]) -> Result<String, ReportError> {
+    let ser = |e: csv::Error| ReportError::Serialise(Box::new(e));
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "previous_run",
+        "attack",
+        "model",
+        "corpus",
+        "group",
+        "metric",
+        "worse_when",
+        "previous_k",
+        "previous_n",
+        "previous_value",
+        "current_k",
+        "current_n",
+        "current_value",
+        "p_value",
+        "verdict",
+    ])
+    .map_err(ser)?;
+    let rate = |r: &Option<Rate>| match r {
+        Some(r) => (r.k.to_string(), r.n.to_string(), super::fixed(r.value, 6)),
+        None => Default::default(),
+    };
+    for c in rows {
+        let (pk, pn, pv) = rate(&c.previous);
+        let (ck, cn, cv) = rate(&c.current);
+        w.write_record([
+            previous_run,
+            &c.key.attack,
+            &c.key.model,
+            &c.key.corpus,
+            &c.key.group,
+            &c.key.metric,
+            match c.worse {
+                Some(Worse::Higher) => "higher",
+                Some(Worse::Lower) => "lower",
+                None => "",
+            },
+            &pk,
+            &pn,
+            &pv,
+            &ck,
+            &cn,
+            &cv,
+            &c.p_value.map(|p| format!("{p:.6}")).unwrap_or_default(),
+            match c.verdict {
+                Verdict::Regressed => "regressed",
+                Verdict::Improved => "improved",
+                Verdict::Same => "same",
+                Verdict::NotTested => "not-tested",
+            },
+        ])
+        .map_err(ser)?;
+    }
+    let bytes = w
+        .into_inner()
+        .map_err(|e| ReportError::Serialise(Box::new(e.into_error())))?;
+    String::from_utf8(bytes).map_err(|e| ReportError::Serialise(Box::new(e)))
+}
+
+/// UTC calendar date and time of a Unix timestamp: ("2025-01-31", "2025-01-31T23:59:59Z").
+/// Hinnant's days-to-civil algorithm; no time-zone database needed because it is always UTC.
+pub fn utc(unix_seconds: u64) -> (String, String) {
+    let days = (unix_seconds / 86_400) as i64;
+    let secs = unix_seconds % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let date = format!("{year:04}-{month:02}-{day:02}");
+    let time = format!(
+        "{date}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    );
+    (date, time)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn row(attack: &str, kind: &str, metric: &str, k: u64, n: u64) -> SummaryRow {
+        SummaryRow {
+            attack: attack.into(),
+            kind: kind.into(),
+            group: "all".into(),
+            metric: metric.into(),
+            denominator: "perturbations".into(),
+            k: k.to_string(),
+            n: n.to_string(),
+            value: format!("{:.6}", k as f64 / n as f64),
+            ci_low: String::new(),
+            ci_high: String::new(),
+            p_value: String::new(),
+            model: "m".into(),
+            model_sha256: "ab".into(),
+            corpus: "c.tsv".into(),
+            corpus_sha256: "cd".into(),
+            seed: "1".into(),
+            robust_version: "0".into(),
+            parameters: "a=1;b=2".into(),
+        }
+    }
+
+    #[test]
+    fn utc_dates_match_known_values() {
+        assert_eq!(utc(0).1, "1970-01-01T00:00:00Z");
+        assert_eq!(utc(951_782_400).0, "2000-02-29");
+        assert_eq!(utc(1_735_689_599).1, "2024-12-31T23:59:59Z");
+        assert_eq!(utc(1_709_210_096).1, "2024-02-29T12:34:56Z");
+    }
+
+    #[test]
+    fn regressions_go_the_bad_way_only() {
+        let prev = vec![
+            row("s", "shuffle", "flip_rate", 50, 1000),
+            row("s", "shuffle", "accuracy_before", 900, 1000),
+            row("n", "negation", "expected_direction_rate", 500, 1000),
+            row("n", "negation", "flip_rate", 500, 1000),
+        ];
+        let cur = vec![
+            row("s", "shuffle", "flip_rate", 100, 1000),
+            row("s", "shuffle", "accuracy_before", 950, 1000),
+            row("n", "negation", "expected_direction_rate", 510, 1000),
+            row("n", "negation", "flip_rate", 900, 1000),
+            row("new", "shuffle", "flip_rate", 1, 10),
+        ];
+        let verdicts: Vec<Verdict> = compare(&prev, &cur, 0.01)
+            .iter()
+            .map(|c| c.verdict)
+            .collect();
+        assert_eq!(
+            verdicts,
+            [
+                Verdict::Regressed,
+                Verdict::Improved,
+                Verdict::Same,
+                Verdict::NotTested,
+                Verdict::NotTested
+            ]
+        );
+        // The same numbers never regress.
+        assert!(
+            compare(&prev, &prev, 0.5)
+                .iter()
+                .all(|c| c.verdict != Verdict::Regressed)
+        );
+    }
+
+    #[test]
+    fn recording_a_run_twice_keeps_one_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.csv");
+        let rows = vec![row("s", "shuffle", "flip_rate", 5, 10)];
+        record_run(&path, "r1", "nightly", "2025-01-01T00:00:00Z", &rows).unwrap();
+        record_run(&path, "r2", "nightly", "2025-01-02T00:00:00Z", &rows).unwrap();
+        let once = std::fs::read(&path).unwrap();
+        record_run(&path, "r2", "nightly", "2025-01-02T00:00:00Z", &rows).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), once);
+        let history = read_history(&path).unwrap();
+        assert_eq!(history.len(), 2);
+        assert_eq!(runs_of(&history, "nightly"), ["r1", "r2"]);
+        assert_eq!(rows_of(&history, "r1"), rows);
+        assert!(runs_of(&history, "other").is_empty());
+    }
+
+    proptest! {
+        /// Rows survive a history round trip unchanged, whatever text their cells hold.
+        #[test]
+        fn history_round_trips(cells in prop::collection::vec("[a-z,\"\n ;=]{0,8}", 3), k in 0u64..50, extra in 0u64..50) {
+            let mut r = row(&cells[0], "shuffle", "flip_rate", k, k + extra);
+            r.parameters = cells[1].clone();
+            r.group = cells[2].clone();
+            let h = vec![HistoryRow { run_id: "x".into(), suite: "s".into(), finished_at: "t".into(), row: r }];
+            let text = history_csv(&h).unwrap();
+            let back = history_rows(Path::new("h.csv"), &text).unwrap();
+            prop_assert_eq!(back, h);
+        }
+
+        /// A metric compared with itself is never significant, at any alpha.
+        #[test]
+        fn identical_runs_never_regress(k in 0u64..500, extra in 0u64..500, alpha in 0.0001f64..0.5) {
+            let rows = vec![row("s", "shuffle", "flip_rate", k, k + extra.max(1))];
+            prop_assert!(compare(&rows, &rows, alpha).iter().all(|c| c.verdict != Verdict::Regressed));
+        }
+    }
+}
