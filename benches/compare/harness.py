@@ -27,7 +27,6 @@ import datetime
 import json
 import os
 import platform
-import re
 import statistics
 import subprocess
 import sys
@@ -58,6 +57,7 @@ def measure(cmd, env=None, stdout_path=None):
     return {
         "wall_s": wall,
         "peak_rss_mib": usage.ru_maxrss / 1024,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
         "stdout": stdout,
         "stderr": stderr,
         "load1": (load_before + os.getloadavg()[0]) / 2,
@@ -71,7 +71,11 @@ def last_json(text):
 class Harness:
     def __init__(self, a):
         self.a = a
-        self.robust = str(REPO / "target/release/robust")
+        self.robust = str(Path(a.robust).resolve())
+        # Other robust builds run interleaved with this one, for before/after figures.
+        # "NAME=PATH [GLOBAL FLAGS]", e.g. "full-graph=target/release/robust --full-graph".
+        self.others = [(name, [str(Path(cmd.split()[0]).resolve()), *cmd.split()[1:]])
+                       for name, cmd in (x.split("=", 1) for x in a.also)]
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
         self.out = Path(a.out).resolve() / stamp
         self.out.mkdir(parents=True, exist_ok=True)
@@ -79,6 +83,7 @@ class Harness:
         self.corpus = str(Path(a.corpus).resolve())
         if a.limit:
             self.corpus = self.limited_corpus(a.limit)
+        self.shuffle_corpus = self.limited_corpus(a.shuffle_limit) if a.shuffle_limit else self.corpus
         self.common = ["--threads", str(a.threads), "--batch-size", str(a.batch_size)]
         self.py_common = ["--model", a.model, "--corpus", self.corpus, "--threads", str(a.threads),
                           "--batch-size", str(a.batch_size)]
@@ -91,7 +96,8 @@ class Harness:
 
     def record(self, workload, side, r, extra=None):
         row = {"workload": workload, "side": side, "wall_s": r["wall_s"],
-               "peak_rss_mib": r["peak_rss_mib"], "load1": r["load1"], **(extra or {})}
+               "peak_rss_mib": r["peak_rss_mib"], "cpu_s": r["cpu_s"], "load1": r["load1"],
+               **(extra or {})}
         self.rows.append(row)
         print(f"  {workload:8} {side:28} wall {r['wall_s']:7.2f} s  work {row.get('work_s', float('nan')):7.2f} s"
               f"  peak {r['peak_rss_mib']:6.0f} MiB  load {r['load1']:.1f}", flush=True)
@@ -99,9 +105,9 @@ class Harness:
 
     # --- one process each --------------------------------------------------------------
 
-    def robust_eval(self, batch_size=None, side="robust"):
+    def robust_eval(self, batch_size=None, side="robust", binary=None):
         common = ["--threads", str(self.a.threads), "--batch-size", str(batch_size or self.a.batch_size)]
-        r = measure([self.robust, *common, "eval", "--model", self.a.model, "--corpus", self.corpus,
+        r = measure([*(binary or [self.robust]), *common, "eval", "--model", self.a.model, "--corpus", self.corpus,
                      "--format", "json", "-q"])
         j = json.loads(r["stdout"])
         q = j["queries"]
@@ -134,20 +140,22 @@ class Harness:
             "work_s": j["work_s"], "correct": j["correct"], "n": j["n"],
             "max_logit_diff": j.get("max_logit_diff")})
 
-    def robust_shuffle(self, rep):
-        out = self.out / f"robust-shuffle-{rep}"
-        r = measure([self.robust, *self.common, "--seed", str(self.a.seed), "attack", "--kind", "shuffle",
-                     "--model", self.a.model, "--corpus", self.corpus, "--samples", str(self.a.samples),
+    def robust_shuffle(self, rep, side="robust", binary=None):
+        out = self.out / f"{side.replace(' ', '-')}-shuffle-{rep}"
+        r = measure([*(binary or [self.robust]), *self.common, "--seed", str(self.a.seed), "attack", "--kind", "shuffle",
+                     "--model", self.a.model, "--corpus", self.shuffle_corpus, "--samples", str(self.a.samples),
                      "--out", str(out), "--format", "json", "-q"])
         j = json.loads(r["stdout"])
         q = j["model_stats"]
-        return self.record("shuffle", "robust", r, {
+        return self.record("shuffle", side, r, {
             "work_s": j["wall_seconds"], "rows": q["requests"], "model_queries": q["model_queries"],
             "cache_hits": q["cache_hits"], "real_tokens": q["real_tokens"], "padded_tokens": q["padded_tokens"]})
 
     def python_shuffle(self, order, rep):
         out = self.out / f"python-shuffle-{order}-{rep}"
-        r = measure([PY, REFERENCE, "shuffle", *self.py_common, "--order", order, "--samples",
+        common = [*self.py_common]
+        common[common.index("--corpus") + 1] = self.shuffle_corpus
+        r = measure([PY, REFERENCE, "shuffle", *common, "--order", order, "--samples",
                      str(self.a.samples), "--seed", str(self.a.seed), "--out", str(out)])
         j = last_json(r["stdout"])
         return self.record("shuffle", f"python-ort ({order} order)", r, {
@@ -160,12 +168,16 @@ class Harness:
     def infer(self):
         print("infer: robust eval vs Python onnxruntime + tokenizers", flush=True)
         for rep in range(self.a.repeats):
-            sides = [self.robust_eval, lambda: self.python_infer("file"), lambda: self.python_infer("length")]
+            sides = [self.robust_eval]
+            if not self.a.no_python:
+                sides += [lambda: self.python_infer("file"), lambda: self.python_infer("length")]
+            for name, path in self.others:
+                sides.insert(1, lambda name=name, path=path: self.robust_eval(side=f"robust ({name})", binary=path))
             if rep % 2:
                 sides.reverse()
             for side in sides:
                 side()
-        if self.a.pipeline_python:
+        if self.a.pipeline_python and not self.a.no_python:
             for _ in range(self.a.pipeline_repeats):
                 if self.pipeline() is None:
                     break
@@ -173,8 +185,12 @@ class Harness:
     def shuffle(self):
         print(f"shuffle: {self.a.samples} permutations per sentence, end to end", flush=True)
         for rep in range(self.a.repeats):
-            sides = [lambda: self.robust_shuffle(rep), lambda: self.python_shuffle("file", rep)]
-            if self.a.shuffle_sorted:
+            sides = [lambda: self.robust_shuffle(rep)]
+            if not self.a.no_python:
+                sides.append(lambda: self.python_shuffle("file", rep))
+            for name, path in self.others:
+                sides.insert(1, lambda name=name, path=path: self.robust_shuffle(rep, f"robust ({name})", path))
+            if self.a.shuffle_sorted and not self.a.no_python:
                 sides.append(lambda: self.python_shuffle("length", rep))
             if rep % 2:
                 sides.reverse()
@@ -205,19 +221,15 @@ class Harness:
         if self.a.trigger_iterations:
             cmd += ["--iterations", str(self.a.trigger_iterations)]
         r = measure(cmd)
-        its = []
-        pat = re.compile(r'iteration\s+(\d+): trigger "(.*)", batch loss [-\d.]+, validation loss ([-\d.]+), (\d+) queries, (\d+) s')
-        for line in r["stderr"].splitlines():
-            m = pat.search(line)
-            if m:
-                its.append({"iteration": int(m[1]), "trigger": m[2], "validation_loss": float(m[3]),
-                            "queries": int(m[4]), "seconds": float(m[5])})
         tj = json.loads((out / "trigger.json").read_text())
         res = tj["trigger"]
+        its = [{k: p[k] for k in ("iteration", "trigger", "validation_loss", "queries", "seconds")}
+               for p in res["curve"]]
         # Source-class accuracy on the evaluation corpus with each distinct trigger in front.
         source = self.a.trigger_source_label
-        texts = [row for row in csv.DictReader(open(self.corpus, encoding="utf-8"), delimiter="\t",
-                                                quoting=csv.QUOTE_NONE) if row["label"] == source]
+        rows = list(csv.DictReader(open(self.corpus, encoding="utf-8"), delimiter="\t", quoting=csv.QUOTE_NONE))
+        text_col = "sentence" if "sentence" in rows[0] else "text"
+        texts = [row[text_col] for row in rows if row["label"] == source]
         accs = {}
         for it in its:
             if it["trigger"] in accs:
@@ -225,8 +237,8 @@ class Harness:
             path = self.out / "trigger-eval.tsv"
             with open(path, "w", encoding="utf-8") as f:
                 f.write("sentence\tlabel\n")
-                for row in texts:
-                    f.write(f"{it['trigger']} {row['sentence']}\t{row['label']}\n")
+                for text in texts:
+                    f.write(f"{it['trigger']} {text}\t{source}\n")
             e = measure([self.robust, *self.common, "eval", "--model", self.a.model, "--corpus", str(path),
                          "--format", "json", "-q"])
             accs[it["trigger"]] = json.loads(e["stdout"])["accuracy"]["value"]
@@ -288,7 +300,8 @@ class Harness:
                  f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
                  f"shared; 1-min load average during runs: median {statistics.median(loads):.1f}, "
                  f"max {max(loads):.1f}. Corpus `{Path(self.corpus).name}`"
-                 f"{f' (first {a.limit} rows)' if a.limit else ''}, batch {a.batch_size}, {a.threads} threads, "
+                 f"{f' (first {a.limit} rows)' if a.limit else ''}"
+                 f"{f'; shuffle on its first {a.shuffle_limit} rows' if a.shuffle_limit else ''}, batch {a.batch_size}, {a.threads} threads, "
                  f"medians of {a.repeats} interleaved runs. `wall` = whole process (load, read, tokenize, infer, "
                  f"score, write); `work` = the program's own timer after loading.", ""]
         lines += ["| workload | side | wall s | work s | wall ratio (side / robust) | work ratio | peak RSS MiB | model rows | padded / real tokens |",
@@ -344,34 +357,72 @@ class Harness:
                 lines.append(f"- {r['engine']}: [{r['m']}×{r['k']}]×[{r['k']}×{r['n']}] {r['gflops']:.1f} GFLOP/s")
             lines += ["", f"Ceiling used: **{ceiling:.1f} GFLOP/s** ({best_engine['engine']}, "
                           f"{best_engine['m']}×{best_engine['k']}×{best_engine['n']}).", "",
-                      "| robust eval batch | work s (median) | padded GFLOP computed | GFLOP/s computed | share of ceiling | useful (real-token) share | peak RSS MiB |",
-                      "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+                      "Shares: *model* = the FLOPs the exported model needs for the corpus's real tokens "
+                      f"({fr['real_gflop']:.0f} GFLOP) per second of robust's own timer, over the ceiling; "
+                      "*computed* = the FLOPs robust's batches actually run (padding to each batch's longest "
+                      f"row, last layer after attention on [CLS] only: {fr['tail_per_token_mflop']:.2f} MFLOP "
+                      "per token less) per second, over the ceiling.", "",
+                      "| robust eval batch | work s (median) | model GFLOP/s | model share | computed GFLOP | computed GFLOP/s | computed share | peak RSS MiB |",
+                      "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
             for b in a.sweep:
                 side = f"robust batch {b}"
                 k = self.med("infer", side, "work_s")
                 if k is None:
                     continue
-                padded = fr["padded_gflop"][str(b)]
+                computed = fr.get("narrowed_gflop", fr["padded_gflop"])[str(b)]
+                real = fr["real_gflop"]
                 peak = max(r["peak_rss_mib"] for r in self.rows if r["side"] == side)
-                lines.append(f"| {b} | {k:.2f} | {padded:.0f} | {padded / k:.1f} | {padded / k / ceiling:.0%} | "
-                             f"{fr['real_gflop'] / k / ceiling:.0%} | {peak:.0f} |")
+                lines.append(f"| {b} | {k:.2f} | {real / k:.1f} | {real / k / ceiling:.0%} | {computed:.0f} | "
+                             f"{computed / k:.1f} | {computed / k / ceiling:.0%} | {peak:.0f} |")
             lines.append("")
-        peak_all = max((r["peak_rss_mib"] for r in self.rows), default=0)
-        lines.append(f"Peak RSS over every process run: {peak_all:.0f} MiB.")
+        for who, pick in (("robust", lambda s: s.startswith("robust")), ("the Python side", lambda s: not s.startswith("robust"))):
+            peaks = [(r["peak_rss_mib"], r["workload"], r["side"]) for r in self.rows if pick(r["side"])]
+            if peaks:
+                top = max(peaks)
+                lines.append(f"Peak RSS of {who}, over every process run: {top[0]:.0f} MiB ({top[1]}, {top[2]}).")
         return "\n".join(lines) + "\n"
+
+
+def resummarise(a):
+    d = Path(a.summarise)
+    h = Harness.__new__(Harness)
+    h.a, h.out = a, d
+    h.corpus = a.corpus
+    h.rows = []
+    for row in csv.DictReader(open(d / "runs.csv")):
+        conv = {}
+        for k, v in row.items():
+            if v == "":
+                continue
+            try:
+                conv[k] = float(v)
+            except ValueError:
+                conv[k] = v
+        h.rows.append(conv)
+    for k, v in json.loads((d / "details.json").read_text()).items():
+        if v is not None:
+            setattr(h, k, v)
+    summary = h.summarise()
+    (d / "summary.md").write_text(summary)
+    print(summary)
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="models/sst2-minilm")
+    p.add_argument("--robust", default=str(REPO / "target/release/robust"))
+    p.add_argument("--also", action="append", default=[], metavar="NAME=PATH",
+                   help="another robust binary (and global flags), run interleaved as side 'robust (NAME)'")
     p.add_argument("--corpus", default="../shared/data/sst2/dev.tsv")
     p.add_argument("--limit", type=int, help="only the first N rows (quick runs)")
+    p.add_argument("--shuffle-limit", type=int, help="shuffle only the first N rows")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--samples", type=int, default=10)
     p.add_argument("--seed", type=int, default=13)
-    p.add_argument("--workloads", default="infer,shuffle,trigger,limit")
+    p.add_argument("--workloads", default="infer,shuffle,limit,trigger")
+    p.add_argument("--no-python", action="store_true", help="robust sides only (before/after checks)")
     p.add_argument("--shuffle-sorted", action="store_true", help="also run the length-sorted Python shuffle loop")
     p.add_argument("--sweep", type=lambda s: [int(x) for x in s.split(",")], default=[8, 16, 32, 64, 128])
     p.add_argument("--sweep-repeats", type=int, default=2)
@@ -386,7 +437,10 @@ def main():
     p.add_argument("--trigger-accept", type=float, default=0.5,
                    help="acceptance drop: source-class accuracy at or below this")
     p.add_argument("--out", default=str(REPO / "results/compare"))
+    p.add_argument("--summarise", metavar="DIR", help="rebuild DIR/summary.md from its runs.csv and details.json")
     a = p.parse_args()
+    if a.summarise:
+        return resummarise(a)
     h = Harness(a)
     wl = a.workloads.split(",")
     print(f"results in {h.out}", flush=True)
