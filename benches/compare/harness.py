@@ -261,6 +261,14 @@ class Harness:
             print(f"    it {it['iteration']:2} {it['seconds']:5.0f} s {it['queries']:7} q  {it['trigger']!r:40} "
                   f"source accuracy {it['source_accuracy']:.3f}", flush=True)
 
+    def tail_ab(self):
+        print("[CLS]-only last layer vs full graph (one process, alternating)", flush=True)
+        r = measure([PY, REFERENCE, "tail-ab", *self.py_common, "--repeats", str(self.a.repeats + 2)])
+        self.tail_result = {**last_json(r["stdout"]), "load1": r["load1"]}
+        t = self.tail_result
+        print(f"  full {t['full']['wall_median_s']:.2f} s, cls-tail {t['cls-tail']['wall_median_s']:.2f} s, "
+              f"max logit diff {t['max_logit_diff']}", flush=True)
+
     # --- FLOPs --------------------------------------------------------------------------
 
     def flops(self):
@@ -279,7 +287,7 @@ class Harness:
             w.writerows(self.rows)
         summary = self.summarise()
         (self.out / "summary.md").write_text(summary)
-        extra = {k: getattr(self, k, None) for k in ("matmul_result", "flops_result", "trigger_result")}
+        extra = {k: getattr(self, k, None) for k in ("matmul_result", "flops_result", "trigger_result", "tail_result")}
         (self.out / "details.json").write_text(json.dumps(extra, indent=2))
         latest = Path(self.a.out).resolve() / "latest"
         if latest.is_symlink() or latest.exists():
@@ -295,7 +303,8 @@ class Harness:
 
     def summarise(self):
         a = self.a
-        loads = [r["load1"] for r in self.rows]
+        loads = [r["load1"] for r in self.rows] + [
+            getattr(self, k)["load1"] for k in ("matmul_result", "trigger_result", "tail_result") if getattr(self, k, None)]
         lines = [f"# robust vs Python — {datetime.datetime.now():%Y-%m-%d %H:%M}", "",
                  f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
                  f"shared; 1-min load average during runs: median {statistics.median(loads):.1f}, "
@@ -340,6 +349,15 @@ class Harness:
                                 f"(trigger {t['reached']['trigger']!r})." if t["reached"] else
                                 f"never ≤ {t['accept']:.2f} within the run."))
             lines.append("")
+        if getattr(self, "tail_result", None):
+            t = self.tail_result
+            f, c = t["full"], t["cls-tail"]
+            lines += ["## [CLS]-only last layer", "",
+                      f"Python onnxruntime, robust's session settings, the two graphs alternating in one process, "
+                      f"medians of {t['repeats']} (load {t['load1']:.1f}): full graph {f['wall_median_s']:.2f} s wall / "
+                      f"{f['cpu_median_s']:.2f} s CPU, last layer on [CLS] only {c['wall_median_s']:.2f} s / "
+                      f"{c['cpu_median_s']:.2f} s ({c['wall_median_s'] / f['wall_median_s'] - 1:+.0%} wall); "
+                      f"largest logit difference {t['max_logit_diff']:.1e}.", ""]
         if getattr(self, "matmul_result", None) and getattr(self, "flops_result", None):
             fr, mr = self.flops_result, self.matmul_result
             ceiling = max(r["gflops"] for r in mr["results"])
@@ -421,7 +439,7 @@ def main():
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--samples", type=int, default=10)
     p.add_argument("--seed", type=int, default=13)
-    p.add_argument("--workloads", default="infer,shuffle,limit,trigger")
+    p.add_argument("--workloads", default="infer,shuffle,limit,tail,trigger")
     p.add_argument("--no-python", action="store_true", help="robust sides only (before/after checks)")
     p.add_argument("--shuffle-sorted", action="store_true", help="also run the length-sorted Python shuffle loop")
     p.add_argument("--sweep", type=lambda s: [int(x) for x in s.split(",")], default=[8, 16, 32, 64, 128])
@@ -453,6 +471,8 @@ def main():
             h.matmul()
             h.flops()
             h.sweep()
+        if "tail" in wl:
+            h.tail_ab()
         if "trigger" in wl:
             h.trigger()
     finally:

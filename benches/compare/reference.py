@@ -12,6 +12,7 @@ model.onnx, tokenizer.json and corpus, with the same batch size and ONNX Runtime
   matmul     sgemm rate (numpy's BLAS and ONNX Runtime's MatMul) at the model's shapes and at a
              large square size
   flops      the model's FLOPs per sentence from the graph, at the corpus's token lengths
+  tail-ab    robust's [CLS]-only last layer against the full graph, alternating in one process
 
 The default loop is the one people write: batches in file order, each padded to its longest
 row (`--order file`). `--order length` sorts rows by token count first, as robust does, so the
@@ -394,6 +395,67 @@ def cmd_flops(a):
         "padded_tokens": padded_tokens}))
 
 
+def cmd_tail_ab(a):
+    """robust's [CLS]-only last layer (src/onnx.rs, with_cls_only_tail) against the graph as
+    exported, in one process, alternating, with robust's session settings (2 threads, no
+    spinning): the rewrite is repeated here on the default BERT export by node name, so that
+    its effect is measured apart from everything else robust does."""
+    import statistics
+
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+    from onnx import helper, numpy_helper
+    from tokenizers import Tokenizer
+
+    m = onnx.load(os.path.join(a.model, "model.onnx"))
+    g = m.graph
+    last = max(int(n.name.split("layer.")[1].split("/")[0]) for n in g.node if "/layer." in n.name)
+    dense = f"/bert/encoder/layer.{last}/attention/output/dense/MatMul"
+    residual = f"/bert/encoder/layer.{last}/attention/output/Add"
+    by_name = {n.name: n for n in g.node}
+    ctx = by_name[dense].input[0]
+    prev = [i for i in by_name[residual].input if i != by_name[dense].output[0] and "dense" not in i][0]
+    for name, v in (("starts", 0), ("ends", 1), ("axes", 1)):
+        g.initializer.append(numpy_helper.from_array(np.array([v], dtype=np.int64), "cls_" + name))
+    nodes = []
+    for n in g.node:
+        if n.name == dense:
+            for t in (ctx, prev):
+                nodes.append(helper.make_node("Slice", [t, "cls_starts", "cls_ends", "cls_axes"], [t + "/cls"]))
+            n.input[0] = ctx + "/cls"
+        if n.name == residual:
+            n.input[list(n.input).index(prev)] = prev + "/cls"
+        nodes.append(n)
+    del g.node[:]
+    g.node.extend(nodes)
+
+    def session(model):
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = a.threads
+        so.inter_op_num_threads = 1
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        return ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
+
+    sessions = {"full": session(os.path.join(a.model, "model.onnx")), "cls-tail": session(m.SerializeToString())}
+    tok = Tokenizer.from_file(os.path.join(a.model, "tokenizer.json"))
+    tok.no_padding()
+    tok.enable_truncation(a.max_len)
+    texts, _ = read_tsv(a.corpus)
+    times = {k: [] for k in sessions}
+    out = {}
+    for rep in range(a.repeats):
+        order = list(sessions) if rep % 2 == 0 else list(reversed(list(sessions)))
+        for k in order:
+            t, c = time.perf_counter(), time.process_time()
+            out[k] = predict(tok, sessions[k], texts, a.batch_size, "length", {"real_tokens": 0, "padded_tokens": 0})
+            times[k].append((time.perf_counter() - t, time.process_time() - c))
+    diff = float(np.max(np.abs(np.stack(out["full"]) - np.stack(out["cls-tail"]))))
+    print(json.dumps({"workload": "tail-ab", "max_logit_diff": diff, "repeats": a.repeats, **{
+        k: {"wall_median_s": statistics.median(x[0] for x in v), "cpu_median_s": statistics.median(x[1] for x in v),
+            "wall_s": [x[0] for x in v]} for k, v in times.items()}}))
+
+
 def report(a, **fields):
     print(json.dumps({"workload": a.cmd, "order": getattr(a, "order", None), **fields}))
 
@@ -401,7 +463,7 @@ def report(a, **fields):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
-    for name in ("infer", "shuffle", "pipeline"):
+    for name in ("infer", "shuffle", "pipeline", "tail-ab"):
         s = sub.add_parser(name)
         s.add_argument("--model", default="models/sst2-minilm")
         s.add_argument("--corpus", required=True)
@@ -413,6 +475,7 @@ def main():
     sub.choices["shuffle"].add_argument("--seed", type=int, default=13)
     sub.choices["shuffle"].add_argument("--out", required=True)
     sub.choices["pipeline"].add_argument("--weights", required=True)
+    sub.choices["tail-ab"].add_argument("--repeats", type=int, default=5)
     m = sub.add_parser("matmul")
     m.add_argument("--sizes", default="832x384x1536,2048x2048x2048")
     m.add_argument("--threads", type=int, default=2)
@@ -425,7 +488,7 @@ def main():
     fl.add_argument("--sweep", default="8,16,32,64,128")
     a = p.parse_args()
     commands = {"infer": cmd_infer, "shuffle": cmd_shuffle, "pipeline": cmd_pipeline,
-                "matmul": cmd_matmul, "flops": cmd_flops}
+                "matmul": cmd_matmul, "flops": cmd_flops, "tail-ab": cmd_tail_ab}
     commands[a.cmd](a)
 
 
