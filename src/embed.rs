@@ -73,8 +73,13 @@ impl EmbeddingModel {
         let onnx = OnnxModel::read(&info.model_path())?;
         let site = onnx.embedding_site()?;
         let table = onnx.embedding_matrix(&site)?;
-        let bytes = onnx.with_embedding_input(&site)?;
+        let mut bytes = onnx.with_embedding_input(&site)?;
         drop(onnx);
+        if options.narrow_tail {
+            let embedded = OnnxModel::from_bytes(&info.model_path(), bytes);
+            bytes =
+                crate::model::narrowed_graph(&embedded).unwrap_or_else(|| embedded.into_bytes());
+        }
         let env = runtime::environment(options.ort_lib.as_deref())?;
         let session =
             build(env, &bytes, options.threads).map_err(|source| EmbedError::Session {

@@ -73,6 +73,9 @@ pub struct InferenceOptions {
     pub max_len: Option<usize>,
     /// `--ort-lib`, when given.
     pub ort_lib: Option<PathBuf>,
+    /// Compute the last layer only for `[CLS]` where the graph allows it (`--full-graph` turns
+    /// this off); see [`narrowed_graph`].
+    pub narrow_tail: bool,
 }
 
 impl Default for InferenceOptions {
@@ -83,6 +86,7 @@ impl Default for InferenceOptions {
             cache_capacity: 200_000,
             max_len: None,
             ort_lib: None,
+            narrow_tail: true,
         }
     }
 }
@@ -449,9 +453,11 @@ impl Classifier {
         let env = runtime::environment(options.ort_lib.as_deref())?;
         let path = info.model_path();
         let session =
-            build_session(env, &path, options.threads).map_err(|source| ModelError::Session {
-                path: path.clone(),
-                source,
+            build_session(env, &path, options.threads, options.narrow_tail).map_err(|source| {
+                ModelError::Session {
+                    path: path.clone(),
+                    source,
+                }
             })?;
         let uses_token_types = check_signature(&session, &path, info.labels.len())?;
         let encoder = TextEncoder::from_file(&dir.join(TOKENIZER_FILE), info.max_len)?;
@@ -664,6 +670,11 @@ impl Classifier {
 
 /// Session options every graph robust runs shares: full graph optimisation, `threads` inside
 /// each operator, one graph-level thread (batches are already large).
+///
+/// Worker threads sleep between operators instead of spinning (ONNX Runtime's default). A
+/// spinning worker holds a core that, on a machine shared with other work, the thread doing
+/// the next matrix multiply needs: on 2 cores under load, inference over 256 SST-2 sentences
+/// took a median 9.6 s without spinning against 12.5 s with it (benches/compare).
 pub(crate) fn session_builder(
     env: &ort::environment::Environment,
     threads: usize,
@@ -671,6 +682,7 @@ pub(crate) fn session_builder(
     Ok(Session::builder(env)?
         .with_optimization_level(GraphOptimizationLevel::Level3)?
         .with_intra_threads(threads.max(1))?
+        .with_intra_op_spinning(false)?
         .with_inter_threads(1)?)
 }
 
@@ -678,8 +690,37 @@ fn build_session(
     env: &ort::environment::Environment,
     path: &Path,
     threads: usize,
+    narrow_tail: bool,
 ) -> ort::Result<Session> {
-    session_builder(env, threads)?.commit_from_file(path)
+    let graph = narrow_tail
+        .then(|| crate::onnx::OnnxModel::read(path).ok())
+        .flatten()
+        .and_then(|onnx| narrowed_graph(&onnx));
+    match graph {
+        Some(bytes) => session_builder(env, threads)?.commit_from_memory(&bytes),
+        None => session_builder(env, threads)?.commit_from_file(path),
+    }
+}
+
+/// The graph with its last layer computed only for `[CLS]`, the one position a classifier
+/// reads: an eighth fewer FLOPs per token on a 6-layer BERT, the same logits
+/// ([`crate::onnx::OnnxModel::with_cls_only_tail`]). `None` when the graph does not have that
+/// shape (or cannot be parsed here; ONNX Runtime then reports on the file itself).
+pub(crate) fn narrowed_graph(onnx: &crate::onnx::OnnxModel) -> Option<Vec<u8>> {
+    match onnx.with_cls_only_tail() {
+        Ok(Some((bytes, nodes))) => {
+            tracing::debug!(nodes, "last layer narrowed to [CLS]");
+            Some(bytes)
+        }
+        Ok(None) => {
+            tracing::debug!("graph has no [CLS]-only tail to narrow; running it unchanged");
+            None
+        }
+        Err(e) => {
+            tracing::debug!(error = %e, "graph not narrowed");
+            None
+        }
+    }
 }
 
 /// Check that the graph takes `input_ids` and `attention_mask` (and maybe `token_type_ids`) as

@@ -8,6 +8,7 @@
 //! The edit works on the protobuf wire format and copies every other byte through untouched,
 //! so fields this module does not know about (and there are many in ONNX) survive.
 
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -182,6 +183,10 @@ impl OnnxModel {
 
     pub fn bytes(&self) -> &[u8] {
         &self.bytes
+    }
+
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.bytes
     }
 
     fn malformed(&self, message: impl Into<String>) -> OnnxError {
@@ -405,6 +410,312 @@ impl OnnxModel {
     }
 }
 
+// ---- [CLS]-only tail -------------------------------------------------------------------------
+
+const NODE_ATTRIBUTE: u32 = 5;
+const ATTR_NAME: u32 = 1;
+const ATTR_I: u32 = 3;
+const ATTR_T: u32 = 5;
+const GRAPH_VALUE_INFO: u32 = 13;
+const GRAPH_OUTPUT: u32 = 12;
+const VALUE_INFO_NAME: u32 = 1;
+const TENSOR_INT64_DATA: u32 = 7;
+const INT64: u64 = 7;
+/// Suffix of the narrowed copy of a tensor; initializer names of the slice bounds.
+const CLS_SUFFIX: &str = "/robust_cls";
+const CLS_BOUNDS: [(&str, i64); 3] = [
+    ("robust_cls/starts", 0),
+    ("robust_cls/ends", 1),
+    ("robust_cls/axes", 1),
+];
+
+struct NodeView<'a> {
+    op: &'a str,
+    inputs: Vec<&'a str>,
+    outputs: Vec<&'a str>,
+    fields: Vec<Field<'a>>,
+}
+
+/// Integer attribute `name` of a node, if set.
+fn attr_int(node: &[Field], name: &str) -> Option<i64> {
+    node.iter()
+        .filter(|f| f.number == NODE_ATTRIBUTE && f.wire == LEN)
+        .filter_map(|f| fields(f.payload).ok())
+        .find(|a| string(a, ATTR_NAME) == name)
+        .and_then(|a| {
+            a.iter()
+                .find(|f| f.number == ATTR_I && f.wire == VARINT)
+                .map(|f| f.varint as i64)
+        })
+}
+
+/// A constant tensor's dims and, when it is one int64, its value.
+fn constant_of(t: &[Field]) -> (Vec<i64>, Option<i64>) {
+    let dims = tensor_dims(t);
+    let mut value = None;
+    if tensor_type(t) == INT64 && dims.iter().product::<i64>() == 1 {
+        if let Some(raw) = t
+            .iter()
+            .find(|f| f.number == TENSOR_RAW_DATA && f.wire == LEN)
+        {
+            if let Ok(bytes) = <[u8; 8]>::try_from(raw.payload) {
+                value = Some(i64::from_le_bytes(bytes));
+            }
+        } else if let Some(f) = t.iter().find(|f| f.number == TENSOR_INT64_DATA) {
+            value = match f.wire {
+                VARINT => Some(f.varint as i64),
+                LEN => read_varint(f.payload, &mut 0).ok().map(|v| v as i64),
+                _ => None,
+            };
+        }
+    }
+    (dims, value)
+}
+
+/// Can `node` be computed for one position of the sequence from that position of its inputs
+/// alone? Only ops that act on the last axis or element by element, with constant operands
+/// small enough (a bias, a scale, a scalar, a weight matrix) not to carry a sequence axis.
+fn is_row_wise(node: &NodeView, constants: &HashMap<&str, (Vec<i64>, Option<i64>)>) -> bool {
+    let rank = |name: &str| constants.get(name).map(|(dims, _)| dims.len());
+    let small_or_variable = |name: &str| rank(name).is_none_or(|r| r <= 1);
+    let variable = |name: &str| rank(name).is_none();
+    match node.op {
+        "MatMul" => {
+            node.inputs.len() == 2 && variable(node.inputs[0]) && rank(node.inputs[1]) == Some(2)
+        }
+        "Add" | "Sub" | "Mul" | "Div" => {
+            node.inputs.len() == 2
+                && node.inputs.iter().all(|i| small_or_variable(i))
+                && node.inputs.iter().any(|i| variable(i))
+        }
+        "LayerNormalization" => {
+            attr_int(&node.fields, "axis").unwrap_or(-1) == -1
+                && variable(node.inputs[0])
+                && node.inputs[1..]
+                    .iter()
+                    .all(|i| rank(i).is_some_and(|r| r <= 1))
+        }
+        "Erf" | "Tanh" | "Relu" | "Sigmoid" | "Sqrt" | "Identity" | "Gelu" => {
+            node.inputs.len() == 1 && variable(node.inputs[0])
+        }
+        _ => false,
+    }
+}
+
+fn int64_initializer(name: &str, value: i64) -> Vec<u8> {
+    let mut t = Vec::new();
+    put_int(&mut t, TENSOR_DIMS, 1);
+    put_int(&mut t, TENSOR_DATA_TYPE, INT64);
+    put_len(&mut t, TENSOR_NAME, name.as_bytes());
+    put_len(&mut t, TENSOR_RAW_DATA, &value.to_le_bytes());
+    t
+}
+
+impl OnnxModel {
+    /// The same classifier with the tail after its last token-mixing op narrowed to the first
+    /// position, or `None` when the graph does not have that shape.
+    ///
+    /// A BERT classifier reads only `[CLS]` from the last layer (`Gather(axis 1, index 0)` before
+    /// the pooler), yet the export computes the last layer's attention output projection,
+    /// feed-forward block and layer norms for every token: 18 of the 24·d² FLOPs per token of
+    /// that layer, an eighth of the model. Every op between the last attention and that Gather
+    /// acts on each position separately, so slicing its inputs to position 0 (`Slice` on axis
+    /// 1, kept as length 1 so broadcasting is unchanged) gives the same row 0 and skips the
+    /// rest. The rewrite only takes ops it can prove row-wise ([`is_row_wise`]) and only when
+    /// nothing else reads what they compute; any doubt leaves the graph as it is.
+    pub fn with_cls_only_tail(&self) -> Result<Option<(Vec<u8>, usize)>, OnnxError> {
+        let top = fields(&self.bytes).map_err(|m| self.malformed(m))?;
+        let graph = fields(self.graph()?).map_err(|m| self.malformed(m))?;
+        let mut constants: HashMap<&str, (Vec<i64>, Option<i64>)> = HashMap::new();
+        let mut nodes = Vec::new();
+        let mut graph_outputs = HashSet::new();
+        for f in graph.iter().filter(|f| f.wire == LEN) {
+            match f.number {
+                GRAPH_INITIALIZER => {
+                    let t = fields(f.payload).map_err(|m| self.malformed(m))?;
+                    constants.insert(string(&t, TENSOR_NAME), constant_of(&t));
+                }
+                GRAPH_OUTPUT => {
+                    let info = fields(f.payload).map_err(|m| self.malformed(m))?;
+                    graph_outputs.insert(string(&info, VALUE_INFO_NAME));
+                }
+                GRAPH_NODE => {
+                    let n = fields(f.payload).map_err(|m| self.malformed(m))?;
+                    nodes.push(NodeView {
+                        op: string(&n, NODE_OP_TYPE),
+                        inputs: strings(&n, NODE_INPUT),
+                        outputs: strings(&n, NODE_OUTPUT),
+                        fields: n,
+                    });
+                }
+                _ => {}
+            }
+        }
+        for node in nodes.iter().filter(|n| n.op == "Constant") {
+            let value = node
+                .fields
+                .iter()
+                .filter(|f| f.number == NODE_ATTRIBUTE && f.wire == LEN)
+                .filter_map(|f| fields(f.payload).ok())
+                .find(|a| string(a, ATTR_NAME) == "value")
+                .and_then(|a| {
+                    a.iter()
+                        .find(|f| f.number == ATTR_T && f.wire == LEN)
+                        .copied()
+                })
+                .and_then(|t| fields(t.payload).ok());
+            if let (Some(t), Some(&out)) = (value, node.outputs.first()) {
+                constants.insert(out, constant_of(&t));
+            }
+        }
+        let mut producer: HashMap<&str, usize> = HashMap::new();
+        let mut consumers: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (i, n) in nodes.iter().enumerate() {
+            for &o in &n.outputs {
+                producer.insert(o, i);
+            }
+            for &input in &n.inputs {
+                consumers.entry(input).or_default().push(i);
+            }
+        }
+        // The pooler's read of position 0.
+        let Some(pool) = nodes.iter().position(|n| {
+            n.op == "Gather"
+                && n.inputs.len() == 2
+                && attr_int(&n.fields, "axis") == Some(1)
+                && constants.get(n.inputs[1]) == Some(&(vec![], Some(0)))
+        }) else {
+            return Ok(None);
+        };
+        let tail_end = nodes[pool].inputs[0];
+        // Every row-wise op the pooled tensor depends on...
+        let mut tail: HashSet<usize> = HashSet::new();
+        let mut stack = vec![tail_end];
+        while let Some(t) = stack.pop() {
+            if constants.contains_key(t) {
+                continue;
+            }
+            if let Some(&p) = producer.get(t) {
+                if is_row_wise(&nodes[p], &constants) && tail.insert(p) {
+                    stack.extend(nodes[p].inputs.iter().copied());
+                }
+            }
+        }
+        // ...less those whose results something else reads as well (the previous layer's
+        // output feeds this layer's attention too): repeat until nothing changes.
+        loop {
+            let leaking: Vec<usize> = tail
+                .iter()
+                .copied()
+                .filter(|&n| {
+                    nodes[n].outputs.iter().any(|o| {
+                        graph_outputs.contains(o)
+                            || consumers
+                                .get(o)
+                                .is_some_and(|c| c.iter().any(|c| *c != pool && !tail.contains(c)))
+                    })
+                })
+                .collect();
+            if leaking.is_empty() {
+                break;
+            }
+            for n in leaking {
+                tail.remove(&n);
+            }
+        }
+        let saves_work = tail.iter().any(|&n| nodes[n].op == "MatMul");
+        if !saves_work || !producer.get(tail_end).is_some_and(|p| tail.contains(p)) {
+            return Ok(None);
+        }
+        let tail_outputs: HashSet<&str> = tail
+            .iter()
+            .flat_map(|&n| nodes[n].outputs.iter().copied())
+            .collect();
+        let mut sliced: HashSet<&str> = HashSet::new();
+        let mut new_graph = Vec::with_capacity(self.graph()?.len() + 1024);
+        let mut index = 0;
+        for f in &graph {
+            if f.number == GRAPH_VALUE_INFO && f.wire == LEN {
+                // Shapes recorded for the narrowed tensors would now be wrong.
+                let info = fields(f.payload).map_err(|m| self.malformed(m))?;
+                if tail_outputs.contains(string(&info, VALUE_INFO_NAME)) {
+                    continue;
+                }
+            }
+            if f.number != GRAPH_NODE || f.wire != LEN {
+                new_graph.extend_from_slice(f.raw);
+                continue;
+            }
+            let i = index;
+            index += 1;
+            if !tail.contains(&i) {
+                new_graph.extend_from_slice(f.raw);
+                continue;
+            }
+            let narrowed =
+                |input: &str| !constants.contains_key(input) && !tail_outputs.contains(input);
+            for &input in nodes[i].inputs.iter().filter(|i| narrowed(i)) {
+                if sliced.insert(input) {
+                    let mut slice = Vec::new();
+                    put_len(&mut slice, NODE_INPUT, input.as_bytes());
+                    for (bound, _) in CLS_BOUNDS {
+                        put_len(&mut slice, NODE_INPUT, bound.as_bytes());
+                    }
+                    put_len(
+                        &mut slice,
+                        NODE_OUTPUT,
+                        format!("{input}{CLS_SUFFIX}").as_bytes(),
+                    );
+                    put_len(&mut slice, NODE_OP_TYPE, b"Slice");
+                    put_len(&mut new_graph, GRAPH_NODE, &slice);
+                }
+            }
+            let mut node = Vec::with_capacity(f.payload.len() + 32);
+            for nf in &nodes[i].fields {
+                match nf.number {
+                    NODE_INPUT if nf.wire == LEN => {
+                        let name = std::str::from_utf8(nf.payload).unwrap_or("");
+                        if narrowed(name) {
+                            put_len(
+                                &mut node,
+                                NODE_INPUT,
+                                format!("{name}{CLS_SUFFIX}").as_bytes(),
+                            );
+                        } else {
+                            node.extend_from_slice(nf.raw);
+                        }
+                    }
+                    _ => node.extend_from_slice(nf.raw),
+                }
+            }
+            put_len(&mut new_graph, GRAPH_NODE, &node);
+        }
+        for (name, value) in CLS_BOUNDS {
+            put_len(
+                &mut new_graph,
+                GRAPH_INITIALIZER,
+                &int64_initializer(name, value),
+            );
+        }
+        Ok(Some((self.with_graph(&top, &new_graph), tail.len())))
+    }
+
+    /// The model message with its graph replaced and every other field copied through.
+    fn with_graph(&self, top: &[Field], new_graph: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.bytes.len() + 1024);
+        let mut replaced = false;
+        for f in top {
+            if f.number == MODEL_GRAPH && f.wire == LEN && !replaced {
+                put_len(&mut out, MODEL_GRAPH, new_graph);
+                replaced = true;
+            } else if f.number != MODEL_GRAPH {
+                out.extend_from_slice(f.raw);
+            }
+        }
+        out
+    }
+}
+
 fn tensor_dims(t: &[Field]) -> Vec<i64> {
     let mut dims = Vec::new();
     for f in t.iter().filter(|f| f.number == TENSOR_DIMS) {
@@ -560,6 +871,129 @@ mod tests {
             !graph.iter().any(|f| f.number == GRAPH_INITIALIZER),
             "the unused table is dropped"
         );
+    }
+
+    /// x [batch, seq, 4] -> mix in the sequence mean -> MatMul -> bias -> Tanh -> Gather(axis 1,
+    /// index 0) -> MatMul -> y [batch, 3]: the shape of a BERT classifier's tail, small.
+    fn tail_model(pooled_is_output: bool) -> Vec<u8> {
+        let mut g = Vec::new();
+        let mut add = |n: Vec<u8>| put_len(&mut g, GRAPH_NODE, &n);
+        add(build::node(
+            "ReduceMean",
+            &["x"],
+            &["mean"],
+            &[
+                build::attr_ints("axes", &[1]),
+                build::attr_int("keepdims", 1),
+            ],
+        ));
+        add(node("Add", &["x", "mean"], &["mixed"]));
+        add(node("MatMul", &["mixed", "w1"], &["h"]));
+        add(node("Add", &["h", "b1"], &["hb"]));
+        add(node("Tanh", &["hb"], &["act"]));
+        add(build::node(
+            "Gather",
+            &["act", "zero"],
+            &["pooled"],
+            &[build::attr_int("axis", 1)],
+        ));
+        add(node("MatMul", &["pooled", "w2"], &["y"]));
+        let w1: Vec<f32> = (0..16).map(|i| (i as f32 * 0.37).sin()).collect();
+        let w2: Vec<f32> = (0..12).map(|i| (i as f32 * 0.71).cos()).collect();
+        put_len(
+            &mut g,
+            GRAPH_INITIALIZER,
+            &build::float_tensor("w1", &[4, 4], &w1),
+        );
+        put_len(
+            &mut g,
+            GRAPH_INITIALIZER,
+            &build::float_tensor("b1", &[4], &[0.1, -0.2, 0.3, 0.0]),
+        );
+        put_len(
+            &mut g,
+            GRAPH_INITIALIZER,
+            &build::float_tensor("w2", &[4, 3], &w2),
+        );
+        let mut zero = Vec::new();
+        put_int(&mut zero, TENSOR_DATA_TYPE, INT64);
+        put_len(&mut zero, TENSOR_NAME, b"zero");
+        put_len(&mut zero, TENSOR_RAW_DATA, &0i64.to_le_bytes());
+        put_len(&mut g, GRAPH_INITIALIZER, &zero);
+        put_len(
+            &mut g,
+            GRAPH_INPUT,
+            &tensor_info("x", FLOAT, &[Err("batch"), Err("sequence"), Ok(4)]),
+        );
+        put_len(
+            &mut g,
+            GRAPH_OUTPUT,
+            &tensor_info("y", FLOAT, &[Err("batch"), Ok(3)]),
+        );
+        if pooled_is_output {
+            put_len(
+                &mut g,
+                GRAPH_OUTPUT,
+                &tensor_info("act", FLOAT, &[Err("batch"), Err("sequence"), Ok(4)]),
+            );
+        }
+        let mut opset = Vec::new();
+        put_len(&mut opset, 1, b"");
+        put_int(&mut opset, 2, 17);
+        let mut m = Vec::new();
+        put_int(&mut m, 1, 8);
+        put_len(&mut m, MODEL_GRAPH, &g);
+        put_len(&mut m, 8, &opset);
+        m
+    }
+
+    fn run_tail(bytes: &[u8], x: &[f32], shape: [usize; 3]) -> Vec<f32> {
+        let env = crate::runtime::environment(None).expect("onnx runtime (./scripts/setup)");
+        let mut session = crate::model::session_builder(env, 1)
+            .and_then(|mut b| b.commit_from_memory(bytes))
+            .expect("session");
+        let input = ort::value::Tensor::from_array((shape, x.to_vec())).unwrap();
+        let out = session.run(ort::inputs!["x" => input]).unwrap();
+        let (_, y) = out["y"].try_extract_tensor::<f32>().unwrap();
+        y.to_vec()
+    }
+
+    #[test]
+    fn cls_tail_is_narrowed_and_computes_the_same() {
+        let original = tail_model(false);
+        let m = OnnxModel::from_bytes(Path::new("t.onnx"), original.clone());
+        let (narrowed, nodes) = m.with_cls_only_tail().unwrap().expect("tail found");
+        assert_eq!(nodes, 4, "Add, MatMul, Add, Tanh");
+        let r = OnnxModel::from_bytes(Path::new("n.onnx"), narrowed.clone());
+        let g = fields(r.graph().unwrap()).unwrap();
+        let slices: Vec<Vec<&str>> = g
+            .iter()
+            .filter(|f| f.number == GRAPH_NODE)
+            .map(|f| fields(f.payload).unwrap())
+            .filter(|n| string(n, NODE_OP_TYPE) == "Slice")
+            .map(|n| strings(&n, NODE_INPUT)[..1].to_vec())
+            .collect();
+        assert_eq!(slices, vec![vec!["x"], vec!["mean"]]);
+        for (batch, seq) in [(1, 1), (2, 5), (3, 9)] {
+            let x: Vec<f32> = (0..batch * seq * 4)
+                .map(|i| (i as f32 * 0.13).sin())
+                .collect();
+            let a = run_tail(&original, &x, [batch, seq, 4]);
+            let b = run_tail(&narrowed, &x, [batch, seq, 4]);
+            assert_eq!(a.len(), batch * 3);
+            for (p, q) in a.iter().zip(&b) {
+                assert!((p - q).abs() < 1e-6, "{a:?} vs {b:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn cls_tail_is_left_alone_when_it_is_read_elsewhere_or_absent() {
+        let m = OnnxModel::from_bytes(Path::new("t.onnx"), tail_model(true));
+        assert!(m.with_cls_only_tail().unwrap().is_none());
+        let bag = build::bag_classifier(&[0.0; 8], 4, 2, &[0.0; 4], 2);
+        let m = OnnxModel::from_bytes(Path::new("b.onnx"), bag);
+        assert!(m.with_cls_only_tail().unwrap().is_none());
     }
 
     #[test]

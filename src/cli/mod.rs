@@ -46,6 +46,11 @@ pub struct GlobalArgs {
     /// pip-installed onnxruntime package.
     #[arg(long, global = true, value_name = "PATH")]
     pub ort_lib: Option<PathBuf>,
+    /// Run the model's graph exactly as exported. By default the last layer is computed only
+    /// for [CLS], the one position a classifier reads (same logits, an eighth fewer FLOPs on
+    /// a 6-layer BERT); this turns that off.
+    #[arg(long, global = true)]
+    pub full_graph: bool,
     /// Less output: warnings and errors only.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
@@ -63,6 +68,7 @@ impl GlobalArgs {
             cache_capacity: self.cache_size,
             max_len: self.max_len,
             ort_lib: self.ort_lib.clone(),
+            narrow_tail: !self.full_graph,
         }
     }
 

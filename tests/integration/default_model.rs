@@ -101,6 +101,30 @@ fn batch_sizes_give_the_same_logits() {
     }
 }
 
+/// Issue #7: computing the last layer for [CLS] only (the default) must not move any logit
+/// against the graph as exported (`--full-graph`).
+#[test]
+fn narrowed_tail_gives_the_same_logits_as_the_full_graph() {
+    let texts = corpus_texts(&default_corpus(), 200);
+    let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let load = |narrow_tail| {
+        let options = robust::model::InferenceOptions {
+            batch_size: 16,
+            cache_capacity: 0,
+            threads: 2,
+            narrow_tail,
+            ..robust::model::InferenceOptions::default()
+        };
+        Classifier::load(&default_model_dir(), options).expect("default model loads")
+    };
+    let full = logits(&mut load(false), &texts);
+    let narrowed = logits(&mut load(true), &texts);
+    for (i, (a, b)) in full.iter().zip(&narrowed).enumerate() {
+        let d = max_abs_diff(a, b);
+        assert!(d < 1e-5, "row {i} ({:?}) moved by {d}", texts[i]);
+    }
+}
+
 /// Issue #2: a repeated input is answered from the cache, never by the model again.
 #[test]
 fn repeats_hit_the_cache() {

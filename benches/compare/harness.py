@@ -1,0 +1,483 @@
+#!/usr/bin/env python3
+"""Side-by-side timing of robust and the Python stack (run through benches/compare/run).
+
+Workloads, each on the same model, corpus, batch size and ONNX Runtime thread count:
+
+  infer    robust eval                       vs reference.py infer (onnxruntime + tokenizers),
+                                                file order and length-sorted, and a transformers
+                                                pipeline where torch + transformers import
+  shuffle  robust attack --kind shuffle      vs reference.py shuffle (same perturbation, same
+                                                read/perturb/tokenize/infer/score/write CSV)
+  trigger  robust attack --kind trigger      queries per second, and the time until the trigger
+                                                found so far brings source-class accuracy on the
+                                                evaluation corpus down to --trigger-accept
+  limit    sgemm GFLOP/s on the same threads (numpy's OpenBLAS and ONNX Runtime's own MatMul),
+           the model's FLOPs per sentence from the ONNX graph at the corpus's token lengths, and
+           the share of the limit robust reaches at each batch size of a sweep
+
+Every run is a separate process: wall time is what a user waits for, peak RSS comes from the
+kernel (wait4's ru_maxrss of that process). Sides alternate within each repeat and which side
+goes first alternates between repeats, so a burst of load from someone else lands on both; the
+table gives medians and the load average the machine showed during the runs.
+"""
+
+import argparse
+import csv
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+PY = sys.executable
+REFERENCE = str(HERE / "reference.py")
+
+
+def measure(cmd, env=None, stdout_path=None):
+    """Run `cmd`; wall seconds, peak RSS (MiB), stdout, stderr and load averages around it."""
+    load_before = os.getloadavg()[0]
+    t = time.perf_counter()
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        p = subprocess.Popen(cmd, stdout=out, stderr=err, env={**os.environ, **(env or {})}, cwd=REPO)
+        _, status, usage = os.wait4(p.pid, 0)
+        wall = time.perf_counter() - t
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(), err.read().decode()
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        raise SystemExit(f"command failed ({code}): {' '.join(cmd)}\n{stderr[-3000:]}")
+    return {
+        "wall_s": wall,
+        "peak_rss_mib": usage.ru_maxrss / 1024,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "stdout": stdout,
+        "stderr": stderr,
+        "load1": (load_before + os.getloadavg()[0]) / 2,
+    }
+
+
+def last_json(text):
+    return json.loads([line for line in text.splitlines() if line.startswith("{")][-1])
+
+
+class Harness:
+    def __init__(self, a):
+        self.a = a
+        self.robust = str(Path(a.robust).resolve())
+        # Other robust builds run interleaved with this one, for before/after figures.
+        # "NAME=PATH [GLOBAL FLAGS]", e.g. "full-graph=target/release/robust --full-graph".
+        self.others = [(name, [str(Path(cmd.split()[0]).resolve()), *cmd.split()[1:]])
+                       for name, cmd in (x.split("=", 1) for x in a.also)]
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        self.out = Path(a.out).resolve() / stamp
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.rows = []  # one per process run
+        self.corpus = str(Path(a.corpus).resolve())
+        if a.limit:
+            self.corpus = self.limited_corpus(a.limit)
+        self.shuffle_corpus = self.limited_corpus(a.shuffle_limit) if a.shuffle_limit else self.corpus
+        self.common = ["--threads", str(a.threads), "--batch-size", str(a.batch_size)]
+        self.py_common = ["--model", a.model, "--corpus", self.corpus, "--threads", str(a.threads),
+                          "--batch-size", str(a.batch_size)]
+
+    def limited_corpus(self, n):
+        lines = Path(self.a.corpus).read_text(encoding="utf-8").splitlines(keepends=True)
+        path = self.out / f"corpus-first-{n}.tsv"
+        path.write_text("".join(lines[: n + 1]), encoding="utf-8")
+        return str(path)
+
+    def record(self, workload, side, r, extra=None):
+        row = {"workload": workload, "side": side, "wall_s": r["wall_s"],
+               "peak_rss_mib": r["peak_rss_mib"], "cpu_s": r["cpu_s"], "load1": r["load1"],
+               **(extra or {})}
+        self.rows.append(row)
+        print(f"  {workload:8} {side:28} wall {r['wall_s']:7.2f} s  work {row.get('work_s', float('nan')):7.2f} s"
+              f"  peak {r['peak_rss_mib']:6.0f} MiB  load {r['load1']:.1f}", flush=True)
+        return row
+
+    # --- one process each --------------------------------------------------------------
+
+    def robust_eval(self, batch_size=None, side="robust", binary=None):
+        common = ["--threads", str(self.a.threads), "--batch-size", str(batch_size or self.a.batch_size)]
+        r = measure([*(binary or [self.robust]), *common, "eval", "--model", self.a.model, "--corpus", self.corpus,
+                     "--format", "json", "-q"])
+        j = json.loads(r["stdout"])
+        q = j["queries"]
+        return self.record("infer", side, r, {
+            "work_s": j["wall_seconds"], "correct": j["accuracy"]["k"], "n": j["n"],
+            "batch_size": batch_size or self.a.batch_size,
+            "real_tokens": q["real_tokens"], "padded_tokens": q["padded_tokens"]})
+
+    def python_infer(self, order):
+        r = measure([PY, REFERENCE, "infer", *self.py_common, "--order", order])
+        j = last_json(r["stdout"])
+        return self.record("infer", f"python-ort ({order} order)", r, {
+            "work_s": j["work_s"], "correct": j["correct"], "n": j["n"],
+            "real_tokens": j["real_tokens"], "padded_tokens": j["padded_tokens"]})
+
+    def pipeline(self):
+        py = self.a.pipeline_python
+        if not py or not Path(py).exists():
+            return None
+        probe = subprocess.run([py, "-c", "import torch, transformers, onnx"], capture_output=True)
+        if probe.returncode != 0:
+            print(f"  pipeline: skipped ({py} lacks torch/transformers/onnx)")
+            return None
+        r = measure([py, REFERENCE, "pipeline", *self.py_common, "--weights", str(self.out / "torch-weights")])
+        j = last_json(r["stdout"])
+        if "error" in j:
+            print(f"  pipeline: {j['error']}")
+            return None
+        return self.record("infer", "transformers pipeline (torch)", r, {
+            "work_s": j["work_s"], "correct": j["correct"], "n": j["n"],
+            "max_logit_diff": j.get("max_logit_diff")})
+
+    def robust_shuffle(self, rep, side="robust", binary=None):
+        out = self.out / f"{side.replace(' ', '-')}-shuffle-{rep}"
+        r = measure([*(binary or [self.robust]), *self.common, "--seed", str(self.a.seed), "attack", "--kind", "shuffle",
+                     "--model", self.a.model, "--corpus", self.shuffle_corpus, "--samples", str(self.a.samples),
+                     "--out", str(out), "--format", "json", "-q"])
+        j = json.loads(r["stdout"])
+        q = j["model_stats"]
+        return self.record("shuffle", side, r, {
+            "work_s": j["wall_seconds"], "rows": q["requests"], "model_queries": q["model_queries"],
+            "cache_hits": q["cache_hits"], "real_tokens": q["real_tokens"], "padded_tokens": q["padded_tokens"]})
+
+    def python_shuffle(self, order, rep):
+        out = self.out / f"python-shuffle-{order}-{rep}"
+        common = [*self.py_common]
+        common[common.index("--corpus") + 1] = self.shuffle_corpus
+        r = measure([PY, REFERENCE, "shuffle", *common, "--order", order, "--samples",
+                     str(self.a.samples), "--seed", str(self.a.seed), "--out", str(out)])
+        j = last_json(r["stdout"])
+        return self.record("shuffle", f"python-ort ({order} order)", r, {
+            "work_s": j["work_s"], "rows": j["rows"], "model_queries": j["rows"],
+            "real_tokens": j["real_tokens"], "padded_tokens": j["padded_tokens"],
+            "flips": j["flips"], "variants": j["variants"]})
+
+    # --- the workloads -----------------------------------------------------------------
+
+    def infer(self):
+        print("infer: robust eval vs Python onnxruntime + tokenizers", flush=True)
+        for rep in range(self.a.repeats):
+            sides = [self.robust_eval]
+            if not self.a.no_python:
+                sides += [lambda: self.python_infer("file"), lambda: self.python_infer("length")]
+            for name, path in self.others:
+                sides.insert(1, lambda name=name, path=path: self.robust_eval(side=f"robust ({name})", binary=path))
+            if rep % 2:
+                sides.reverse()
+            for side in sides:
+                side()
+        if self.a.pipeline_python and not self.a.no_python:
+            for _ in range(self.a.pipeline_repeats):
+                if self.pipeline() is None:
+                    break
+
+    def shuffle(self):
+        print(f"shuffle: {self.a.samples} permutations per sentence, end to end", flush=True)
+        for rep in range(self.a.repeats):
+            sides = [lambda: self.robust_shuffle(rep)]
+            if not self.a.no_python:
+                sides.append(lambda: self.python_shuffle("file", rep))
+            for name, path in self.others:
+                sides.insert(1, lambda name=name, path=path: self.robust_shuffle(rep, f"robust ({name})", path))
+            if self.a.shuffle_sorted and not self.a.no_python:
+                sides.append(lambda: self.python_shuffle("length", rep))
+            if rep % 2:
+                sides.reverse()
+            for side in sides:
+                side()
+
+    def sweep(self):
+        print("batch-size sweep (robust eval)", flush=True)
+        for rep in range(self.a.sweep_repeats):
+            for b in self.a.sweep:
+                self.robust_eval(batch_size=b, side=f"robust batch {b}")
+
+    def matmul(self):
+        print(f"matmul limit on {self.a.threads} threads", flush=True)
+        env = {k: str(self.a.threads) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+        sizes = ",".join(self.a.matmul_sizes)
+        r = measure([PY, REFERENCE, "matmul", "--sizes", sizes, "--threads", str(self.a.threads)], env=env)
+        self.matmul_result = last_json(r["stdout"])
+        self.matmul_result["load1"] = r["load1"]
+        for res in self.matmul_result["results"]:
+            print(f"  {res['engine']:28} {res['m']}x{res['k']}x{res['n']}: {res['gflops']:.1f} GFLOP/s", flush=True)
+
+    def trigger(self):
+        print("trigger search (robust)", flush=True)
+        out = self.out / "robust-trigger"
+        cmd = [self.robust, *self.common, "attack", "--recipe", self.a.trigger_recipe, "--corpus", self.corpus,
+               "--out", str(out), "--format", "json", "--random-baselines", "1"]
+        if self.a.trigger_iterations:
+            cmd += ["--iterations", str(self.a.trigger_iterations)]
+        r = measure(cmd)
+        tj = json.loads((out / "trigger.json").read_text())
+        res = tj["trigger"]
+        its = [{k: p[k] for k in ("iteration", "trigger", "validation_loss", "queries", "seconds")}
+               for p in res["curve"]]
+        # Source-class accuracy on the evaluation corpus with each distinct trigger in front.
+        source = self.a.trigger_source_label
+        rows = list(csv.DictReader(open(self.corpus, encoding="utf-8"), delimiter="\t", quoting=csv.QUOTE_NONE))
+        text_col = "sentence" if "sentence" in rows[0] else "text"
+        texts = [row[text_col] for row in rows if row["label"] == source]
+        accs = {}
+        for it in its:
+            if it["trigger"] in accs:
+                continue
+            path = self.out / "trigger-eval.tsv"
+            with open(path, "w", encoding="utf-8") as f:
+                f.write("sentence\tlabel\n")
+                for text in texts:
+                    f.write(f"{it['trigger']} {text}\t{source}\n")
+            e = measure([self.robust, *self.common, "eval", "--model", self.a.model, "--corpus", str(path),
+                         "--format", "json", "-q"])
+            accs[it["trigger"]] = json.loads(e["stdout"])["accuracy"]["value"]
+        for it in its:
+            it["source_accuracy"] = accs[it["trigger"]]
+        reached = next((it for it in its if it["source_accuracy"] <= self.a.trigger_accept), None)
+        self.trigger_result = {
+            "wall_s": r["wall_s"], "peak_rss_mib": r["peak_rss_mib"], "load1": r["load1"],
+            "search_seconds": res["seconds"], "search_queries": res["queries"],
+            "queries_per_s": res["queries"] / max(res["seconds"], 1e-9), "trigger": res["text"],
+            "iterations": its, "accept": self.a.trigger_accept,
+            "reached": reached,
+        }
+        self.rows.append({"workload": "trigger", "side": "robust", "wall_s": r["wall_s"],
+                          "peak_rss_mib": r["peak_rss_mib"], "load1": r["load1"],
+                          "work_s": res["seconds"], "model_queries": res["queries"]})
+        print(f"  search {res['seconds']:.0f} s, {res['queries']} queries "
+              f"({self.trigger_result['queries_per_s']:.0f}/s), peak {r['peak_rss_mib']:.0f} MiB", flush=True)
+        for it in its:
+            print(f"    it {it['iteration']:2} {it['seconds']:5.0f} s {it['queries']:7} q  {it['trigger']!r:40} "
+                  f"source accuracy {it['source_accuracy']:.3f}", flush=True)
+
+    def tail_ab(self):
+        print("[CLS]-only last layer vs full graph (one process, alternating)", flush=True)
+        r = measure([PY, REFERENCE, "tail-ab", *self.py_common, "--repeats", str(self.a.repeats + 2)])
+        self.tail_result = {**last_json(r["stdout"]), "load1": r["load1"]}
+        t = self.tail_result
+        print(f"  full {t['full']['wall_median_s']:.2f} s, cls-tail {t['cls-tail']['wall_median_s']:.2f} s, "
+              f"max logit diff {t['max_logit_diff']}", flush=True)
+
+    # --- FLOPs --------------------------------------------------------------------------
+
+    def flops(self):
+        """FLOPs per sentence from the graph's weight shapes, at the corpus's token lengths."""
+        r = measure([PY, REFERENCE, "flops", "--model", self.a.model, "--corpus", self.corpus,
+                     "--batch-size", str(self.a.batch_size), "--sweep", ",".join(map(str, self.a.sweep))])
+        self.flops_result = last_json(r["stdout"])
+
+    # --- report -------------------------------------------------------------------------
+
+    def write(self):
+        keys = sorted({k for row in self.rows for k in row})
+        with open(self.out / "runs.csv", "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=keys)
+            w.writeheader()
+            w.writerows(self.rows)
+        summary = self.summarise()
+        (self.out / "summary.md").write_text(summary)
+        extra = {k: getattr(self, k, None) for k in ("matmul_result", "flops_result", "trigger_result", "tail_result")}
+        (self.out / "details.json").write_text(json.dumps(extra, indent=2))
+        latest = Path(self.a.out).resolve() / "latest"
+        if latest.is_symlink() or latest.exists():
+            latest.unlink()
+        latest.symlink_to(self.out.name)
+        print()
+        print(summary)
+        print(f"(runs: {self.out / 'runs.csv'}; table: {self.out / 'summary.md'})")
+
+    def med(self, workload, side, key="wall_s"):
+        vals = [r[key] for r in self.rows if r["workload"] == workload and r["side"] == side and key in r]
+        return statistics.median(vals) if vals else None
+
+    def summarise(self):
+        a = self.a
+        loads = [r["load1"] for r in self.rows] + [
+            getattr(self, k)["load1"] for k in ("matmul_result", "trigger_result", "tail_result") if getattr(self, k, None)]
+        lines = [f"# robust vs Python — {datetime.datetime.now():%Y-%m-%d %H:%M}", "",
+                 f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+                 f"shared; 1-min load average during runs: median {statistics.median(loads):.1f}, "
+                 f"max {max(loads):.1f}. Corpus `{Path(self.corpus).name}`"
+                 f"{f' (first {a.limit} rows)' if a.limit else ''}"
+                 f"{f'; shuffle on its first {a.shuffle_limit} rows' if a.shuffle_limit else ''}, batch {a.batch_size}, {a.threads} threads, "
+                 f"medians of {a.repeats} interleaved runs. `wall` = whole process (load, read, tokenize, infer, "
+                 f"score, write); `work` = the program's own timer after loading.", ""]
+        lines += ["| workload | side | wall s | work s | wall ratio (side / robust) | work ratio | peak RSS MiB | model rows | padded / real tokens |",
+                  "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        for wl in ("infer", "shuffle"):
+            sides = []
+            for r in self.rows:
+                if r["workload"] == wl and r["side"] not in sides and not r["side"].startswith("robust batch"):
+                    sides.append(r["side"])
+            if "robust" not in sides:
+                continue
+            rw, rk = self.med(wl, "robust"), self.med(wl, "robust", "work_s")
+            for s in sides:
+                w, k = self.med(wl, s), self.med(wl, s, "work_s")
+                peak = max(r["peak_rss_mib"] for r in self.rows if r["workload"] == wl and r["side"] == s)
+                rows = self.med(wl, s, "model_queries") or self.med(wl, s, "n")
+                pt, rt = self.med(wl, s, "padded_tokens"), self.med(wl, s, "real_tokens")
+                pad = f"{pt / rt:.2f}" if pt and rt else ""
+                lines.append(f"| {wl} | {s} | {w:.2f} | {k:.2f} | {w / rw:.2f}× | {k / rk:.2f}× | {peak:.0f} | "
+                             f"{rows:.0f} | {pad} |")
+        lines.append("")
+        if getattr(self, "trigger_result", None):
+            t = self.trigger_result
+            lines += ["## Trigger search", "",
+                      f"`{a.trigger_recipe}`{f' with --iterations {a.trigger_iterations}' if a.trigger_iterations else ''}, "
+                      f"evaluated on `{Path(self.corpus).name}`: {t['search_queries']} model rows in "
+                      f"{t['search_seconds']:.0f} s of search = **{t['queries_per_s']:.0f} queries/s**; "
+                      f"whole run (search + evaluation + random baseline) {t['wall_s']:.0f} s, peak RSS "
+                      f"{t['peak_rss_mib']:.0f} MiB, load {t['load1']:.1f}."]
+            if t["iterations"]:
+                first = t["iterations"][0]
+                lines.append(f"Source-class accuracy with the trigger in front: {first['source_accuracy']:.3f} after "
+                             f"iteration {first['iteration']}, "
+                             + (f"**≤ {t['accept']:.2f} (the acceptance drop) after iteration {t['reached']['iteration']}"
+                                f", {t['reached']['seconds']:.0f} s and {t['reached']['queries']} queries** "
+                                f"(trigger {t['reached']['trigger']!r})." if t["reached"] else
+                                f"never ≤ {t['accept']:.2f} within the run."))
+            lines.append("")
+        if getattr(self, "tail_result", None):
+            t = self.tail_result
+            f, c = t["full"], t["cls-tail"]
+            lines += ["## [CLS]-only last layer", "",
+                      f"Python onnxruntime, robust's session settings, the two graphs alternating in one process, "
+                      f"medians of {t['repeats']} (load {t['load1']:.1f}): full graph {f['wall_median_s']:.2f} s wall / "
+                      f"{f['cpu_median_s']:.2f} s CPU, last layer on [CLS] only {c['wall_median_s']:.2f} s / "
+                      f"{c['cpu_median_s']:.2f} s ({c['wall_median_s'] / f['wall_median_s'] - 1:+.0%} wall); "
+                      f"largest logit difference {t['max_logit_diff']:.1e}.", ""]
+        if getattr(self, "matmul_result", None) and getattr(self, "flops_result", None):
+            fr, mr = self.flops_result, self.matmul_result
+            ceiling = max(r["gflops"] for r in mr["results"])
+            best_engine = max(mr["results"], key=lambda r: r["gflops"])
+            lines += ["## The limit", "",
+                      f"Model: {fr['layers']} layers, hidden {fr['hidden']}, intermediate {fr['intermediate']}; "
+                      f"FLOPs per sentence = {fr['per_token_mflop']:.2f} MFLOP × tokens + "
+                      f"{fr['per_token2_kflop']:.1f} kFLOP × tokens² + {fr['per_sentence_mflop']:.2f} MFLOP "
+                      f"(from the graph's MatMul/Gemm weight shapes; attention QKᵀ and AV per layer).",
+                      f"Corpus: mean {fr['mean_tokens']:.1f} real tokens per sentence (max {fr['max_tokens']}) → "
+                      f"{fr['mean_real_mflop']:.0f} MFLOP per sentence on real tokens; {fr['real_gflop']:.0f} GFLOP for "
+                      f"the corpus.", "",
+                      f"Matrix-multiply rate on {a.threads} threads (load {mr['load1']:.1f}):", ""]
+            for r in mr["results"]:
+                lines.append(f"- {r['engine']}: [{r['m']}×{r['k']}]×[{r['k']}×{r['n']}] {r['gflops']:.1f} GFLOP/s")
+            lines += ["", f"Ceiling used: **{ceiling:.1f} GFLOP/s** ({best_engine['engine']}, "
+                          f"{best_engine['m']}×{best_engine['k']}×{best_engine['n']}).", "",
+                      "Shares: *model* = the FLOPs the exported model needs for the corpus's real tokens "
+                      f"({fr['real_gflop']:.0f} GFLOP) per second of robust's own timer, over the ceiling; "
+                      "*computed* = the FLOPs robust's batches actually run (padding to each batch's longest "
+                      f"row, last layer after attention on [CLS] only: {fr['tail_per_token_mflop']:.2f} MFLOP "
+                      "per token less) per second, over the ceiling.", "",
+                      "| robust eval batch | work s (median) | model GFLOP/s | model share | computed GFLOP | computed GFLOP/s | computed share | peak RSS MiB |",
+                      "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+            for b in a.sweep:
+                side = f"robust batch {b}"
+                k = self.med("infer", side, "work_s")
+                if k is None:
+                    continue
+                computed = fr.get("narrowed_gflop", fr["padded_gflop"])[str(b)]
+                real = fr["real_gflop"]
+                peak = max(r["peak_rss_mib"] for r in self.rows if r["side"] == side)
+                lines.append(f"| {b} | {k:.2f} | {real / k:.1f} | {real / k / ceiling:.0%} | {computed:.0f} | "
+                             f"{computed / k:.1f} | {computed / k / ceiling:.0%} | {peak:.0f} |")
+            lines.append("")
+        for who, pick in (("robust", lambda s: s.startswith("robust")), ("the Python side", lambda s: not s.startswith("robust"))):
+            peaks = [(r["peak_rss_mib"], r["workload"], r["side"]) for r in self.rows if pick(r["side"])]
+            if peaks:
+                top = max(peaks)
+                lines.append(f"Peak RSS of {who}, over every process run: {top[0]:.0f} MiB ({top[1]}, {top[2]}).")
+        return "\n".join(lines) + "\n"
+
+
+def resummarise(a):
+    d = Path(a.summarise)
+    h = Harness.__new__(Harness)
+    h.a, h.out = a, d
+    h.corpus = a.corpus
+    h.rows = []
+    for row in csv.DictReader(open(d / "runs.csv")):
+        conv = {}
+        for k, v in row.items():
+            if v == "":
+                continue
+            try:
+                conv[k] = float(v)
+            except ValueError:
+                conv[k] = v
+        h.rows.append(conv)
+    for k, v in json.loads((d / "details.json").read_text()).items():
+        if v is not None:
+            setattr(h, k, v)
+    summary = h.summarise()
+    (d / "summary.md").write_text(summary)
+    print(summary)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default="models/sst2-minilm")
+    p.add_argument("--robust", default=str(REPO / "target/release/robust"))
+    p.add_argument("--also", action="append", default=[], metavar="NAME=PATH",
+                   help="another robust binary (and global flags), run interleaved as side 'robust (NAME)'")
+    p.add_argument("--corpus", default="../shared/data/sst2/dev.tsv")
+    p.add_argument("--limit", type=int, help="only the first N rows (quick runs)")
+    p.add_argument("--shuffle-limit", type=int, help="shuffle only the first N rows")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--samples", type=int, default=10)
+    p.add_argument("--seed", type=int, default=13)
+    p.add_argument("--workloads", default="infer,shuffle,limit,tail,trigger")
+    p.add_argument("--no-python", action="store_true", help="robust sides only (before/after checks)")
+    p.add_argument("--shuffle-sorted", action="store_true", help="also run the length-sorted Python shuffle loop")
+    p.add_argument("--sweep", type=lambda s: [int(x) for x in s.split(",")], default=[8, 16, 32, 64, 128])
+    p.add_argument("--sweep-repeats", type=int, default=2)
+    p.add_argument("--matmul-sizes", type=lambda s: s.split(","),
+                   default=["832x384x1536", "832x1536x384", "832x384x384", "2048x2048x2048"])
+    p.add_argument("--pipeline-python", default=os.environ.get("PIPELINE_PYTHON"),
+                   help="a python with torch + transformers + onnx for the pipeline baseline")
+    p.add_argument("--pipeline-repeats", type=int, default=1)
+    p.add_argument("--trigger-recipe", default="attacks/trigger-pos-to-neg.toml")
+    p.add_argument("--trigger-iterations", type=int, default=6)
+    p.add_argument("--trigger-source-label", default="1")
+    p.add_argument("--trigger-accept", type=float, default=0.5,
+                   help="acceptance drop: source-class accuracy at or below this")
+    p.add_argument("--out", default=str(REPO / "results/compare"))
+    p.add_argument("--summarise", metavar="DIR", help="rebuild DIR/summary.md from its runs.csv and details.json")
+    a = p.parse_args()
+    if a.summarise:
+        return resummarise(a)
+    h = Harness(a)
+    wl = a.workloads.split(",")
+    print(f"results in {h.out}", flush=True)
+    try:
+        if "infer" in wl:
+            h.infer()
+        if "shuffle" in wl:
+            h.shuffle()
+        if "limit" in wl:
+            h.matmul()
+            h.flops()
+            h.sweep()
+        if "tail" in wl:
+            h.tail_ab()
+        if "trigger" in wl:
+            h.trigger()
+    finally:
+        h.write()
+
+
+if __name__ == "__main__":
+    main()
