@@ -365,11 +365,8 @@ impl SpanNameSwap {
         // dropped.
         let mut edits: Vec<Edit> = Vec::new();
         let push = |edits: &mut Vec<Edit>, span: Span, replacement: String| {
-            if !edits
-                .iter()
-                .any(|e| e.span.start < span.end && span.start < e.span.end)
-                && !(row.pronoun.start < span.end && span.start < row.pronoun.end)
-            {
+            let overlaps = |other: Span| other.start < span.end && span.start < other.end;
+            if !edits.iter().any(|e| overlaps(e.span)) && !overlaps(row.pronoun) {
                 edits.push(Edit { span, replacement });
             }
         };
@@ -586,7 +583,8 @@ pub fn score_breakdown(run: &SpanAttackRun) -> AttackScores {
         &run.labels,
         expectation,
     );
-    let dims: [(&str, &dyn Fn(&SwapFacts) -> String); 3] = [
+    type Key<'a> = &'a dyn Fn(&SwapFacts) -> String;
+    let dims: [(&str, Key); 3] = [
         ("origin", &|f| f.origin.clone()),
         ("frequency", &|f| f.frequency.to_string()),
         ("pieces", &|f| {

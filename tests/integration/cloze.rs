@@ -25,6 +25,7 @@ fn load_mlm() -> MaskedLm {
 }
 
 fn probe(corpus: &str, out: &std::path::Path) -> String {
+    let model = mlm();
     let args = [
         "attack",
         "--kind",
@@ -32,7 +33,7 @@ fn probe(corpus: &str, out: &std::path::Path) -> String {
         "--probe",
         "cloze",
         "--model",
-        mlm().to_str().unwrap(),
+        model.to_str().unwrap(),
         "--corpus",
         corpus,
         "--out",
