@@ -343,7 +343,7 @@ impl AttackSpec {
                 parameters.insert("swap".to_string(), name.to_string());
                 parameters.insert("samples".to_string(), samples.to_string());
                 let lexicon = Arc::new(lexicon);
-                name_swap = Some(self.span_name_swap(&lexicon, target, samples)?);
+                name_swap = self.span_name_swap(&lexicon, target, samples)?;
                 Some(Box::new(EntitySwap {
                     lexicon,
                     samples,
@@ -385,16 +385,21 @@ impl AttackSpec {
         lexicon: &Arc<NameLexicon>,
         target: SwapTarget,
         samples: usize,
-    ) -> Result<SpanNameSwap, RecipeError> {
-        let path = self
-            .name_frequency
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_NAME_FREQUENCY));
+    ) -> Result<Option<SpanNameSwap>, RecipeError> {
+        // Sentence attacks never need the frequency table: without an explicit path, a missing
+        // default just means no span swap (the coreference command then says what is missing).
+        let path = match &self.name_frequency {
+            Some(p) => p.clone(),
+            None if Path::new(DEFAULT_NAME_FREQUENCY).is_file() => {
+                PathBuf::from(DEFAULT_NAME_FREQUENCY)
+            }
+            None => return Ok(None),
+        };
         let frequency = NameFrequency::from_path(&path).map_err(|e| RecipeError::Lexicon {
             path: path.clone(),
             source: Box::new(e),
         })?;
-        Ok(SpanNameSwap {
+        Ok(Some(SpanNameSwap {
             lexicon: lexicon.clone(),
             frequency: Arc::new(frequency),
             samples,
@@ -408,7 +413,7 @@ impl AttackSpec {
                 ReplaceName::Both => Replace::Both,
                 ReplaceName::Each => Replace::Each,
             },
-        })
+        }))
     }
 
     fn trigger_settings(

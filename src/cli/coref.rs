@@ -79,10 +79,12 @@ pub fn attack(
             attack.kind.as_str()
         );
     }
-    let swap = attack
-        .name_swap
-        .as_ref()
-        .expect("entity-swap attacks carry a span swap");
+    let swap = attack.name_swap.as_ref().ok_or_else(|| {
+        anyhow::anyhow!(
+            "{} not found: name swaps on span rows need the name-frequency table (run from the repository root, or set name_frequency / --name-frequency)",
+            robust::attack::recipe::DEFAULT_NAME_FREQUENCY
+        )
+    })?;
     let corpus = read_rows(&attack.corpus)?;
     let mut model = load(global, &attack.model)?;
     let rows = &corpus.rows[..corpus.rows.len().min(attack.limit.unwrap_or(usize::MAX))];
