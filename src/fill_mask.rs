@@ -9,10 +9,10 @@
 use std::path::{Path, PathBuf};
 
 use ort::session::Session;
-use ort::value::{Tensor, TensorElementType, ValueType};
+use ort::value::{TensorElementType, ValueType};
 
 use crate::model::{
-    InferenceOptions, MODEL_FILE, ModelError, ModelKind, QueryStats, TOKENIZER_FILE,
+    InferenceOptions, MODEL_FILE, ModelError, ModelKind, QueryStats, TOKENIZER_FILE, padded_feed,
     session_builder,
 };
 use crate::runtime;
@@ -137,51 +137,14 @@ impl MaskedLm {
     }
 
     fn run_batch(&mut self, rows: &[&TokenIds]) -> Result<Vec<Vec<Vec<f32>>>, ModelError> {
-        let width = rows.iter().map(|r| r.len()).max().unwrap_or(0).max(1);
         let n = rows.len();
-        let mut ids = vec![0i64; n * width];
-        let mut mask = vec![0i64; n * width];
-        let mut types = vec![0i64; n * width];
-        for (r, row) in rows.iter().enumerate() {
-            for (c, (&id, &ty)) in row.ids.iter().zip(row.type_ids.iter()).enumerate() {
-                ids[r * width + c] = i64::from(id);
-                mask[r * width + c] = 1;
-                types[r * width + c] = i64::from(ty);
-            }
-            self.stats.real_tokens += row.len() as u64;
-        }
-        self.stats.padded_tokens += (n * width) as u64;
-        self.stats.model_queries += n as u64;
-        self.stats.requests += n as u64;
-        self.stats.batches += 1;
         let path = self.dir.join(MODEL_FILE);
+        self.stats.requests += n as u64;
+        let (feed, width) = padded_feed(rows, self.uses_token_types, &mut self.stats, &path)?;
         let session_err = |source| ModelError::Session {
             path: path.clone(),
             source,
         };
-        let shape = [n, width];
-        let mut feed: Vec<(std::borrow::Cow<str>, ort::session::SessionInputValue)> = vec![
-            (
-                "input_ids".into(),
-                Tensor::from_array((shape, ids))
-                    .map_err(session_err)?
-                    .into(),
-            ),
-            (
-                "attention_mask".into(),
-                Tensor::from_array((shape, mask))
-                    .map_err(session_err)?
-                    .into(),
-            ),
-        ];
-        if self.uses_token_types {
-            feed.push((
-                "token_type_ids".into(),
-                Tensor::from_array((shape, types))
-                    .map_err(session_err)?
-                    .into(),
-            ));
-        }
         let outputs = self.session.run(feed).map_err(session_err)?;
         let value = outputs
             .get("logits")

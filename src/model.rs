@@ -603,51 +603,14 @@ impl Classifier {
     }
 
     fn run_batch(&mut self, rows: &[&TokenIds]) -> Result<Vec<Arc<[f32]>>, ModelError> {
-        let width = rows.iter().map(|r| r.len()).max().unwrap_or(0).max(1);
         let n = rows.len();
-        let mut ids = vec![0i64; n * width];
-        let mut mask = vec![0i64; n * width];
-        let mut types = vec![0i64; n * width];
-        for (r, row) in rows.iter().enumerate() {
-            for (c, (&id, &ty)) in row.ids.iter().zip(row.type_ids.iter()).enumerate() {
-                ids[r * width + c] = i64::from(id);
-                mask[r * width + c] = 1;
-                types[r * width + c] = i64::from(ty);
-            }
-            self.stats.real_tokens += row.len() as u64;
-        }
-        self.stats.padded_tokens += (n * width) as u64;
-        self.stats.model_queries += n as u64;
-        self.stats.batches += 1;
         let labels = self.info.labels.len();
         let path = self.info.model_path();
         let session_err = |source| ModelError::Session {
             path: path.clone(),
             source,
         };
-        let shape = [n, width];
-        let mut feed: Vec<(std::borrow::Cow<str>, ort::session::SessionInputValue)> = vec![
-            (
-                "input_ids".into(),
-                Tensor::from_array((shape, ids))
-                    .map_err(session_err)?
-                    .into(),
-            ),
-            (
-                "attention_mask".into(),
-                Tensor::from_array((shape, mask))
-                    .map_err(session_err)?
-                    .into(),
-            ),
-        ];
-        if self.uses_token_types {
-            feed.push((
-                "token_type_ids".into(),
-                Tensor::from_array((shape, types))
-                    .map_err(session_err)?
-                    .into(),
-            ));
-        }
+        let (feed, _) = padded_feed(rows, self.uses_token_types, &mut self.stats, &path)?;
         let outputs = self.session.run(feed).map_err(session_err)?;
         let value = outputs
             .get("logits")
@@ -666,6 +629,68 @@ impl Classifier {
         }
         Ok(data.chunks(labels).map(Arc::from).collect())
     }
+}
+
+/// Named input tensors for one forward pass.
+pub(crate) type Feed = Vec<(
+    std::borrow::Cow<'static, str>,
+    ort::session::SessionInputValue<'static>,
+)>;
+
+/// The int64 inputs (`input_ids`, `attention_mask`, and `token_type_ids` when the graph takes
+/// them) for a batch padded to its own longest row, with the batch counted in `stats`. Every
+/// graph that takes token ids is fed through here, so padding and its accounting are done one
+/// way. Returns the feed and the padded width.
+pub(crate) fn padded_feed(
+    rows: &[&TokenIds],
+    uses_token_types: bool,
+    stats: &mut QueryStats,
+    path: &Path,
+) -> Result<(Feed, usize), ModelError> {
+    let width = rows.iter().map(|r| r.len()).max().unwrap_or(0).max(1);
+    let n = rows.len();
+    let mut ids = vec![0i64; n * width];
+    let mut mask = vec![0i64; n * width];
+    let mut types = vec![0i64; n * width];
+    for (r, row) in rows.iter().enumerate() {
+        for (c, (&id, &ty)) in row.ids.iter().zip(row.type_ids.iter()).enumerate() {
+            ids[r * width + c] = i64::from(id);
+            mask[r * width + c] = 1;
+            types[r * width + c] = i64::from(ty);
+        }
+        stats.real_tokens += row.len() as u64;
+    }
+    stats.padded_tokens += (n * width) as u64;
+    stats.model_queries += n as u64;
+    stats.batches += 1;
+    let session_err = |source| ModelError::Session {
+        path: path.to_path_buf(),
+        source,
+    };
+    let shape = [n, width];
+    let mut feed: Feed = vec![
+        (
+            "input_ids".into(),
+            Tensor::from_array((shape, ids))
+                .map_err(session_err)?
+                .into(),
+        ),
+        (
+            "attention_mask".into(),
+            Tensor::from_array((shape, mask))
+                .map_err(session_err)?
+                .into(),
+        ),
+    ];
+    if uses_token_types {
+        feed.push((
+            "token_type_ids".into(),
+            Tensor::from_array((shape, types))
+                .map_err(session_err)?
+                .into(),
+        ));
+    }
+    Ok((feed, width))
 }
 
 /// Session options every graph robust runs shares: full graph optimisation, `threads` inside
