@@ -12,8 +12,8 @@ use ort::session::Session;
 use ort::value::{TensorElementType, ValueType};
 
 use crate::model::{
-    InferenceOptions, MODEL_FILE, ModelError, ModelKind, QueryStats, TOKENIZER_FILE, padded_feed,
-    session_builder,
+    Folder, InferenceOptions, MODEL_FILE, ModelError, ModelKind, QueryStats, TOKENIZER_FILE,
+    padded_feed, session_builder,
 };
 use crate::runtime;
 use crate::tokenize::{TextEncoder, TokenIds};
@@ -35,15 +35,7 @@ pub struct MaskedLm {
 
 impl MaskedLm {
     pub fn load(dir: &Path, options: InferenceOptions) -> Result<Self, ModelError> {
-        for file in [MODEL_FILE, TOKENIZER_FILE] {
-            if !dir.join(file).is_file() {
-                return Err(ModelError::MissingFile {
-                    dir: dir.to_path_buf(),
-                    file,
-                });
-            }
-        }
-        ModelKind::FillMask.require(dir)?;
+        let folder = Folder::open(dir, ModelKind::FillMask)?;
         let env = runtime::environment(options.ort_lib.as_deref())?;
         let path = dir.join(MODEL_FILE);
         let session = session_builder(env, options.threads)
@@ -53,7 +45,9 @@ impl MaskedLm {
                 source,
             })?;
         let (uses_token_types, vocab) = check_signature(&session, dir)?;
-        let max_len = options.max_len.unwrap_or(512).min(512);
+        let max_len = options
+            .max_len
+            .map_or(folder.max_len, |m| m.min(folder.max_len));
         let encoder = TextEncoder::from_file(&dir.join(TOKENIZER_FILE), max_len)?;
         let bad = |message: String| ModelError::BadConfig {
             path: dir.join(TOKENIZER_FILE),
@@ -69,13 +63,9 @@ impl MaskedLm {
                 encoder.vocab_size()
             )));
         }
-        let name = dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "model".into());
         Ok(Self {
             dir: dir.to_path_buf(),
-            name,
+            name: folder.name,
             session,
             encoder,
             uses_token_types,

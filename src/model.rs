@@ -188,17 +188,12 @@ impl ModelInfo {
 
     /// Read the folder's `config.json` (and `robust.toml`, whose keys win where both speak).
     pub fn read(dir: &Path) -> Result<Self, ModelError> {
-        for file in [MODEL_FILE, TOKENIZER_FILE] {
-            if !dir.join(file).is_file() {
-                return Err(ModelError::MissingFile {
-                    dir: dir.to_path_buf(),
-                    file,
-                });
-            }
-        }
-        ModelKind::Classifier.require(dir)?;
-        let config = read_config(dir)?;
-        let manifest = read_manifest(dir)?;
+        let Folder {
+            name,
+            max_len,
+            config,
+            manifest,
+        } = Folder::open(dir, ModelKind::Classifier)?;
         let labels = match manifest.as_ref().and_then(|m| m.labels.clone()) {
             Some(labels) => labels,
             None => config
@@ -219,19 +214,6 @@ impl ModelInfo {
                 ),
             });
         }
-        let position_limit = config
-            .as_ref()
-            .and_then(|c| c.max_position_embeddings)
-            .unwrap_or(512);
-        let max_len = manifest
-            .as_ref()
-            .and_then(|m| m.max_length)
-            .unwrap_or(position_limit)
-            .min(position_limit);
-        let name = manifest
-            .and_then(|m| m.name)
-            .or_else(|| dir.file_name().map(|n| n.to_string_lossy().into_owned()))
-            .unwrap_or_else(|| "model".to_string());
         Ok(Self {
             dir: dir.to_path_buf(),
             name,
@@ -254,6 +236,51 @@ impl ModelInfo {
             .parse::<usize>()
             .ok()
             .filter(|&i| i < self.labels.len())
+    }
+}
+
+/// What every model folder has, whatever its kind: the files, the kind check, and the name and
+/// length limit from `robust.toml` / `config.json`.
+pub(crate) struct Folder {
+    pub name: String,
+    pub max_len: usize,
+    config: Option<HfConfig>,
+    manifest: Option<Manifest>,
+}
+
+impl Folder {
+    pub(crate) fn open(dir: &Path, kind: ModelKind) -> Result<Self, ModelError> {
+        for file in [MODEL_FILE, TOKENIZER_FILE] {
+            if !dir.join(file).is_file() {
+                return Err(ModelError::MissingFile {
+                    dir: dir.to_path_buf(),
+                    file,
+                });
+            }
+        }
+        kind.require(dir)?;
+        let config = read_config(dir)?;
+        let manifest = read_manifest(dir)?;
+        let position_limit = config
+            .as_ref()
+            .and_then(|c| c.max_position_embeddings)
+            .unwrap_or(512);
+        let max_len = manifest
+            .as_ref()
+            .and_then(|m| m.max_length)
+            .unwrap_or(position_limit)
+            .min(position_limit);
+        let name = manifest
+            .as_ref()
+            .and_then(|m| m.name.clone())
+            .or_else(|| dir.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "model".to_string());
+        Ok(Self {
+            name,
+            max_len,
+            config,
+            manifest,
+        })
     }
 }
 
