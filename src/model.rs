@@ -9,7 +9,8 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
 
 use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
@@ -76,6 +77,9 @@ pub struct InferenceOptions {
     /// Compute the last layer only for `[CLS]` where the graph allows it (`--full-graph` turns
     /// this off); see [`narrowed_graph`].
     pub narrow_tail: bool,
+    /// Sessions that run batches side by side, sharing `threads` between them; `None` picks
+    /// with [`worker_split`].
+    pub workers: Option<usize>,
 }
 
 impl Default for InferenceOptions {
@@ -87,8 +91,35 @@ impl Default for InferenceOptions {
             max_len: None,
             ort_lib: None,
             narrow_tail: true,
+            workers: None,
         }
     }
+}
+
+/// Most sessions [`worker_split`] picks on its own: each holds its own copy of the weights.
+pub const MAX_AUTO_WORKERS: usize = 4;
+
+/// How `threads` are spent: `(workers, threads inside each worker's operators)`.
+///
+/// A classifier's batches are independent, so on a few cores it is faster to run several
+/// whole batches side by side, each on one thread, than one batch at a time with every
+/// thread joining each operator: a BERT layer is dozens of small operators, and each one
+/// that is split across threads pays to hand out and gather its pieces. On 2 idle cores
+/// (`benches/compare`), two one-thread sessions ran the SST-2 dev shuffle attack in
+/// a median N s against N s for one two-thread session. More sessions cost memory (each
+/// holds the weights), so without `--workers` the count is the largest divisor of `threads`
+/// up to [`MAX_AUTO_WORKERS`]; every worker gets the same thread count, so a batch's logits do
+/// not depend on which worker ran it.
+pub fn worker_split(threads: usize, workers: Option<usize>) -> (usize, usize) {
+    let threads = threads.max(1);
+    let workers = match workers {
+        Some(w) => w.clamp(1, threads),
+        None => (1..=threads.min(MAX_AUTO_WORKERS))
+            .rev()
+            .find(|w| threads % w == 0)
+            .unwrap_or(1),
+    };
+    (workers, (threads / workers).max(1))
 }
 
 /// Counters that attacks report: how many rows were asked for, how many the cache answered,
@@ -121,6 +152,16 @@ impl QueryStats {
             padded_tokens: self.padded_tokens - earlier.padded_tokens,
             real_tokens: self.real_tokens - earlier.real_tokens,
         }
+    }
+
+    fn add(&mut self, other: &QueryStats) {
+        self.requests += other.requests;
+        self.cache_hits += other.cache_hits;
+        self.model_queries += other.model_queries;
+        self.batches += other.batches;
+        self.truncated += other.truncated;
+        self.padded_tokens += other.padded_tokens;
+        self.real_tokens += other.real_tokens;
     }
 }
 
@@ -463,7 +504,8 @@ pub type Progress<'a> = &'a mut dyn FnMut(usize, usize);
 
 pub struct Classifier {
     info: ModelInfo,
-    session: Session,
+    /// One per worker ([`worker_split`]), all built alike.
+    sessions: Vec<Session>,
     encoder: TextEncoder,
     uses_token_types: bool,
     options: InferenceOptions,
@@ -479,19 +521,19 @@ impl Classifier {
         }
         let env = runtime::environment(options.ort_lib.as_deref())?;
         let path = info.model_path();
-        let session =
-            build_session(env, &path, options.threads, options.narrow_tail).map_err(|source| {
-                ModelError::Session {
-                    path: path.clone(),
-                    source,
-                }
-            })?;
-        let uses_token_types = check_signature(&session, &path, info.labels.len())?;
+        let (workers, threads) = worker_split(options.threads, options.workers);
+        let sessions = build_sessions(env, &path, workers, threads, options.narrow_tail).map_err(
+            |source| ModelError::Session {
+                path: path.clone(),
+                source,
+            },
+        )?;
+        let uses_token_types = check_signature(&sessions[0], &path, info.labels.len())?;
         let encoder = TextEncoder::from_file(&dir.join(TOKENIZER_FILE), info.max_len)?;
         let cache = PredictionCache::new(options.cache_capacity);
         Ok(Self {
             info,
-            session,
+            sessions,
             encoder,
             uses_token_types,
             options,
@@ -609,53 +651,147 @@ impl Classifier {
         }
         // Stable sort: equal lengths keep request order, so runs are deterministic.
         todo.sort_by_key(|(input, _)| input.len());
-        let total = todo.len();
-        let mut done = 0;
-        for chunk in todo.chunks(self.options.batch_size.max(1)) {
-            let rows: Vec<&TokenIds> = chunk.iter().map(|(input, _)| *input).collect();
-            let logits = self.run_batch(&rows)?;
+        // Small requests are split so that every worker gets a share.
+        let workers = self.sessions.len();
+        let size = self
+            .options
+            .batch_size
+            .min(todo.len().div_ceil(workers))
+            .max(1);
+        let chunks: Vec<&[(&TokenIds, Vec<usize>)]> = todo.chunks(size).collect();
+        let labels = self.info.labels.len();
+        let path = self.info.model_path();
+        let batches = run_batches(
+            &mut self.sessions,
+            &chunks,
+            self.uses_token_types,
+            labels,
+            &path,
+            progress,
+        )?;
+        // Answers go into the cache in request order, whichever worker finished first, so the
+        // cache (and what it evicts) is the same on every run.
+        for (chunk, (logits, stats)) in chunks.iter().zip(batches) {
+            self.stats.add(&stats);
             for ((input, positions), row) in chunk.iter().zip(logits) {
                 for &p in positions {
                     out[p] = Some(row.clone());
                 }
                 self.cache.insert((*input).clone(), row);
             }
-            done += chunk.len();
-            progress(done, total);
         }
         Ok(out
             .into_iter()
             .map(|o| o.expect("every row is answered by the cache or a batch"))
             .collect())
     }
+}
 
-    fn run_batch(&mut self, rows: &[&TokenIds]) -> Result<Vec<Arc<[f32]>>, ModelError> {
-        let n = rows.len();
-        let labels = self.info.labels.len();
-        let path = self.info.model_path();
-        let session_err = |source| ModelError::Session {
-            path: path.clone(),
-            source,
-        };
-        let (feed, _) = padded_feed(rows, self.uses_token_types, &mut self.stats, &path)?;
-        let outputs = self.session.run(feed).map_err(session_err)?;
-        let value = outputs
-            .get("logits")
-            .ok_or_else(|| ModelError::Incompatible {
-                path: path.clone(),
-                message: "no output named logits".into(),
-            })?;
-        let (dims, data) = value.try_extract_tensor::<f32>().map_err(session_err)?;
-        let dims: Vec<i64> = dims.iter().copied().collect();
-        if dims != [n as i64, labels as i64] {
-            return Err(ModelError::OutputShape {
-                shape: dims,
-                rows: n,
+type BatchOutput = (Vec<Arc<[f32]>>, QueryStats);
+
+/// Run every chunk as one batch, on as many workers as there are sessions, and return the
+/// outputs in chunk order. Workers take the next chunk as they finish one; the first error
+/// stops them all.
+fn run_batches(
+    sessions: &mut [Session],
+    chunks: &[&[(&TokenIds, Vec<usize>)]],
+    uses_token_types: bool,
+    labels: usize,
+    path: &Path,
+    progress: Progress,
+) -> Result<Vec<BatchOutput>, ModelError> {
+    let total: usize = chunks.iter().map(|c| c.len()).sum();
+    let rows = |i: usize| -> Vec<&TokenIds> { chunks[i].iter().map(|(input, _)| *input).collect() };
+    let mut out: Vec<Option<BatchOutput>> = (0..chunks.len()).map(|_| None).collect();
+    let mut done = 0;
+    if sessions.len() == 1 || chunks.len() == 1 {
+        for (i, slot) in out.iter_mut().enumerate() {
+            *slot = Some(run_batch(
+                &mut sessions[0],
+                &rows(i),
+                uses_token_types,
                 labels,
-            });
+                path,
+            )?);
+            done += chunks[i].len();
+            progress(done, total);
         }
-        Ok(data.chunks(labels).map(Arc::from).collect())
+    } else {
+        let next = AtomicUsize::new(0);
+        let failed = AtomicBool::new(false);
+        let (tx, rx) = mpsc::channel();
+        std::thread::scope(|scope| -> Result<(), ModelError> {
+            for session in sessions.iter_mut() {
+                let (tx, next, failed, rows) = (tx.clone(), &next, &failed, &rows);
+                scope.spawn(move || {
+                    while !failed.load(Ordering::Relaxed) {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= chunks.len() {
+                            break;
+                        }
+                        let result = run_batch(session, &rows(i), uses_token_types, labels, path);
+                        if result.is_err() {
+                            failed.store(true, Ordering::Relaxed);
+                        }
+                        if tx.send((i, result)).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            drop(tx);
+            for (i, result) in rx {
+                match result {
+                    Ok(batch) => out[i] = Some(batch),
+                    Err(e) => {
+                        failed.store(true, Ordering::Relaxed);
+                        return Err(e);
+                    }
+                }
+                done += chunks[i].len();
+                progress(done, total);
+            }
+            Ok(())
+        })?;
     }
+    Ok(out
+        .into_iter()
+        .map(|o| o.expect("every chunk ran"))
+        .collect())
+}
+
+/// One forward pass over `rows`: their logits, and what the pass cost.
+fn run_batch(
+    session: &mut Session,
+    rows: &[&TokenIds],
+    uses_token_types: bool,
+    labels: usize,
+    path: &Path,
+) -> Result<BatchOutput, ModelError> {
+    let n = rows.len();
+    let session_err = |source| ModelError::Session {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut stats = QueryStats::default();
+    let (feed, _) = padded_feed(rows, uses_token_types, &mut stats, path)?;
+    let outputs = session.run(feed).map_err(session_err)?;
+    let value = outputs
+        .get("logits")
+        .ok_or_else(|| ModelError::Incompatible {
+            path: path.to_path_buf(),
+            message: "no output named logits".into(),
+        })?;
+    let (dims, data) = value.try_extract_tensor::<f32>().map_err(session_err)?;
+    let dims: Vec<i64> = dims.iter().copied().collect();
+    if dims != [n as i64, labels as i64] {
+        return Err(ModelError::OutputShape {
+            shape: dims,
+            rows: n,
+            labels,
+        });
+    }
+    Ok((data.chunks(labels).map(Arc::from).collect(), stats))
 }
 
 /// Named input tensors for one forward pass.
@@ -738,20 +874,25 @@ pub(crate) fn session_builder(
         .with_inter_threads(1)?)
 }
 
-fn build_session(
+/// `workers` identical sessions of the graph (narrowed when asked and possible), each with
+/// `threads` threads inside its operators.
+fn build_sessions(
     env: &ort::environment::Environment,
     path: &Path,
+    workers: usize,
     threads: usize,
     narrow_tail: bool,
-) -> ort::Result<Session> {
+) -> ort::Result<Vec<Session>> {
     let graph = narrow_tail
         .then(|| crate::onnx::OnnxModel::read(path).ok())
         .flatten()
         .and_then(|onnx| narrowed_graph(&onnx));
-    match graph {
-        Some(bytes) => session_builder(env, threads)?.commit_from_memory(&bytes),
-        None => session_builder(env, threads)?.commit_from_file(path),
-    }
+    (0..workers.max(1))
+        .map(|_| match &graph {
+            Some(bytes) => session_builder(env, threads)?.commit_from_memory(bytes),
+            None => session_builder(env, threads)?.commit_from_file(path),
+        })
+        .collect()
 }
 
 /// The graph with its last layer computed only for `[CLS]`, the one position a classifier
@@ -854,6 +995,22 @@ fn check_signature(session: &Session, path: &Path, labels: usize) -> Result<bool
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn worker_split_shares_threads_evenly() {
+        // Automatic: the largest divisor of the threads up to MAX_AUTO_WORKERS.
+        assert_eq!(worker_split(1, None), (1, 1));
+        assert_eq!(worker_split(2, None), (2, 1));
+        assert_eq!(worker_split(6, None), (3, 2));
+        assert_eq!(worker_split(8, None), (4, 2));
+        assert_eq!(worker_split(16, None), (4, 4));
+        assert_eq!(worker_split(5, None), (1, 5));
+        // Asked for: never more workers than threads, never zero of either.
+        assert_eq!(worker_split(2, Some(1)), (1, 2));
+        assert_eq!(worker_split(2, Some(8)), (2, 1));
+        assert_eq!(worker_split(7, Some(2)), (2, 3));
+        assert_eq!(worker_split(0, Some(0)), (1, 1));
+    }
 
     #[test]
     fn softmax_sums_to_one_and_keeps_order() {

@@ -7,7 +7,10 @@ Workloads, each on the same model, corpus, batch size and ONNX Runtime thread co
                                                 file order and length-sorted, and a transformers
                                                 pipeline where torch + transformers import
   shuffle  robust attack --kind shuffle      vs reference.py shuffle (same perturbation, same
-                                                read/perturb/tokenize/infer/score/write CSV)
+                                                read/perturb/tokenize/infer/score/write CSV),
+                                                and vs reference.py textattack (TextAttack's
+                                                Augmenter + batch_model_predict, same session)
+                                                where textattack imports
   trigger  robust attack --kind trigger      queries per second, and the time until the trigger
                                                 found so far brings source-class accuracy on the
                                                 evaluation corpus down to --trigger-accept
@@ -163,6 +166,33 @@ class Harness:
             "real_tokens": j["real_tokens"], "padded_tokens": j["padded_tokens"],
             "flips": j["flips"], "variants": j["variants"]})
 
+    def textattack_shuffle(self, rep):
+        py = self.a.textattack_python
+        out = self.out / f"textattack-shuffle-{rep}"
+        common = [*self.py_common]
+        common[common.index("--corpus") + 1] = self.shuffle_corpus
+        r = measure([py, REFERENCE, "textattack", *common, "--samples", str(self.a.samples),
+                     "--seed", str(self.a.seed), "--out", str(out)])
+        j = last_json(r["stdout"])
+        if "error" in j:
+            print(f"  textattack: {j['error']}")
+            self.a.textattack_python = None
+            return None
+        return self.record("shuffle", f"textattack {j['textattack']} (file order)", r, {
+            "work_s": j["work_s"], "rows": j["rows"], "model_queries": j["rows"],
+            "real_tokens": j["real_tokens"], "padded_tokens": j["padded_tokens"],
+            "flips": j["flips"], "variants": j["variants"], "perturb_s": j["perturb_s"]})
+
+    def textattack_usable(self):
+        py = self.a.textattack_python
+        if not py or self.a.no_python or self.a.no_textattack:
+            return False
+        if not Path(py).exists() or subprocess.run([py, "-c", "import textattack"], capture_output=True).returncode:
+            print(f"  textattack: skipped ({py} cannot import textattack)")
+            self.a.textattack_python = None
+            return False
+        return True
+
     # --- the workloads -----------------------------------------------------------------
 
     def infer(self):
@@ -192,6 +222,8 @@ class Harness:
                 sides.insert(1, lambda name=name, path=path: self.robust_shuffle(rep, f"robust ({name})", path))
             if self.a.shuffle_sorted and not self.a.no_python:
                 sides.append(lambda: self.python_shuffle("length", rep))
+            if rep < self.a.textattack_repeats and self.textattack_usable():
+                sides.append(lambda: self.textattack_shuffle(rep))
             if rep % 2:
                 sides.reverse()
             for side in sides:
@@ -393,6 +425,29 @@ class Harness:
                 lines.append(f"| {b} | {k:.2f} | {real / k:.1f} | {real / k / ceiling:.0%} | {computed:.0f} | "
                              f"{computed / k:.1f} | {computed / k / ceiling:.0%} | {peak:.0f} |")
             lines.append("")
+        if (getattr(self, "matmul_result", None) and getattr(self, "flops_result", None)
+                and self.med("shuffle", "robust", "work_s") and self.med("shuffle", "python-ort (file order)", "work_s")):
+            fr = self.flops_result
+            ceiling = max(r["gflops"] for r in self.matmul_result["results"])
+            real, rows = self.med("shuffle", "robust", "real_tokens"), self.med("shuffle", "robust", "model_queries")
+            mean = real / rows
+            # Fewest FLOPs an exact computation of these logits needs: no padding, the last
+            # layer after attention on [CLS] only, and the quadratic attention term at the mean
+            # length (below its true size, so the bound errs in robust's favour).
+            need = (real * fr["per_token_mflop"] * 1e6 - (real - rows) * fr["tail_per_token_mflop"] * 1e6
+                    + rows * fr["per_sentence_mflop"] * 1e6 + rows * fr["per_token2_kflop"] * 1e3 * mean * mean)
+            fastest = need / (ceiling * 1e9)
+            rk, pk = self.med("shuffle", "robust", "work_s"), self.med("shuffle", "python-ort (file order)", "work_s")
+            pt, prt = self.med("shuffle", "python-ort (file order)", "padded_tokens"), self.med("shuffle", "python-ort (file order)", "real_tokens")
+            lines += ["## How far the shuffle ratio can go", "",
+                      f"robust's shuffle ran {rows:.0f} rows, {real:.0f} real tokens (mean {mean:.1f}): at least "
+                      f"{need / 1e9:.0f} GFLOP for an exact forward pass (no padding, last layer on [CLS] only). "
+                      f"robust's work took {rk:.2f} s = {need / 1e9 / rk:.1f} GFLOP/s, "
+                      f"**{need / 1e9 / rk / ceiling:.0%} of the {ceiling:.1f} GFLOP/s ceiling**. "
+                      f"At 100% of the ceiling it would take {fastest:.2f} s, so against the Python loop's "
+                      f"{pk:.2f} s (padded/real tokens {pt / prt:.2f}) the largest ratio any exact fp32 "
+                      f"implementation of this model could reach on these {self.a.threads} threads is "
+                      f"**{pk / fastest:.2f}×** (measured: {pk / rk:.2f}×).", ""]
         for who, pick in (("robust", lambda s: s.startswith("robust")), ("the Python side", lambda s: not s.startswith("robust"))):
             peaks = [(r["peak_rss_mib"], r["workload"], r["side"]) for r in self.rows if pick(r["side"])]
             if peaks:
@@ -449,6 +504,11 @@ def main():
     p.add_argument("--pipeline-python", default=os.environ.get("PIPELINE_PYTHON"),
                    help="a python with torch + transformers + onnx for the pipeline baseline")
     p.add_argument("--pipeline-repeats", type=int, default=1)
+    p.add_argument("--textattack-python", default=os.environ.get("TEXTATTACK_PYTHON"),
+                   help="a python with textattack for the TextAttack shuffle side")
+    p.add_argument("--no-textattack", action="store_true", help="leave the TextAttack side out")
+    p.add_argument("--textattack-repeats", type=int, default=1,
+                   help="TextAttack shuffle runs (each is long; the first repeats only)")
     p.add_argument("--trigger-recipe", default="attacks/trigger-pos-to-neg.toml")
     p.add_argument("--trigger-iterations", type=int, default=6)
     p.add_argument("--trigger-source-label", default="1")

@@ -7,6 +7,10 @@ model.onnx, tokenizer.json and corpus, with the same batch size and ONNX Runtime
   infer      read the corpus, tokenize, run the classifier in batches, score accuracy
   shuffle    read, word-shuffle each sentence N times (distinct permutations), tokenize, infer
              originals and variants, score the flip rate, write examples.csv and summary.csv
+  textattack the shuffle workload done the TextAttack way: its Augmenter with the
+             WordInnerSwapRandom transformation makes 10 word-order variants per sentence, and
+             its batch_model_predict runs them through a ModelWrapper around the same
+             onnxruntime session (needs textattack; run only where it imports)
   pipeline   the infer workload through a transformers `pipeline` (torch) holding the weights
              of model.onnx (needs torch + transformers + onnx; run only where they import)
   matmul     sgemm rate (numpy's BLAS and ONNX Runtime's MatMul) at the model's shapes and at a
@@ -203,6 +207,82 @@ def cmd_shuffle(a):
         variants=n,
         **stats,
     )
+
+
+def cmd_textattack(a):
+    """The shuffle workload with TextAttack's own parts: `Augmenter(WordInnerSwapRandom)` with
+    every word moved (pct_words_to_swap=1) and 10 augmentations per sentence is TextAttack's
+    word-order perturbation; `batch_model_predict` is how its goal functions call a model, here
+    a `ModelWrapper` around the same onnxruntime session and tokenizer as the plain loop. The
+    variants are not the same permutations as robust's (TextAttack moves words by pairwise
+    swaps and leaves punctuation in place), but the same kind and the same number, on the same
+    model; the workload is timed the same way, read to CSV."""
+    t0 = time.perf_counter()
+    try:
+        import numpy as np
+        import textattack
+        from textattack.augmentation import Augmenter
+        from textattack.constraints.pre_transformation import RepeatModification
+        from textattack.models.wrappers import ModelWrapper
+        from textattack.shared.utils import batch_model_predict
+        from textattack.transformations import WordInnerSwapRandom
+    except Exception as e:  # noqa: BLE001 - report why, let the table say "not run"
+        print(json.dumps({"workload": "textattack", "error": f"textattack not importable: {e}"}))
+        return
+    tok, sess = load(a.model, a.threads, a.max_len)
+    stats = {"real_tokens": 0, "padded_tokens": 0}
+
+    class OnnxWrapper(ModelWrapper):
+        def __init__(self):
+            self.model = sess
+
+        def __call__(self, text_input_list, **kwargs):
+            return np.stack(predict(tok, sess, list(text_input_list), len(text_input_list), "file", stats))
+
+    wrapper = OnnxWrapper()
+    texts, labels = read_tsv(a.corpus)
+    textattack.shared.utils.set_seed(a.seed)
+    augmenter = Augmenter(transformation=WordInnerSwapRandom(), constraints=[RepeatModification()],
+                          pct_words_to_swap=1.0, transformations_per_example=a.samples)
+    t1 = time.perf_counter()
+    variants = []
+    for text in texts:
+        out = [v for v in augmenter.augment(text) if v != text][: a.samples]
+        variants.append(out)
+    batch = list(texts)
+    for v in variants:
+        batch.extend(v)
+    t2 = time.perf_counter()
+    logits = batch_model_predict(wrapper, batch, batch_size=a.batch_size)
+    t3 = time.perf_counter()
+    preds = [argmax(row) for row in logits]
+    probs = [softmax(row) for row in logits]
+    flips = n = 0
+    at = len(texts)
+    os.makedirs(a.out, exist_ok=True)
+    with open(os.path.join(a.out, "examples.csv"), "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["line", "text", "gold", "original_label", "variant", "label", "confidence", "flipped"])
+        for i, (text, gold) in enumerate(zip(texts, labels)):
+            for v in variants[i]:
+                flipped = preds[at] != preds[i]
+                flips += flipped
+                n += 1
+                w.writerow([i + 2, text, gold, preds[i], v, preds[at], f"{probs[at][preds[at]]:.6f}", int(flipped)])
+                at += 1
+    with open(os.path.join(a.out, "summary.csv"), "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["metric", "k", "n", "value"])
+        w.writerow(["flip_rate", flips, n, f"{flips / max(n, 1):.6f}"])
+    t4 = time.perf_counter()
+    report(a, load_s=t1 - t0, perturb_s=t2 - t1, infer_s=t3 - t2, score_write_s=t4 - t3, work_s=t4 - t1,
+           n=len(texts), rows=len(batch), flips=flips, variants=n, textattack=textattack_version(), **stats)
+
+
+def textattack_version():
+    from importlib.metadata import version
+
+    return version("textattack")
 
 
 def torch_model_from_onnx(model_dir):
@@ -463,7 +543,7 @@ def report(a, **fields):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
-    for name in ("infer", "shuffle", "pipeline", "tail-ab"):
+    for name in ("infer", "shuffle", "textattack", "pipeline", "tail-ab"):
         s = sub.add_parser(name)
         s.add_argument("--model", default="models/sst2-minilm")
         s.add_argument("--corpus", required=True)
@@ -471,9 +551,10 @@ def main():
         s.add_argument("--threads", type=int, default=2)
         s.add_argument("--max-len", type=int, default=512)
         s.add_argument("--order", choices=["file", "length"], default="file")
-    sub.choices["shuffle"].add_argument("--samples", type=int, default=10)
-    sub.choices["shuffle"].add_argument("--seed", type=int, default=13)
-    sub.choices["shuffle"].add_argument("--out", required=True)
+    for name in ("shuffle", "textattack"):
+        sub.choices[name].add_argument("--samples", type=int, default=10)
+        sub.choices[name].add_argument("--seed", type=int, default=13)
+        sub.choices[name].add_argument("--out", required=True)
     sub.choices["pipeline"].add_argument("--weights", required=True)
     sub.choices["tail-ab"].add_argument("--repeats", type=int, default=5)
     m = sub.add_parser("matmul")
@@ -487,7 +568,7 @@ def main():
     fl.add_argument("--max-len", type=int, default=512)
     fl.add_argument("--sweep", default="8,16,32,64,128")
     a = p.parse_args()
-    commands = {"infer": cmd_infer, "shuffle": cmd_shuffle, "pipeline": cmd_pipeline,
+    commands = {"infer": cmd_infer, "shuffle": cmd_shuffle, "textattack": cmd_textattack, "pipeline": cmd_pipeline,
                 "matmul": cmd_matmul, "flops": cmd_flops, "tail-ab": cmd_tail_ab}
     commands[a.cmd](a)
 

@@ -30,9 +30,14 @@ pub struct GlobalArgs {
     /// [default: the recipe's seed, else 0].
     #[arg(long, global = true)]
     pub seed: Option<u64>,
-    /// Threads ONNX Runtime uses inside each operator [default: all cores].
+    /// Threads ONNX Runtime uses [default: all cores]; see --workers for how they are shared.
     #[arg(long, global = true)]
     pub threads: Option<usize>,
+    /// Classifier sessions that run batches side by side, splitting --threads between them
+    /// (each holds its own copy of the weights) [default: the largest divisor of --threads
+    /// up to 4].
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub workers: Option<u64>,
     /// Rows per forward pass. Rows are sorted by length and each batch is padded to its longest.
     #[arg(long, global = true, default_value_t = 32)]
     pub batch_size: usize,
@@ -69,6 +74,7 @@ impl GlobalArgs {
             max_len: self.max_len,
             ort_lib: self.ort_lib.clone(),
             narrow_tail: !self.full_graph,
+            workers: self.workers.map(|w| w as usize),
         }
     }
 

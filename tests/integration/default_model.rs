@@ -125,6 +125,37 @@ fn narrowed_tail_gives_the_same_logits_as_the_full_graph() {
     }
 }
 
+/// Issue #7: running batches on two one-thread sessions side by side (the default on 2
+/// threads) gives the same logits, bit for bit, and the same query accounting as one
+/// two-thread session, for large requests and for small ones that are split between workers.
+#[test]
+fn workers_give_the_same_logits_and_counts_as_one_session() {
+    let texts = corpus_texts(&default_corpus(), 300);
+    let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let load = |workers| {
+        let options = robust::model::InferenceOptions {
+            batch_size: 16,
+            cache_capacity: 0,
+            threads: 2,
+            workers: Some(workers),
+            ..robust::model::InferenceOptions::default()
+        };
+        Classifier::load(&default_model_dir(), options).expect("default model loads")
+    };
+    let (mut one, mut two) = (load(1), load(2));
+    for request in [&texts[..], &texts[..5]] {
+        let a = logits(&mut one, request);
+        let b = logits(&mut two, request);
+        assert_eq!(a, b, "logits differ between 1 and 2 workers");
+    }
+    let (a, b) = (one.stats(), two.stats());
+    assert_eq!(a.requests, b.requests);
+    assert_eq!(a.model_queries, b.model_queries);
+    assert_eq!(a.real_tokens, b.real_tokens);
+    // The 5-row request runs as one batch on one worker and as 3 + 2 rows on two.
+    assert_eq!(b.batches, a.batches + 1);
+}
+
 /// Issue #2: a repeated input is answered from the cache, never by the model again.
 #[test]
 fn repeats_hit_the_cache() {
