@@ -158,6 +158,31 @@ def shuffles(text, samples, rng, tries_per_sample=20):
     return out or None
 
 
+def score_and_write(out, texts, labels, variants, logits):
+    """Flip rate of the variants against their originals (logits: originals first, then each
+    text's variants in order), written as examples.csv and summary.csv; returns (flips, n)."""
+    probs = [softmax(row) for row in logits]
+    preds = [argmax(p) for p in probs]
+    flips = n = 0
+    at = len(texts)
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "examples.csv"), "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["line", "text", "gold", "original_label", "variant", "label", "confidence", "flipped"])
+        for i, (text, gold) in enumerate(zip(texts, labels)):
+            for v in variants[i]:
+                flipped = preds[at] != preds[i]
+                flips += flipped
+                n += 1
+                w.writerow([i + 2, text, gold, preds[i], v, preds[at], f"{probs[at][preds[at]]:.6f}", int(flipped)])
+                at += 1
+    with open(os.path.join(out, "summary.csv"), "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["metric", "k", "n", "value"])
+        w.writerow(["flip_rate", flips, n, f"{flips / max(n, 1):.6f}"])
+    return flips, n
+
+
 def cmd_shuffle(a):
     t0 = time.perf_counter()
     tok, sess = load(a.model, a.threads, a.max_len)
@@ -174,25 +199,7 @@ def cmd_shuffle(a):
     stats = {"real_tokens": 0, "padded_tokens": 0}
     logits = predict(tok, sess, batch, a.batch_size, a.order, stats)
     t3 = time.perf_counter()
-    probs = [softmax(l) for l in logits]
-    preds = [argmax(p) for p in probs]
-    flips = n = 0
-    at = len(texts)
-    os.makedirs(a.out, exist_ok=True)
-    with open(os.path.join(a.out, "examples.csv"), "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["line", "text", "gold", "original_label", "variant", "label", "confidence", "flipped"])
-        for i, (text, gold) in enumerate(zip(texts, labels)):
-            for v in variants[i]:
-                flipped = preds[at] != preds[i]
-                flips += flipped
-                n += 1
-                w.writerow([i + 2, text, gold, preds[i], v, preds[at], f"{probs[at][preds[at]]:.6f}", int(flipped)])
-                at += 1
-    with open(os.path.join(a.out, "summary.csv"), "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["metric", "k", "n", "value"])
-        w.writerow(["flip_rate", flips, n, f"{flips / max(n, 1):.6f}"])
+    flips, n = score_and_write(a.out, texts, labels, variants, logits)
     t4 = time.perf_counter()
     report(
         a,
@@ -255,25 +262,7 @@ def cmd_textattack(a):
     t2 = time.perf_counter()
     logits = batch_model_predict(wrapper, batch, batch_size=a.batch_size)
     t3 = time.perf_counter()
-    preds = [argmax(row) for row in logits]
-    probs = [softmax(row) for row in logits]
-    flips = n = 0
-    at = len(texts)
-    os.makedirs(a.out, exist_ok=True)
-    with open(os.path.join(a.out, "examples.csv"), "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["line", "text", "gold", "original_label", "variant", "label", "confidence", "flipped"])
-        for i, (text, gold) in enumerate(zip(texts, labels)):
-            for v in variants[i]:
-                flipped = preds[at] != preds[i]
-                flips += flipped
-                n += 1
-                w.writerow([i + 2, text, gold, preds[i], v, preds[at], f"{probs[at][preds[at]]:.6f}", int(flipped)])
-                at += 1
-    with open(os.path.join(a.out, "summary.csv"), "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["metric", "k", "n", "value"])
-        w.writerow(["flip_rate", flips, n, f"{flips / max(n, 1):.6f}"])
+    flips, n = score_and_write(a.out, texts, labels, variants, logits)
     t4 = time.perf_counter()
     report(a, load_s=t1 - t0, perturb_s=t2 - t1, infer_s=t3 - t2, score_write_s=t4 - t3, work_s=t4 - t1,
            n=len(texts), rows=len(batch), flips=flips, variants=n, textattack=textattack_version(), **stats)
