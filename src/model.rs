@@ -301,9 +301,12 @@ impl Folder {
                 });
             }
         }
-        kind.require(dir)?;
         let config = read_config(dir)?;
         let manifest = read_manifest(dir)?;
+        kind.require(
+            dir,
+            ModelKind::from_files(manifest.as_ref(), config.as_ref()),
+        )?;
         let position_limit = config
             .as_ref()
             .and_then(|c| c.max_position_embeddings)
@@ -391,22 +394,28 @@ impl ModelKind {
     /// The folder's kind: `kind` in `robust.toml` if set, else from `config.json`'s
     /// `architectures` (`…ForMaskedLM` is fill-mask), else a classifier.
     pub fn of_folder(dir: &Path) -> Result<Self, ModelError> {
-        if let Some(kind) = read_manifest(dir)?.and_then(|m| m.kind) {
-            return Ok(kind);
+        Ok(Self::from_files(
+            read_manifest(dir)?.as_ref(),
+            read_config(dir)?.as_ref(),
+        ))
+    }
+
+    fn from_files(manifest: Option<&Manifest>, config: Option<&HfConfig>) -> Self {
+        if let Some(kind) = manifest.and_then(|m| m.kind) {
+            return kind;
         }
-        let masked = read_config(dir)?
-            .and_then(|c| c.architectures)
+        let masked = config
+            .and_then(|c| c.architectures.as_ref())
             .is_some_and(|a| a.iter().any(|n| n.ends_with("ForMaskedLM")));
-        Ok(if masked {
+        if masked {
             ModelKind::FillMask
         } else {
             ModelKind::Classifier
-        })
+        }
     }
 
-    /// An error unless the folder is of this kind.
-    pub fn require(self, dir: &Path) -> Result<(), ModelError> {
-        let found = Self::of_folder(dir)?;
+    /// An error unless `found`, the kind of the folder `dir`, is this kind.
+    fn require(self, dir: &Path, found: ModelKind) -> Result<(), ModelError> {
         if found == self {
             Ok(())
         } else {
