@@ -250,32 +250,52 @@ pub fn top_k(
     template: &str,
     k: usize,
 ) -> Result<Vec<(String, f32)>, ModelError> {
-    let with = |art: &str| template.replace(ARTICLE, art);
-    let texts = [with("a"), with("an")];
-    let enc = model
+    Ok(top_k_many(model, &[template], k)?.pop().unwrap_or_default())
+}
+
+/// [`top_k`] for many templates, in one request to the model (two rows per template: one
+/// with "a", one with "an").
+pub fn top_k_many(
+    model: &mut MaskedLm,
+    templates: &[&str],
+    k: usize,
+) -> Result<Vec<Vec<(String, f32)>>, ModelError> {
+    let texts: Vec<String> = templates
+        .iter()
+        .flat_map(|t| [t.replace(ARTICLE, "a"), t.replace(ARTICLE, "an")])
+        .collect();
+    let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let inputs: Vec<TokenIds> = model
         .encoder()
-        .encode_batch(&[texts[0].as_str(), texts[1].as_str()])?;
-    let inputs: Vec<TokenIds> = enc.into_iter().map(|e| e.input).collect();
+        .encode_batch(&texts)?
+        .into_iter()
+        .map(|e| e.input)
+        .collect();
     let out = model.mask_log_probs(&inputs)?;
-    let (with_a, with_an) = (&out[0][0], &out[1][0]);
-    let mut scored: Vec<(String, f32)> = Vec::new();
-    for id in 0..with_a.len() {
-        let Some(token) = model.encoder().id_to_token(id as u32) else {
-            continue;
-        };
-        if token.len() < 2 || !token.chars().all(|c| c.is_ascii_alphabetic()) {
-            continue;
-        }
-        let lp = if article(&token) == "an" {
-            with_an[id]
-        } else {
-            with_a[id]
-        };
-        scored.push((token, lp));
-    }
-    scored.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    scored.truncate(k);
-    Ok(scored)
+    // Words worth listing, and which article each takes: the same for every template.
+    let encoder = model.encoder();
+    let words: Vec<(usize, String, bool)> = (0..out.first().map_or(0, |o| o[0].len()))
+        .filter_map(|id| {
+            let token = encoder.id_to_token(id as u32)?;
+            let word = token.len() >= 2 && token.chars().all(|c| c.is_ascii_alphabetic());
+            word.then(|| (id, token.clone(), article(&token) == "an"))
+        })
+        .collect();
+    Ok(out
+        .chunks(2)
+        .map(|pair| {
+            let (with_a, with_an) = (&pair[0][0], &pair[1][0]);
+            let mut scored: Vec<(String, f32)> = words
+                .iter()
+                .map(|(id, token, an)| {
+                    (token.clone(), if *an { with_an[*id] } else { with_a[*id] })
+                })
+                .collect();
+            scored.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            scored.truncate(k);
+            scored
+        })
+        .collect())
 }
 
 /// One item's results.
@@ -344,6 +364,11 @@ pub fn run(
     }
     let scores = score_completions(model, &requests)?;
     let mut s = scores.into_iter();
+    let templates: Vec<&str> = items
+        .iter()
+        .flat_map(|it| std::iter::once(it.template.as_str()).chain(it.negated.as_deref()))
+        .collect();
+    let mut tops = top_k_many(model, &templates, k)?.into_iter();
     let mut out = Vec::with_capacity(items.len());
     for it in items {
         let aff_true = s.next().unwrap_or(f32::NAN);
@@ -353,9 +378,9 @@ pub fn run(
             } else {
                 (None, None, None)
             };
-        let top_aff = top_k(model, &it.template, k)?;
+        let top_aff = tops.next().unwrap_or_default();
         let top_neg = match &it.negated {
-            Some(n) => top_k(model, n, k)?,
+            Some(_) => tops.next().unwrap_or_default(),
             None => Vec::new(),
         };
         out.push(ItemResult {

@@ -497,6 +497,22 @@ pub fn run(
         all.extend(variants.iter().map(|v| &v.row));
     }
     let mut resolutions = model.resolve(&all, progress)?.into_iter();
+    // WordPiece counts of every inserted name, tokenized in one parallel batch.
+    let names: Vec<&str> = swapped
+        .iter()
+        .flatten()
+        .flatten()
+        .flat_map(|v| v.inserted.iter().map(String::as_str))
+        .collect();
+    let name_pieces: Vec<usize> = model
+        .classifier
+        .encoder()
+        .encode_batch(&names)
+        .map_err(ModelError::from)?
+        .iter()
+        .map(|e| e.input.len().saturating_sub(2))
+        .collect();
+    let mut name_pieces = name_pieces.into_iter();
     let originals: Vec<_> = resolutions.by_ref().take(rows.len()).collect();
     let labels = rows.first().map(coref::labels).unwrap_or_default();
     let neither = labels.len().saturating_sub(1);
@@ -509,14 +525,9 @@ pub fn run(
                 let mut out = Vec::with_capacity(variants.len());
                 for v in variants {
                     let resolution = resolutions.next().expect("one resolution per variant");
-                    let names: Vec<&str> = v.inserted.iter().map(String::as_str).collect();
-                    let pieces = model
-                        .classifier
-                        .encoder()
-                        .encode_batch(&names)
-                        .map_err(ModelError::from)?
-                        .iter()
-                        .map(|e| e.input.len().saturating_sub(2))
+                    let pieces = name_pieces
+                        .by_ref()
+                        .take(v.inserted.len())
                         .max()
                         .unwrap_or(0);
                     row_facts.push(SwapFacts {
