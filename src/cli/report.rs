@@ -449,6 +449,7 @@ fn finalize(
         "inference": {
             "batch_size": options.batch_size,
             "threads": options.threads,
+            "workers": robust::model::worker_split(options.threads, options.workers).0,
             "cache_capacity": options.cache_capacity,
             "max_len": options.max_len,
         },
