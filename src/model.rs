@@ -99,18 +99,31 @@ impl Default for InferenceOptions {
 /// Most sessions [`worker_split`] picks on its own: each holds its own copy of the weights.
 pub const MAX_AUTO_WORKERS: usize = 4;
 
-/// How `threads` are spent: `(workers, threads inside each worker's operators)`.
+/// Rows of at most this many tokens run on the worker sessions; longer ones on the one session
+/// that spreads every thread over each operator.
+pub const SHORT_ROW_TOKENS: usize = 64;
+
+/// Short rows one request must have for the worker sessions to be built: below this, building
+/// them (a few hundred milliseconds) costs more than they save.
+pub const MIN_ROWS_TO_BUILD_WORKERS: usize = 2_000;
+
+/// How `threads` are spent on batches of short rows: `(workers, threads inside each worker's
+/// operators)`.
 ///
-/// A classifier's batches are independent, so on a few cores it is faster to run several
-/// whole batches side by side, each on one thread, than one batch at a time with every
-/// thread joining each operator: a BERT layer is dozens of small operators, and each one
-/// that is split across threads pays to hand out and gather its pieces. On 2 idle cores
-/// (`benches/compare`, medians of 3), two one-thread sessions ran the SST-2 dev shuffle
-/// attack (9,567 rows) in 25.2 s of work against 27.6 s for one two-thread session, and
-/// `robust eval` over SST-2 dev in 2.44 s against 2.56 s. More sessions cost memory (each
-/// holds the weights: 388 against 288 MiB peak for the default model), so without
-/// `--workers` the count is the largest divisor of `threads`
-/// up to [`MAX_AUTO_WORKERS`]; every worker gets the same thread count, so a batch's logits do
+/// A classifier's batches are independent, so on a few cores it can be faster to run several
+/// whole batches side by side, each on its own threads, than one batch at a time with every
+/// thread joining each operator: a BERT layer is dozens of small operators, and each one that
+/// is split across threads pays to hand out and gather its pieces. That holds for short rows
+/// only. On 2 idle cores (`benches/compare`, medians of 3), two one-thread sessions ran the
+/// SST-2 dev shuffle attack (9,567 rows, 25 tokens on average) in 25.2 s of work against
+/// 27.6 s for one two-thread session. On GAP rows (up to 256 tokens) they were slower
+/// (500-row name-swap attack: 105.6 s against 101.7 s) and held 1.5 GB against 0.86 GB,
+/// because each session keeps its own weights (packed for its kernels) and memory arena. So
+/// only rows of at most [`SHORT_ROW_TOKENS`] go to the workers, and the worker sessions are
+/// built the first time a request has [`MIN_ROWS_TO_BUILD_WORKERS`] such rows and is mostly
+/// made of them (`robust eval` over SST-2 dev's 872 rows does not build them: they would add
+/// 0.36 s and 210 MiB). Without `--workers` the count is the largest divisor of `threads` up
+/// to [`MAX_AUTO_WORKERS`]; every worker gets the same thread count, so a batch's logits do
 /// not depend on which worker ran it.
 pub fn worker_split(threads: usize, workers: Option<usize>) -> (usize, usize) {
     let threads = threads.max(1);
@@ -515,8 +528,11 @@ pub type Progress<'a> = &'a mut dyn FnMut(usize, usize);
 
 pub struct Classifier {
     info: ModelInfo,
-    /// One per worker ([`worker_split`]), all built alike.
-    sessions: Vec<Session>,
+    /// Runs long rows, and short ones when there is one worker.
+    session: Session,
+    /// Sessions that run batches of short rows side by side ([`worker_split`]), all built
+    /// alike; empty until the first batch of short rows when there are several workers.
+    workers: Vec<Session>,
     encoder: TextEncoder,
     uses_token_types: bool,
     options: InferenceOptions,
@@ -532,24 +548,38 @@ impl Classifier {
         }
         let env = runtime::environment(options.ort_lib.as_deref())?;
         let path = info.model_path();
-        let (workers, threads) = worker_split(options.threads, options.workers);
-        let sessions = build_sessions(env, &path, workers, threads, options.narrow_tail).map_err(
-            |source| ModelError::Session {
+        let session = build_sessions(env, &path, 1, options.threads, options.narrow_tail)
+            .map_err(|source| ModelError::Session {
                 path: path.clone(),
                 source,
-            },
-        )?;
-        let uses_token_types = check_signature(&sessions[0], &path, info.labels.len())?;
+            })?
+            .remove(0);
+        let uses_token_types = check_signature(&session, &path, info.labels.len())?;
         let encoder = TextEncoder::from_file(&dir.join(TOKENIZER_FILE), info.max_len)?;
         let cache = PredictionCache::new(options.cache_capacity);
         Ok(Self {
             info,
-            sessions,
+            session,
+            workers: Vec::new(),
             encoder,
             uses_token_types,
             options,
             cache,
             stats: QueryStats::default(),
+        })
+    }
+
+    /// The worker sessions, built (side by side) from the model file the first time they are
+    /// needed.
+    fn build_workers(&self, workers: usize) -> Result<Vec<Session>, ModelError> {
+        let env = runtime::environment(self.options.ort_lib.as_deref())?;
+        let path = self.info.model_path();
+        let (_, threads) = worker_split(self.options.threads, Some(workers));
+        build_sessions(env, &path, workers, threads, self.options.narrow_tail).map_err(|source| {
+            ModelError::Session {
+                path: path.clone(),
+                source,
+            }
         })
     }
 
@@ -662,24 +692,52 @@ impl Classifier {
         }
         // Stable sort: equal lengths keep request order, so runs are deterministic.
         todo.sort_by_key(|(input, _)| input.len());
-        // Small requests are split so that every worker gets a share.
-        let workers = self.sessions.len();
-        let size = self
-            .options
-            .batch_size
-            .min(todo.len().div_ceil(workers))
-            .max(1);
-        let chunks: Vec<&[(&TokenIds, Vec<usize>)]> = todo.chunks(size).collect();
+        // Sorted by length, so the short rows come first: they go to the workers, split so
+        // that every worker gets a share; the rest run on the all-threads session.
+        // The workers are built for a large request of mostly short rows; they are used for
+        // any later request that is mostly short rows. Otherwise every row runs on the
+        // all-threads session: building the workers costs more than they save.
+        let (workers, _) = worker_split(self.options.threads, self.options.workers);
+        let mut short = todo.partition_point(|(input, _)| input.len() <= SHORT_ROW_TOKENS);
+        let worth_building = short >= MIN_ROWS_TO_BUILD_WORKERS;
+        if workers == 1 || 2 * short < todo.len() || (self.workers.is_empty() && !worth_building) {
+            short = 0;
+        }
+        if short > 0 && self.workers.is_empty() {
+            self.workers = self.build_workers(workers)?;
+        }
+        let batch = self.options.batch_size.max(1);
+        let size = batch.min(short.div_ceil(self.workers.len().max(1))).max(1);
+        let chunks: Vec<&[(&TokenIds, Vec<usize>)]> = todo[..short]
+            .chunks(size)
+            .chain(todo[short..].chunks(batch))
+            .collect();
         let labels = self.info.labels.len();
         let path = self.info.model_path();
-        let batches = run_batches(
-            &mut self.sessions,
-            &chunks,
+        let short_chunks = short.div_ceil(size);
+        let total = todo.len();
+        let mut batches = Vec::with_capacity(chunks.len());
+        let pool = if self.workers.is_empty() {
+            std::slice::from_mut(&mut self.session)
+        } else {
+            &mut self.workers[..]
+        };
+        batches.extend(run_batches(
+            pool,
+            &chunks[..short_chunks],
             self.uses_token_types,
             labels,
             &path,
-            progress,
-        )?;
+            &mut |done, _| progress(done, total),
+        )?);
+        batches.extend(run_batches(
+            std::slice::from_mut(&mut self.session),
+            &chunks[short_chunks..],
+            self.uses_token_types,
+            labels,
+            &path,
+            &mut |done, _| progress(short + done, total),
+        )?);
         // Answers go into the cache in request order, whichever worker finished first, so the
         // cache (and what it evicts) is the same on every run.
         for (chunk, (logits, stats)) in chunks.iter().zip(batches) {
@@ -715,6 +773,9 @@ fn run_batches(
     let rows = |i: usize| -> Vec<&TokenIds> { chunks[i].iter().map(|(input, _)| *input).collect() };
     let mut out: Vec<Option<BatchOutput>> = (0..chunks.len()).map(|_| None).collect();
     let mut done = 0;
+    if chunks.is_empty() {
+        return Ok(Vec::new());
+    }
     if sessions.len() == 1 || chunks.len() == 1 {
         for (i, slot) in out.iter_mut().enumerate() {
             *slot = Some(run_batch(

@@ -33,9 +33,10 @@ pub struct GlobalArgs {
     /// Threads ONNX Runtime uses [default: all cores]; see --workers for how they are shared.
     #[arg(long, global = true)]
     pub threads: Option<usize>,
-    /// Classifier sessions that run batches side by side, splitting --threads between them
-    /// (each holds its own copy of the weights) [default: the largest divisor of --threads
-    /// up to 4].
+    /// Classifier sessions that run batches of short rows (up to 64 tokens) side by side,
+    /// splitting --threads between them; built only for requests of 2,000 or more such rows,
+    /// and each holds its own copy of the weights. 1 turns them off [default: the largest
+    /// divisor of --threads up to 4].
     #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub workers: Option<u64>,
     /// Rows per forward pass. Rows are sorted by length and each batch is padded to its longest.

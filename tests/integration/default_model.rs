@@ -125,12 +125,13 @@ fn narrowed_tail_gives_the_same_logits_as_the_full_graph() {
     }
 }
 
-/// Issue #7: running batches on two one-thread sessions side by side (the default on 2
-/// threads) gives the same logits, bit for bit, and the same query accounting as one
-/// two-thread session, for large requests and for small ones that are split between workers.
+/// Issue #7: running batches of short rows on two one-thread sessions side by side gives the
+/// same logits, bit for bit, and the same query accounting as one two-thread session. The
+/// workers are built only for a large request of mostly short rows; later small requests are
+/// split between them; mostly-long requests never use them.
 #[test]
 fn workers_give_the_same_logits_and_counts_as_one_session() {
-    let texts = corpus_texts(&default_corpus(), 300);
+    let texts = corpus_texts(&default_corpus(), 3_000);
     let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
     let load = |workers| {
         let options = robust::model::InferenceOptions {
@@ -143,17 +144,43 @@ fn workers_give_the_same_logits_and_counts_as_one_session() {
         Classifier::load(&default_model_dir(), options).expect("default model loads")
     };
     let (mut one, mut two) = (load(1), load(2));
-    for request in [&texts[..], &texts[..5]] {
-        let a = logits(&mut one, request);
-        let b = logits(&mut two, request);
-        assert_eq!(a, b, "logits differ between 1 and 2 workers");
-    }
+    let batches = |m: &Classifier| m.stats().batches;
+
+    // 300 rows: not worth building the workers, so the same batches on both.
+    assert_eq!(
+        logits(&mut one, &texts[..300]),
+        logits(&mut two, &texts[..300])
+    );
+    assert_eq!(batches(&one), batches(&two), "no workers for 300 rows");
+
+    // 3,000 rows, nearly all short: the workers run them.
+    assert_eq!(logits(&mut one, &texts), logits(&mut two, &texts));
+    // Then 5 rows run as one batch on one session and as 3 + 2 rows on two workers.
+    let before = (batches(&one), batches(&two));
+    assert_eq!(logits(&mut one, &texts[..5]), logits(&mut two, &texts[..5]));
+    assert_eq!(batches(&one) - before.0, 1);
+    assert_eq!(batches(&two) - before.1, 2);
     let (a, b) = (one.stats(), two.stats());
     assert_eq!(a.requests, b.requests);
     assert_eq!(a.model_queries, b.model_queries);
     assert_eq!(a.real_tokens, b.real_tokens);
-    // The 5-row request runs as one batch on one worker and as 3 + 2 rows on two.
-    assert_eq!(b.batches, a.batches + 1);
+
+    // Rows over SHORT_ROW_TOKENS run on the all-threads session in full batches, and a
+    // request that is mostly such rows keeps its few short ones there too: no split.
+    let long: Vec<String> = texts[..40]
+        .iter()
+        .map(|t| format!("{t} {t} {t} {t} {t}"))
+        .collect();
+    let mut request: Vec<&str> = long.iter().map(String::as_str).collect();
+    request.extend(&texts[..3]);
+    let before = (batches(&one), batches(&two));
+    assert_eq!(logits(&mut one, &request), logits(&mut two, &request));
+    assert_eq!(batches(&one) - before.0, 3, "43 rows in batches of 16");
+    assert_eq!(
+        batches(&two) - before.1,
+        3,
+        "a mostly-long request is not split"
+    );
 }
 
 /// Issue #2: a repeated input is answered from the cache, never by the model again.
