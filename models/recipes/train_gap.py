@@ -20,17 +20,16 @@ import argparse
 import csv
 import json
 import random
-import shutil
 import sys
 import time
 import tomllib
 from pathlib import Path
 
 import torch
-from transformers import BertConfig, BertModel, BertTokenizerFast
+from transformers import BertModel, BertTokenizerFast
 
 sys.path.insert(0, str(Path(__file__).parent))
-from train_sst2 import base_model_dir, check_onnx, export  # noqa: E402
+from train_sst2 import base_model_dir, check_onnx, export, save_tokenizer, write_training_record  # noqa: E402
 
 LABELS = ["other", "coref"]
 
@@ -152,7 +151,6 @@ def batches(items, tok, bs, max_len, rng):
 @torch.no_grad()
 def coref_probs(model, tok, items, max_len, bs=64):
     model.eval()
-    probs = []
     order = sorted(range(len(items)), key=lambda i: len(items[i][0]))
     out = [0.0] * len(items)
     for s in range(0, len(order), bs):
@@ -270,9 +268,7 @@ def main():
 
     model.load_state_dict(torch.load(best_dir / "state.pt"))
     model.eval()
-    tok.save_pretrained(str(out / ".tok"))
-    shutil.copy(out / ".tok" / "tokenizer.json", out / "tokenizer.json")
-    shutil.rmtree(out / ".tok")
+    save_tokenizer(tok, out)
     config = model.bert.config.to_dict()
     config.update(
         architectures=["MarkerPoolingClassifier"],
@@ -305,9 +301,7 @@ def main():
         "curve": log,
         "torch": torch.__version__,
     }
-    (out / "training.json").write_text(json.dumps(info, indent=2) + "\n")
-    shutil.rmtree(best_dir)
-    print(json.dumps(info, indent=2))
+    write_training_record(out, info, best_dir)
 
 
 if __name__ == "__main__":

