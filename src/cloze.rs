@@ -243,18 +243,9 @@ pub fn score_completions(
     Ok(scores)
 }
 
-/// The model's top-k one-piece words for a template: each word scored with the article it
-/// takes, whole-word alphabetic pieces only.
-pub fn top_k(
-    model: &mut MaskedLm,
-    template: &str,
-    k: usize,
-) -> Result<Vec<(String, f32)>, ModelError> {
-    Ok(top_k_many(model, &[template], k)?.pop().unwrap_or_default())
-}
-
-/// [`top_k`] for many templates, in one request to the model (two rows per template: one
-/// with "a", one with "an").
+/// The model's top-k one-piece words for each template, each word scored with the article it
+/// takes, whole-word alphabetic pieces only; one request to the model for all of them (two
+/// rows per template: one with "a", one with "an").
 pub fn top_k_many(
     model: &mut MaskedLm,
     templates: &[&str],

@@ -406,13 +406,6 @@ impl ModelKind {
 
     /// The folder's kind: `kind` in `robust.toml` if set, else from `config.json`'s
     /// `architectures` (`…ForMaskedLM` is fill-mask), else a classifier.
-    pub fn of_folder(dir: &Path) -> Result<Self, ModelError> {
-        Ok(Self::from_files(
-            read_manifest(dir)?.as_ref(),
-            read_config(dir)?.as_ref(),
-        ))
-    }
-
     fn from_files(manifest: Option<&Manifest>, config: Option<&HfConfig>) -> Self {
         if let Some(kind) = manifest.and_then(|m| m.kind) {
             return kind;
