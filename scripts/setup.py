@@ -97,6 +97,34 @@ def ensure_corpus():
     say(f"default corpus at {CORPUS.relative_to(ROOT)}: {len(out) - 1} sentences")
 
 
+SPLIT = {
+    "search": ROOT / "corpora" / "rt-snippets-search.tsv",
+    "eval": ROOT / "corpora" / "rt-snippets-eval.tsv",
+}
+
+
+def ensure_split():
+    """Two disjoint halves of the default corpus for the nightly trigger job: the trigger is
+    searched on one and evaluated on the other, so a universal trigger is not scored on the
+    sentences it was fitted to. A row's half is fixed by sha256("13:" + id), so the split is the
+    same on every machine and Python version."""
+    if all(p.exists() for p in SPLIT.values()):
+        say("trigger split present: corpora/rt-snippets-{search,eval}.tsv")
+        return
+    lines = CORPUS.read_text(encoding="utf-8").splitlines()
+    header, rows = lines[0], lines[1:]
+    id_col = header.split("\t").index("id")
+    halves = {"search": [header], "eval": [header]}
+    for row in rows:
+        ident = row.split("\t")[id_col]
+        bit = int(hashlib.sha256(f"13:{ident}".encode()).hexdigest(), 16) % 2
+        halves["search" if bit == 0 else "eval"].append(row)
+    for name, path in SPLIT.items():
+        atomic_write(path, ("\n".join(halves[name]) + "\n").encode("utf-8"))
+    say(f"trigger split: {len(halves['search']) - 1} search, {len(halves['eval']) - 1} eval sentences")
+
+
 if __name__ == "__main__":
     ensure_runtime()
     ensure_corpus()
+    ensure_split()

@@ -78,7 +78,7 @@ impl fmt::Display for LineProblem {
 }
 
 /// Which columns to read.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Columns {
     pub text: Option<String>,
     pub label: Option<String>,

@@ -295,6 +295,25 @@ impl ModelInfo {
     }
 }
 
+/// The name reports give the model in `dir` (`robust.toml`'s `name`, else the folder name),
+/// whatever its kind.
+pub fn folder_name(dir: &Path) -> Result<String, ModelError> {
+    Ok(Folder::open(dir, ModelKind::of_dir(dir)?)?.name)
+}
+
+/// Every model folder has a `model.onnx` and a `tokenizer.json`.
+fn require_files(dir: &Path) -> Result<(), ModelError> {
+    for file in [MODEL_FILE, TOKENIZER_FILE] {
+        if !dir.join(file).is_file() {
+            return Err(ModelError::MissingFile {
+                dir: dir.to_path_buf(),
+                file,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// What every model folder has, whatever its kind: the files, the kind check, and the name and
 /// length limit from `robust.toml` / `config.json`.
 pub(crate) struct Folder {
@@ -306,14 +325,7 @@ pub(crate) struct Folder {
 
 impl Folder {
     pub(crate) fn open(dir: &Path, kind: ModelKind) -> Result<Self, ModelError> {
-        for file in [MODEL_FILE, TOKENIZER_FILE] {
-            if !dir.join(file).is_file() {
-                return Err(ModelError::MissingFile {
-                    dir: dir.to_path_buf(),
-                    file,
-                });
-            }
-        }
+        require_files(dir)?;
         let config = read_config(dir)?;
         let manifest = read_manifest(dir)?;
         kind.require(
@@ -402,6 +414,15 @@ impl ModelKind {
             ModelKind::Classifier => "classifier",
             ModelKind::FillMask => "fill-mask (masked-LM) model",
         }
+    }
+
+    /// The kind of the model folder `dir`, read from its files without loading the model, so
+    /// that a plan can pick the attack's shape before anything runs.
+    pub fn of_dir(dir: &Path) -> Result<Self, ModelError> {
+        require_files(dir)?;
+        let config = read_config(dir)?;
+        let manifest = read_manifest(dir)?;
+        Ok(Self::from_files(manifest.as_ref(), config.as_ref()))
     }
 
     /// The folder's kind: `kind` in `robust.toml` if set, else from `config.json`'s

@@ -595,7 +595,8 @@ struct Candidate {
     suffix: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
 pub enum SwapTarget {
     /// Another first name of the same gender and origin (the control for `OtherGender`).
     SameGender,

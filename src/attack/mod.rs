@@ -10,6 +10,7 @@
 //! back as a [`SkipReason`], which the report counts, because a flip rate over the sentences an
 //! attack happened to like is only honest next to the number it skipped.
 
+pub mod engine;
 pub mod entity_swap;
 pub mod name_swap;
 pub mod negation;

@@ -93,9 +93,16 @@ impl GenderCondition {
 }
 
 /// Which candidates a swap renames.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
 pub enum Replace {
+    /// The first candidate (GAP's A).
+    #[serde(rename = "a")]
+    #[value(name = "a")]
     First,
+    /// The second candidate (GAP's B).
+    #[serde(rename = "b")]
+    #[value(name = "b")]
     Second,
     Both,
     /// One of the three, drawn per swap.

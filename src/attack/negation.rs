@@ -53,7 +53,8 @@ use rand_chacha::ChaCha8Rng;
 use super::words::{self, Case, Token};
 use super::{Perturbation, Perturber, SkipReason};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
 pub enum NegationMode {
     /// Remove when the sentence has a negation, else insert.
     Auto,

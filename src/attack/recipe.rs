@@ -92,24 +92,6 @@ pub enum ShuffleModeName {
     KeepEnds,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum NegationModeName {
-    /// Remove negation where the sentence has it, insert it otherwise.
-    Auto,
-    Insert,
-    Remove,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum SwapTargetName {
-    SameGender,
-    OtherGender,
-    OtherOrigin,
-    Any,
-}
-
 /// Probes that replace the classifier attack of a kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
@@ -118,94 +100,153 @@ pub enum ProbeName {
     Cloze,
 }
 
-/// Which candidates a coreference name swap renames.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum ReplaceName {
-    /// The first candidate (GAP's A).
-    A,
-    /// The second candidate (GAP's B).
-    B,
-    Both,
-    /// A, B or both, drawn per swap.
-    Each,
+/// The name a flag or recipe uses for an enum value (kebab-case), for the parameters column.
+pub fn value_name<T: clap::ValueEnum>(value: &T) -> String {
+    value
+        .to_possible_value()
+        .map_or_else(String::new, |v| v.get_name().to_string())
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum PositionName {
-    Prefix,
-    Suffix,
+/// Defines [`AttackSpec`] from one list of fields: each field is at once a recipe key (serde),
+/// a flag (clap) and a line of [`AttackSpec::overridden_by`], so a new parameter is written
+/// once.
+macro_rules! attack_spec {
+    ($(#[$meta:meta])* pub struct $name:ident { $( $(#[$field_meta:meta])* pub $field:ident : Option<$ty:ty>, )* }) => {
+        $(#[$meta])*
+        pub struct $name { $( $(#[$field_meta])* pub $field: Option<$ty>, )* }
+
+        impl $name {
+            /// Fields set in `over` replace those in `self`.
+            pub fn overridden_by(self, over: $name) -> $name {
+                $name { $( $field: over.$field.or(self.$field), )* }
+            }
+        }
+    };
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum ProposalsName {
-    /// Rank tokens by HotFlip with the finite-difference gradient.
-    Hotflip,
-    /// Propose uniformly random tokens (the baseline).
-    Random,
-}
-
-/// Every field of a recipe; all optional so that a recipe and flags can be merged.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AttackSpec {
-    pub name: Option<String>,
-    pub kind: Option<AttackKind>,
-    pub model: Option<PathBuf>,
-    pub corpus: Option<PathBuf>,
-    pub text_col: Option<String>,
-    pub label_col: Option<String>,
-    pub seed: Option<u64>,
-    /// Attack only the first N rows of the corpus.
-    pub limit: Option<usize>,
-    /// Variants per sentence (shuffle, entity-swap).
-    pub samples: Option<usize>,
-    /// Shuffle mode.
-    pub mode: Option<ShuffleModeName>,
-    /// Window for `mode = "local"`.
-    pub window: Option<usize>,
-    /// Negation direction.
-    pub negation: Option<NegationModeName>,
-    /// Name lexicon TSV for entity swaps.
-    pub names: Option<PathBuf>,
-    /// Which names replace a name.
-    pub swap: Option<SwapTargetName>,
-    /// Coreference rows: which candidates a swap renames.
-    pub replace: Option<ReplaceName>,
-    /// Run a probe on a fill-mask model instead of attacking a classifier.
-    pub probe: Option<ProbeName>,
-    /// Cloze probe: words listed per template.
-    pub top_k: Option<usize>,
-    /// Coreference rows: name-frequency table for the breakdown.
-    pub name_frequency: Option<PathBuf>,
-    /// Trigger: push examples toward this label (name or index); absent = untargeted.
-    pub target: Option<String>,
-    /// Trigger: attack examples of this label [default: every label but the target].
-    pub source: Option<String>,
-    /// Trigger: where the trigger's search examples come from (another split than `corpus`).
-    pub search_corpus: Option<PathBuf>,
-    pub length: Option<usize>,
-    pub init: Option<String>,
-    pub position: Option<PositionName>,
-    pub directions: Option<usize>,
-    pub sigma: Option<f32>,
-    pub candidates: Option<usize>,
-    pub beam: Option<usize>,
-    pub search_batch: Option<usize>,
-    pub iterations: Option<usize>,
-    pub patience: Option<usize>,
-    pub budget_queries: Option<u64>,
-    pub budget_seconds: Option<f64>,
-    pub proposals: Option<ProposalsName>,
-    pub allow_subwords: Option<bool>,
-    /// Random triggers of the same length evaluated beside the searched one.
-    pub random_baselines: Option<usize>,
-    /// Search only on examples with at least this many word pieces.
-    pub min_search_tokens: Option<usize>,
-    /// At most this many search examples (drawn with the seed).
-    pub max_search_examples: Option<usize>,
+attack_spec! {
+    /// Every field of a recipe; all optional so that a recipe, flags and suite entries can be
+    /// merged. The same struct is the recipe (serde) and `robust attack`'s flags (clap).
+    #[derive(Debug, Clone, Default, Deserialize, clap::Args)]
+    #[serde(deny_unknown_fields)]
+    pub struct AttackSpec {
+        /// Name used in reports [default: the kind].
+        #[arg(long)]
+        pub name: Option<String>,
+        /// Attack kind.
+        #[arg(long, value_enum)]
+        pub kind: Option<AttackKind>,
+        /// Model folder: model.onnx, tokenizer.json and config.json (id2label).
+        #[arg(long, value_name = "DIR")]
+        pub model: Option<PathBuf>,
+        /// Corpus: TSV or CSV with a header; a label column, when present, enables accuracy metrics.
+        #[arg(long, value_name = "FILE")]
+        pub corpus: Option<PathBuf>,
+        /// Column holding the text [default: `sentence`, else `text`].
+        #[arg(long, value_name = "NAME")]
+        pub text_col: Option<String>,
+        /// Column holding the gold label [default: `label`, if present].
+        #[arg(long, value_name = "NAME")]
+        pub label_col: Option<String>,
+        /// Seed (the global --seed on the command line).
+        #[arg(skip)]
+        pub seed: Option<u64>,
+        /// Attack only the first N rows.
+        #[arg(long, value_name = "N")]
+        pub limit: Option<usize>,
+        /// Variants per sentence [default: 10 for shuffle, 5 for entity-swap].
+        #[arg(long, value_name = "N")]
+        pub samples: Option<usize>,
+        /// Shuffle mode [default: full].
+        #[arg(long, value_enum)]
+        pub mode: Option<ShuffleModeName>,
+        /// Window size for `--mode local` [default: 3].
+        #[arg(long, value_name = "K")]
+        pub window: Option<usize>,
+        /// Negation direction [default: auto].
+        #[arg(long, value_enum)]
+        pub negation: Option<NegationMode>,
+        /// Name lexicon for entity swaps [default: corpora/names.tsv].
+        #[arg(long, value_name = "FILE")]
+        pub names: Option<PathBuf>,
+        /// Which names replace a name [default: other-gender]. On coreference rows the gender is
+        /// relative to the pronoun.
+        #[arg(long, value_enum)]
+        pub swap: Option<SwapTarget>,
+        /// Coreference rows: which candidates each swap renames [default: each].
+        #[arg(long, value_enum)]
+        pub replace: Option<Replace>,
+        /// Negation on a fill-mask model runs the cloze probe (NEG-136 or corpora/cloze/ format);
+        /// naming it here makes a recipe refuse any other model.
+        #[arg(long, value_enum)]
+        pub probe: Option<ProbeName>,
+        /// Cloze probe: words listed per template [default: 5].
+        #[arg(long, value_name = "K")]
+        pub top_k: Option<usize>,
+        /// Coreference rows: name-frequency table [default: corpora/name-frequency.tsv].
+        #[arg(long, value_name = "FILE")]
+        pub name_frequency: Option<PathBuf>,
+        /// Trigger: push examples toward this label (name or index) [default: untargeted].
+        #[arg(long, help_heading = "Trigger")]
+        pub target: Option<String>,
+        /// Trigger: attack examples of this label [default: every label but the target].
+        #[arg(long, help_heading = "Trigger")]
+        pub source: Option<String>,
+        /// Trigger: corpus the trigger is searched on; must differ from --corpus, where it is evaluated.
+        #[arg(long, value_name = "FILE", help_heading = "Trigger")]
+        pub search_corpus: Option<PathBuf>,
+        /// Trigger: tokens in the trigger [default: 3].
+        #[arg(long, help_heading = "Trigger")]
+        pub length: Option<usize>,
+        /// Trigger: initial tokens, e.g. "the the the" [default: "the" repeated].
+        #[arg(long, help_heading = "Trigger")]
+        pub init: Option<String>,
+        /// Trigger: where the trigger goes [default: prefix].
+        #[arg(long, value_enum, help_heading = "Trigger")]
+        pub position: Option<Position>,
+        /// Trigger: random direction pairs per finite-difference gradient estimate [default: 16].
+        #[arg(long, help_heading = "Trigger")]
+        pub directions: Option<usize>,
+        /// Trigger: finite-difference step, in units of the embedding table's RMS [default: 0.5].
+        #[arg(long, help_heading = "Trigger")]
+        pub sigma: Option<f32>,
+        /// Trigger: candidate tokens per position [default: 20].
+        #[arg(long, help_heading = "Trigger")]
+        pub candidates: Option<usize>,
+        /// Trigger: beam width [default: 2].
+        #[arg(long, help_heading = "Trigger")]
+        pub beam: Option<usize>,
+        /// Trigger: search examples per iteration [default: 32].
+        #[arg(long, help_heading = "Trigger")]
+        pub search_batch: Option<usize>,
+        /// Trigger: maximum search iterations [default: 30].
+        #[arg(long, help_heading = "Trigger")]
+        pub iterations: Option<usize>,
+        /// Trigger: stop after this many iterations without a better validation loss [default: 5].
+        #[arg(long, help_heading = "Trigger")]
+        pub patience: Option<usize>,
+        /// Trigger: stop after this many model rows [default: 300000].
+        #[arg(long, help_heading = "Trigger")]
+        pub budget_queries: Option<u64>,
+        /// Trigger: stop after this many seconds (results then depend on machine speed).
+        #[arg(long, help_heading = "Trigger")]
+        pub budget_seconds: Option<f64>,
+        /// Trigger: how candidate tokens are proposed [default: hotflip].
+        #[arg(long, value_enum, help_heading = "Trigger")]
+        pub proposals: Option<Proposals>,
+        /// Trigger: allow `##` word pieces in the trigger.
+        #[arg(long, help_heading = "Trigger", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+        pub allow_subwords: Option<bool>,
+        /// Trigger: random triggers of the same length evaluated as a baseline [default: 5].
+        #[arg(long, help_heading = "Trigger")]
+        pub random_baselines: Option<usize>,
+        /// Trigger: search only on examples with at least this many word pieces [default: 8].
+        #[arg(long, help_heading = "Trigger")]
+        pub min_search_tokens: Option<usize>,
+        /// Trigger: at most this many search examples, drawn with the seed [default: 4000].
+        #[arg(long, help_heading = "Trigger")]
+        pub max_search_examples: Option<usize>,
+    }
 }
 
 impl AttackSpec {
@@ -218,50 +259,6 @@ impl AttackSpec {
             path: path.to_path_buf(),
             message: e.to_string().trim_end().replace('\n', " "),
         })
-    }
-
-    /// Fields set in `over` replace those in `self`.
-    pub fn overridden_by(self, over: AttackSpec) -> AttackSpec {
-        AttackSpec {
-            name: over.name.or(self.name),
-            kind: over.kind.or(self.kind),
-            model: over.model.or(self.model),
-            corpus: over.corpus.or(self.corpus),
-            text_col: over.text_col.or(self.text_col),
-            label_col: over.label_col.or(self.label_col),
-            seed: over.seed.or(self.seed),
-            limit: over.limit.or(self.limit),
-            samples: over.samples.or(self.samples),
-            mode: over.mode.or(self.mode),
-            window: over.window.or(self.window),
-            negation: over.negation.or(self.negation),
-            names: over.names.or(self.names),
-            swap: over.swap.or(self.swap),
-            replace: over.replace.or(self.replace),
-            probe: over.probe.or(self.probe),
-            top_k: over.top_k.or(self.top_k),
-            name_frequency: over.name_frequency.or(self.name_frequency),
-            target: over.target.or(self.target),
-            source: over.source.or(self.source),
-            search_corpus: over.search_corpus.or(self.search_corpus),
-            length: over.length.or(self.length),
-            init: over.init.or(self.init),
-            position: over.position.or(self.position),
-            directions: over.directions.or(self.directions),
-            sigma: over.sigma.or(self.sigma),
-            candidates: over.candidates.or(self.candidates),
-            beam: over.beam.or(self.beam),
-            search_batch: over.search_batch.or(self.search_batch),
-            iterations: over.iterations.or(self.iterations),
-            patience: over.patience.or(self.patience),
-            budget_queries: over.budget_queries.or(self.budget_queries),
-            budget_seconds: over.budget_seconds.or(self.budget_seconds),
-            proposals: over.proposals.or(self.proposals),
-            allow_subwords: over.allow_subwords.or(self.allow_subwords),
-            random_baselines: over.random_baselines.or(self.random_baselines),
-            min_search_tokens: over.min_search_tokens.or(self.min_search_tokens),
-            max_search_examples: over.max_search_examples.or(self.max_search_examples),
-        }
     }
 
     /// Check the spec and build the attack. `origin` names the recipe file or "flags" in errors.
@@ -316,12 +313,8 @@ impl AttackSpec {
                 Some(Box::new(Shuffle { mode, samples }))
             }
             AttackKind::Negation => {
-                let (mode, name) = match self.negation.unwrap_or(NegationModeName::Auto) {
-                    NegationModeName::Auto => (NegationMode::Auto, "auto"),
-                    NegationModeName::Insert => (NegationMode::Insert, "insert"),
-                    NegationModeName::Remove => (NegationMode::Remove, "remove"),
-                };
-                parameters.insert("negation".to_string(), name.to_string());
+                let mode = self.negation.unwrap_or(NegationMode::Auto);
+                parameters.insert("negation".to_string(), value_name(&mode));
                 Some(Box::new(Negation { mode }))
             }
             AttackKind::EntitySwap => {
@@ -333,14 +326,9 @@ impl AttackSpec {
                     path: names.clone(),
                     source: Box::new(e),
                 })?;
-                let (target, name) = match self.swap.unwrap_or(SwapTargetName::OtherGender) {
-                    SwapTargetName::SameGender => (SwapTarget::SameGender, "same-gender"),
-                    SwapTargetName::OtherGender => (SwapTarget::OtherGender, "other-gender"),
-                    SwapTargetName::OtherOrigin => (SwapTarget::OtherOrigin, "other-origin"),
-                    SwapTargetName::Any => (SwapTarget::Any, "any"),
-                };
+                let target = self.swap.unwrap_or(SwapTarget::OtherGender);
                 parameters.insert("names".to_string(), names.display().to_string());
-                parameters.insert("swap".to_string(), name.to_string());
+                parameters.insert("swap".to_string(), value_name(&target));
                 parameters.insert("samples".to_string(), samples.to_string());
                 let lexicon = Arc::new(lexicon);
                 name_swap = self.span_name_swap(&lexicon, target, samples)?;
@@ -407,12 +395,7 @@ impl AttackSpec {
                 SwapTarget::OtherGender => GenderCondition::Other,
                 _ => GenderCondition::Same,
             },
-            replace: match self.replace.unwrap_or(ReplaceName::Each) {
-                ReplaceName::A => Replace::First,
-                ReplaceName::B => Replace::Second,
-                ReplaceName::Both => Replace::Both,
-                ReplaceName::Each => Replace::Each,
-            },
+            replace: self.replace.unwrap_or(Replace::Each),
         }))
     }
 
@@ -466,10 +449,7 @@ impl AttackSpec {
         let config = TriggerConfig {
             length,
             init,
-            position: match self.position.unwrap_or(PositionName::Prefix) {
-                PositionName::Prefix => Position::Prefix,
-                PositionName::Suffix => Position::Suffix,
-            },
+            position: self.position.unwrap_or(Position::Prefix),
             target: None,
             directions: positive("directions", self.directions, defaults.directions)?,
             sigma,
@@ -480,10 +460,7 @@ impl AttackSpec {
             patience: positive("patience", self.patience, defaults.patience)?,
             max_queries: self.budget_queries.or(defaults.max_queries),
             max_seconds: self.budget_seconds.or(defaults.max_seconds),
-            proposals: match self.proposals.unwrap_or(ProposalsName::Hotflip) {
-                ProposalsName::Hotflip => Proposals::Hotflip,
-                ProposalsName::Random => Proposals::Random,
-            },
+            proposals: self.proposals.unwrap_or(Proposals::Hotflip),
             allow_subwords: self.allow_subwords.unwrap_or(false),
             allow_numbers: false,
             stop_words: Vec::new(),

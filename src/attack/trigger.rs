@@ -54,7 +54,7 @@ pub enum TriggerError {
     Corpus(#[from] crate::corpus::CorpusError),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Position {
     Prefix,
@@ -62,7 +62,7 @@ pub enum Position {
 }
 
 /// How replacement tokens are proposed to the beam search.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Proposals {
     /// HotFlip ranking with the finite-difference gradient estimate.

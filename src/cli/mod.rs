@@ -1,13 +1,11 @@
 //! Argument parsing, split by subcommand (one file each), in the style of cargo-nextest.
 
 mod attack;
-mod cloze;
 mod coref;
 mod eval;
 mod predict;
 mod progress;
 mod report;
-mod trigger;
 
 use std::path::PathBuf;
 

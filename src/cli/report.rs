@@ -11,28 +11,29 @@
 //! run's rows replaced, never duplicated.
 //!
 //! Exit codes: 0 success (no regression, or none tested); 1 error; 2 bad command line (clap);
-//! 3 `--compare` found a metric significantly worse than in the previous run.
+//! 3 `--compare` found a metric significantly worse than in the previous run; 4 an absolute
+//! gate (`max_flip_rate = 0.10` in the suite) failed.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use clap::Args;
-use robust::attack::runner::{self, Target};
-use robust::corpus::Corpus;
-use robust::model::Classifier;
+use robust::attack::engine::{self, FailureExample, Models};
 use robust::report::history::{self, Comparison, HistoryRow, SummaryRow, Verdict};
-use robust::report::{Format, fixed, html};
+use robust::report::{fixed, html};
+use robust::suite::gate::GateOutcome;
 use robust::suite::{Job, Suite};
 use serde_json::json;
 
-use super::attack::{Named, new_report};
 use super::{GlobalArgs, progress::Progress};
 
 /// The exit code for "a metric regressed", distinct from errors (1) and usage errors (2).
 pub const EXIT_REGRESSION: u8 = 3;
+/// The exit code for "an absolute gate failed" (it wins over a regression when both happen).
+pub const EXIT_GATE: u8 = 4;
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
@@ -101,8 +102,10 @@ fn run_suite(global: &GlobalArgs, args: &ReportArgs, path: &Path) -> anyhow::Res
     let suite = Suite::load(path)?;
     let mut model_sha = BTreeMap::new();
     for dir in &suite.models {
-        let info = robust::model::ModelInfo::read(dir)?;
-        model_sha.insert(dir.clone(), info.sha256()?);
+        let model = dir.join("model.onnx");
+        let sha = robust::hash::sha256_file(&model)
+            .with_context(|| format!("failed to read {}", model.display()))?;
+        model_sha.insert(dir.clone(), sha);
     }
     let fingerprint = suite.fingerprint(&model_sha);
     let now = history::utc(unix_now()).1;
@@ -157,7 +160,7 @@ fn run_suite(global: &GlobalArgs, args: &ReportArgs, path: &Path) -> anyhow::Res
     write_state(&run_dir, &state)?;
     remove_stale_temporaries(&run_dir)?;
 
-    let mut models: HashMap<PathBuf, Classifier> = HashMap::new();
+    let mut models = Models::new(global.inference_options());
     let total = suite.jobs.len();
     for job in &suite.jobs {
         let position = format!("[{}/{total}] {}", job.index + 1, job.id);
@@ -165,7 +168,7 @@ fn run_suite(global: &GlobalArgs, args: &ReportArgs, path: &Path) -> anyhow::Res
             tracing::info!("{position}: already done, skipped");
             continue;
         }
-        run_job(global, job, &mut models, &model_sha, &jobs_dir, &position)?;
+        run_job(job, &mut models, &jobs_dir, &position)?;
     }
     drop(models);
     finalize(
@@ -179,104 +182,82 @@ fn run_suite(global: &GlobalArgs, args: &ReportArgs, path: &Path) -> anyhow::Res
     )
 }
 
-fn run_job(
-    global: &GlobalArgs,
-    job: &Job,
-    models: &mut HashMap<PathBuf, Classifier>,
-    model_sha: &BTreeMap<PathBuf, String>,
-    jobs_dir: &Path,
-    position: &str,
-) -> anyhow::Result<()> {
-    let attack = &job.attack;
-    let corpus = Corpus::read(&attack.corpus, &job.columns)?;
-    if !models.contains_key(&attack.model) {
-        models.insert(attack.model.clone(), global.load_classifier(&attack.model)?);
-    }
-    let model = models.get_mut(&attack.model).expect("loaded just above");
-    // Each attack starts cold, so its time and model work do not depend on which ran before.
-    model.clear_cache();
-    let gold = match corpus.label_column {
-        Some(_) => Some(corpus.label_indices(model.info())?),
-        None => None,
-    };
-    let targets: Vec<Target> = corpus
-        .rows
-        .iter()
-        .enumerate()
-        .take(attack.limit.unwrap_or(usize::MAX))
-        .map(|(i, row)| Target {
-            line: row.line,
-            text: row.text.clone(),
-            gold: gold.as_ref().map(|g| g[i]),
-        })
-        .collect();
+fn run_job(job: &Job, models: &mut Models, jobs_dir: &Path, position: &str) -> anyhow::Result<()> {
+    let plan = &job.plan;
+    let attack = &plan.attack;
     tracing::info!(
-        "{position}: {} ({}) on {} × {}, {} sentences",
+        "{position}: {} ({}) on {} × {}",
         attack.name,
         attack.kind.as_str(),
         job.model_name,
-        corpus.name(),
-        targets.len()
+        attack.corpus.display(),
     );
-    let perturber = attack
-        .perturber
-        .as_deref()
-        .expect("suites hold no trigger attacks");
     let started_at = history::utc(unix_now()).1;
     let mut bar = Progress::new(&job.id);
-    let result = runner::run(model, &targets, perturber, attack.seed, &mut |d, t| {
-        bar.update(d, t)
-    })?;
+    let result = engine::execute(plan, models, &mut |d, t| bar.update(d, t))?;
     bar.finish();
-    let sha = model_sha.get(&attack.model).cloned().unwrap_or_default();
-    let report = new_report(
-        model,
-        &corpus,
-        attack,
-        &sha,
-        Named {
-            name: attack.name.clone(),
-            parameters: attack.parameters.clone(),
-        },
-        result.outcomes,
-        result.wall_seconds,
-        result.queries,
-    );
-    let o = &report.scores.overall;
-    let headline = match &o.expected_direction_rate {
-        Some(r) => format!("expected-direction rate {}", r.display_percent()),
-        None => format!("flip rate {}", o.flip_rate.display_percent()),
+    let (corpus, corpus_sha256, headline) = match (&result.cloze, result.reports.first()) {
+        (Some(c), _) => (
+            c.provenance.corpus.clone(),
+            c.provenance.corpus_sha256.clone(),
+            c.scores
+                .first()
+                .and_then(|s| s.top1_unchanged)
+                .map_or_else(String::new, |r| {
+                    format!("top-1 unchanged by negation {}", r.display_percent())
+                }),
+        ),
+        (None, Some(report)) => {
+            let o = &report.scores.overall;
+            let headline = match &o.expected_direction_rate {
+                Some(r) => format!("expected-direction rate {}", r.display_percent()),
+                None => format!("flip rate {}", o.flip_rate.display_percent()),
+            };
+            (
+                report.corpus.clone(),
+                report.corpus_sha256.clone(),
+                headline,
+            )
+        }
+        (None, None) => unreachable!("the engine returns a report or a cloze outcome"),
     };
     let job_json = json!({
         "id": job.id,
         "origin": job.origin,
-        "attack": report.attack,
-        "kind": report.kind,
-        "model": report.model,
+        "attack": result.name,
+        "kind": attack.kind.as_str(),
+        "shape": plan.shape.as_str(),
+        "model": job.model_name,
         "model_path": attack.model,
-        "model_sha256": report.model_sha256,
-        "corpus": report.corpus,
+        "model_sha256": result.model_sha256,
+        "corpus": corpus,
         "corpus_path": attack.corpus,
-        "corpus_sha256": report.corpus_sha256,
-        "seed": report.seed,
-        "parameters": report.parameters,
-        "sentences": targets.len(),
+        "corpus_sha256": corpus_sha256,
+        "seed": attack.seed,
+        "parameters": result.reports.first().map_or(&attack.parameters, |r| &r.parameters),
+        "trigger": result.trigger,
+        "sentences": result.rows,
         "started_at": started_at,
-        "wall_seconds": report.wall_seconds,
-        "model_stats": report.model_stats,
+        "wall_seconds": result.wall_seconds,
+        "model_stats": result.model_stats,
     });
-    let files = [
-        ("summary.csv", Format::Csv.exporter().attack(&report)?),
-        ("examples.csv", robust::report::examples_csv(&report)?),
-        ("job.json", format!("{:#}\n", job_json)),
-    ];
+    let failures: Vec<_> = result.failures.iter().take(job.examples).collect();
+    let mut files: Vec<(&str, String)> = result
+        .files
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.clone()))
+        .collect();
+    files.push(("job.json", format!("{job_json:#}\n")));
+    files.push((
+        "failures.json",
+        serde_json::to_string_pretty(&failures)? + "\n",
+    ));
     // Stage the whole job folder, then rename it into place: a job is done iff its folder
-    // exists, and a kill at any moment leaves either nothing or all three files.
+    // exists, and a kill at any moment leaves either nothing or every file.
     let staging = tempfile::Builder::new()
         .prefix(".tmp-")
         .tempdir_in(jobs_dir)
         .with_context(|| format!("failed to create a folder in {}", jobs_dir.display()))?;
-    let files: Vec<(&str, String)> = files.into_iter().collect();
     robust::report::write_all_atomic(staging.path(), &files)?;
     let staged = staging.keep();
     let target = jobs_dir.join(&job.id);
@@ -285,7 +266,7 @@ fn run_job(
     sync_dir(jobs_dir);
     tracing::info!(
         "{position}: done in {:.1} s; {headline}",
-        report.wall_seconds
+        result.wall_seconds
     );
     Ok(())
 }
@@ -380,15 +361,53 @@ fn finalize(
     session_start: Instant,
 ) -> anyhow::Result<ExitCode> {
     let jobs_dir = run_dir.join("jobs");
-    let (mut summaries, mut examples, mut job_meta) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut summaries, mut job_meta) = (Vec::new(), Vec::new());
+    // Sentence-attack examples share one header; cloze items have their own file.
+    let (mut examples, mut cloze_examples) = (Vec::new(), Vec::new());
+    let mut extras: Vec<html::JobExtras> = Vec::new();
+    let mut gate_outcomes: Vec<(String, GateOutcome)> = Vec::new();
     for job in &suite.jobs {
         let dir = jobs_dir.join(&job.id);
         let read = |name: &str| {
             std::fs::read_to_string(dir.join(name))
                 .with_context(|| format!("failed to read {}", dir.join(name).display()))
         };
-        summaries.push(read("summary.csv")?);
-        examples.push(read("examples.csv")?);
+        let summary = read("summary.csv")?;
+        let job_rows = history::parse_summary(&dir.join("summary.csv"), &summary)?;
+        let mut gate_rows = Vec::new();
+        let mut judged = Vec::new();
+        if let Some(first) = job_rows.first() {
+            for gate in &job.gates {
+                let outcome = gate.judge(&job_rows);
+                gate_rows.push(outcome.summary_row(first));
+                judged.push(outcome);
+            }
+        }
+        summaries.push(summary + &history::rows_csv(&gate_rows)?);
+        let failures: Vec<FailureExample> = match read("failures.json") {
+            Ok(text) => serde_json::from_str(&text)
+                .with_context(|| format!("{}: not valid failure examples", dir.display()))?,
+            Err(_) => Vec::new(),
+        };
+        if let Some(first) = job_rows.first() {
+            extras.push(html::JobExtras {
+                attack: first.attack.clone(),
+                model: first.model.clone(),
+                corpus: first.corpus.clone(),
+                gates: judged.clone(),
+                failures,
+                wanted: job.examples,
+            });
+        }
+        for outcome in judged {
+            gate_outcomes.push((first_attack(&job_rows, &job.id), outcome));
+        }
+        let e = read("examples.csv")?;
+        if e.starts_with("attack,") {
+            examples.push(e);
+        } else {
+            cloze_examples.push(e);
+        }
         job_meta.push(serde_json::from_str::<serde_json::Value>(&read(
             "job.json",
         )?)?);
@@ -461,7 +480,7 @@ fn finalize(
             "path": c,
             "sha256": robust::hash::sha256_file(c).ok(),
         })).collect::<Vec<_>>(),
-        "seeds": suite.jobs.iter().map(|j| json!({"job": j.id, "seed": j.attack.seed})).collect::<Vec<_>>(),
+        "seeds": suite.jobs.iter().map(|j| json!({"job": j.id, "seed": j.plan.attack.seed})).collect::<Vec<_>>(),
         "jobs": job_meta,
         "comparison": comparisons.as_ref().map(|(id, c)| json!({
             "previous_run": id,
@@ -525,6 +544,7 @@ fn finalize(
         comparison: comparisons
             .as_ref()
             .map(|(id, c)| (id.as_str(), c.as_slice(), args.alpha)),
+        jobs: &extras,
     });
 
     let mut files = vec![
@@ -532,6 +552,9 @@ fn finalize(
         ("summary.csv", summary),
         ("report.html", page),
     ];
+    if !cloze_examples.is_empty() {
+        files.push(("cloze-examples.csv", concat_csv(&cloze_examples)));
+    }
     if let Some((id, c)) = &comparisons {
         files.push(("comparison.csv", history::comparison_csv(id, c)?));
     }
@@ -552,19 +575,86 @@ fn finalize(
         rows.len(),
         history_path.display()
     );
-    println!("{}", run_dir.join("report.html").display());
-    match (&args.compare, &comparisons) {
-        (Some(_), Some((id, c))) => Ok(verdict(id, &state.run_id, c, args.alpha)),
+    print!("{}", summary_table(&job_meta, &rows, &gate_outcomes));
+    println!("report: {}", run_dir.join("report.html").display());
+    let regression = match (&args.compare, &comparisons) {
+        (Some(_), Some((id, c))) => verdict(id, &state.run_id, c, args.alpha),
         (Some(_), None) => {
             tracing::warn!(
                 "no earlier run of suite {} in {}: nothing to compare with",
                 suite.name,
                 history_path.display()
             );
-            Ok(ExitCode::SUCCESS)
+            ExitCode::SUCCESS
         }
-        (None, _) => Ok(ExitCode::SUCCESS),
+        (None, _) => ExitCode::SUCCESS,
+    };
+    let failed = gate_outcomes.iter().filter(|(_, g)| !g.passed).count();
+    if failed > 0 {
+        println!(
+            "GATES: {failed} of {} thresholds failed (exit code {EXIT_GATE})",
+            gate_outcomes.len()
+        );
+        return Ok(ExitCode::from(EXIT_GATE));
     }
+    Ok(regression)
+}
+
+fn first_attack(rows: &[SummaryRow], fallback: &str) -> String {
+    rows.first()
+        .map_or_else(|| fallback.to_string(), |r| r.attack.clone())
+}
+
+/// The run at a glance: each attack's headline rate with its interval, and its gates.
+fn summary_table(
+    jobs: &[serde_json::Value],
+    rows: &[SummaryRow],
+    gates: &[(String, GateOutcome)],
+) -> String {
+    let mut out = String::from("\n");
+    let mut seen: Vec<(String, String, String)> = Vec::new();
+    for r in rows {
+        let key = (r.attack.clone(), r.model.clone(), r.corpus.clone());
+        if seen.contains(&key) || r.group != "all" {
+            continue;
+        }
+        seen.push(key.clone());
+        let pick = |metric: &str| {
+            rows.iter().find(|x| {
+                (x.attack.as_str(), x.model.as_str(), x.corpus.as_str())
+                    == (key.0.as_str(), key.1.as_str(), key.2.as_str())
+                    && x.group == "all"
+                    && x.metric == metric
+            })
+        };
+        let headline = [
+            "expected_direction_rate",
+            "top1_unchanged",
+            "accuracy_after",
+            "flip_rate",
+        ]
+        .iter()
+        .find_map(|m| {
+            let row = pick(m)?;
+            Some(format!("{} {}", m, row.rate()?.display_percent()))
+        })
+        .unwrap_or_default();
+        let seconds = jobs
+            .iter()
+            .find(|j| j["attack"].as_str() == Some(key.0.as_str()))
+            .and_then(|j| j["wall_seconds"].as_f64())
+            .map_or_else(String::new, |s| format!(" ({s:.0} s)"));
+        out.push_str(&format!(
+            "{:<28} {} on {}{seconds}\n    {headline}\n",
+            key.0, key.1, key.2
+        ));
+        for (attack, g) in gates {
+            if *attack == key.0 && (key.1 == r.model) {
+                out.push_str(&format!("    gate {}\n", g.describe()));
+            }
+        }
+    }
+    out
 }
 
 /// Rows of a previous run given as a run folder (its summary.csv) or a run id in history.

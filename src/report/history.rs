@@ -288,6 +288,19 @@ pub fn history_csv(rows: &[HistoryRow]) -> Result<String, ReportError> {
     String::from_utf8(bytes).map_err(|e| ReportError::Serialise(Box::new(e)))
 }
 
+/// Summary rows as `summary.csv` lines, without a header (to append to a summary).
+pub fn rows_csv(rows: &[SummaryRow]) -> Result<String, ReportError> {
+    let ser = |e: csv::Error| ReportError::Serialise(Box::new(e));
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for r in rows {
+        w.write_record(r.cells()).map_err(ser)?;
+    }
+    let bytes = w
+        .into_inner()
+        .map_err(|e| ReportError::Serialise(Box::new(e.into_error())))?;
+    String::from_utf8(bytes).map_err(|e| ReportError::Serialise(Box::new(e)))
+}
+
 /// Run ids of `suite` in history, oldest first (the order runs finished).
 pub fn runs_of(history: &[HistoryRow], suite: &str) -> Vec<String> {
     let mut ids: Vec<String> = Vec::new();
@@ -323,6 +336,15 @@ pub enum Worse {
 pub fn worse_direction(kind: &str, metric: &str) -> Option<Worse> {
     if metric == "accuracy_before" {
         return Some(Worse::Lower);
+    }
+    if kind == "cloze" {
+        return match metric {
+            "true_preferred_affirmative" | "true_preferred_negated" | "answer_in_topk" => {
+                Some(Worse::Lower)
+            }
+            "top1_unchanged" => Some(Worse::Higher),
+            _ => None,
+        };
     }
     if kind == "negation" {
         return match metric {

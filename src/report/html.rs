@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::history::{Comparison, HistoryRow, SummaryRow, Verdict, worse_direction};
+use crate::attack::engine::FailureExample;
 use crate::stats::Rate;
+use crate::suite::gate::GateOutcome;
 
 pub struct HtmlReport<'a> {
     pub suite: &'a str,
@@ -23,6 +25,19 @@ pub struct HtmlReport<'a> {
     pub trend: &'a [HistoryRow],
     /// The previous run's id, the comparison with it, and alpha.
     pub comparison: Option<(&'a str, &'a [Comparison], f64)>,
+    /// Per attack: its gates and failure examples.
+    pub jobs: &'a [JobExtras],
+}
+
+/// What the report shows of one attack beyond its summary rows.
+pub struct JobExtras {
+    pub attack: String,
+    pub model: String,
+    pub corpus: String,
+    pub gates: Vec<GateOutcome>,
+    pub failures: Vec<FailureExample>,
+    /// Examples the suite asked for (fewer are shown when fewer failed).
+    pub wanted: usize,
 }
 
 /// Escape text for HTML element content and attribute values.
@@ -69,10 +84,20 @@ tr.improved td{background:#e3f4e8}
 details summary{cursor:pointer;color:#3b4356;font-size:13px;margin-top:8px}
 .legend{font-size:12px;color:#5b6478;margin-top:4px}
 footer{color:#8d97ab;font-size:12px;padding:0 32px 24px}
+.gates{margin:4px 0 10px;font-size:13px}
+.gate{display:inline-block;padding:2px 8px;border-radius:10px;margin:0 6px 4px 0}
+.gate.pass{background:#e3f4e8;border:1px solid #9fd3ae}
+.gate.fail{background:#fde8e8;border:1px solid #f0a3a3;font-weight:600}
+.examples h3{font-size:13px;margin:12px 0 4px;color:#3b4356;font-weight:600}
+.examples table{width:100%;table-layout:fixed}
+.examples td,.examples th{text-align:left;vertical-align:top;padding:4px 8px}
+.examples td.text{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px;word-wrap:break-word}
+.examples mark{background:#ffe08a;padding:0 1px}
+.examples .none{font-size:12px;color:#5b6478;padding:4px 0}
 ";
 
 /// The rate metrics shown as bars, in this order, with readable names.
-const BAR_METRICS: [(&str, &str); 8] = [
+const BAR_METRICS: [(&str, &str); 12] = [
     ("flip_rate", "flip rate (of perturbations)"),
     ("example_flip_rate", "example flip rate"),
     ("attack_success_rate", "attack success rate"),
@@ -81,14 +106,24 @@ const BAR_METRICS: [(&str, &str); 8] = [
     ("accuracy_before", "accuracy before"),
     ("accuracy_after", "accuracy after (every variant)"),
     ("perturbed_accuracy", "accuracy on perturbations"),
+    (
+        "true_preferred_affirmative",
+        "true completion preferred, affirmative",
+    ),
+    (
+        "true_preferred_negated",
+        "true completion preferred, negated",
+    ),
+    ("top1_unchanged", "top-1 unchanged by negation"),
+    ("answer_in_topk", "answer in affirmative top-k"),
 ];
 
 /// The one rate a trend line follows per attack.
 fn headline(kind: &str) -> &'static str {
-    if kind == "negation" {
-        "expected_direction_rate"
-    } else {
-        "flip_rate"
+    match kind {
+        "negation" => "expected_direction_rate",
+        "cloze" => "top1_unchanged",
+        _ => "flip_rate",
     }
 }
 
@@ -139,7 +174,11 @@ pub fn render(report: &HtmlReport) -> String {
     }
     for key in &order {
         let rows: Vec<&SummaryRow> = report.rows.iter().filter(|r| job_key(r) == *key).collect();
-        html.push_str(&job_section(key, &rows, report.trend, &verdicts));
+        let extras = report
+            .jobs
+            .iter()
+            .find(|j| (&j.attack, &j.model, &j.corpus) == (&key.0, &key.1, &key.2));
+        html.push_str(&job_section(key, &rows, report.trend, &verdicts, extras));
     }
     html.push_str(
         "</main><footer>Bars: share k/n with its 95% Wilson interval (whisker). \
@@ -202,6 +241,7 @@ fn job_section(
     rows: &[&SummaryRow],
     trend: &[HistoryRow],
     verdicts: &BTreeMap<(JobKey, String, String), &Comparison>,
+    extras: Option<&JobExtras>,
 ) -> String {
     let kind = rows.first().map_or("", |r| r.kind.as_str());
     let value = |group: &str, metric: &str| {
@@ -248,7 +288,20 @@ fn job_section(
             escape(&p.parameters.replace(';', " · "))
         );
     }
-    s.push_str("</div><div class=\"charts\">");
+    s.push_str("</div>");
+    if let Some(x) = extras.filter(|x| !x.gates.is_empty()) {
+        s.push_str("<div class=\"gates\">Gates: ");
+        for g in &x.gates {
+            let _ = write!(
+                s,
+                "<span class=\"gate {}\">{}</span>",
+                if g.passed { "pass" } else { "fail" },
+                escape(&g.describe())
+            );
+        }
+        s.push_str("</div>");
+    }
+    s.push_str("<div class=\"charts\">");
 
     // Overall rates.
     let bars: Vec<Bar> = BAR_METRICS
@@ -346,6 +399,9 @@ fn job_section(
         );
     }
     s.push_str("</div>");
+    if let Some(x) = extras.filter(|x| x.wanted > 0) {
+        s.push_str(&examples_table(x));
+    }
 
     // Every row, for those who want the numbers.
     s.push_str(
@@ -385,6 +441,93 @@ fn job_section(
     }
     s.push_str("</table></details></section>\n");
     s
+}
+
+/// The attack's clearest failures: original and perturbed text with the words that differ
+/// marked, gold label, and both answers with their probabilities.
+fn examples_table(x: &JobExtras) -> String {
+    let mut s = format!(
+        "<div class=\"examples\"><h3>Failure examples (the {} clearest)</h3>",
+        x.wanted
+    );
+    if x.failures.is_empty() {
+        s.push_str("<div class=\"none\">No failures to show.</div></div>");
+        return s;
+    }
+    s.push_str(
+        "<table><tr><th style=\"width:4em\">line</th><th>original</th><th>perturbed</th>\
+         <th style=\"width:16em\">answers</th></tr>",
+    );
+    for f in x.failures.iter().take(x.wanted) {
+        let (orig, pert) = mark_changes(&f.original_text, &f.perturbed_text);
+        let gold = f
+            .gold
+            .as_ref()
+            .map_or_else(String::new, |g| format!("gold <b>{}</b><br>", escape(g)));
+        let _ = write!(
+            s,
+            "<tr><td>{}</td><td class=\"text\">{orig}</td><td class=\"text\">{pert}<br>\
+             <small>{}</small></td><td>{gold}{} ({:.1}%) → <b>{}</b> ({:.1}%)<br>\
+             <small>{}</small></td></tr>",
+            f.line,
+            escape(&f.detail),
+            escape(&f.original_label),
+            100.0 * f.original_confidence,
+            escape(&f.perturbed_label),
+            100.0 * f.perturbed_confidence,
+            escape(&f.why),
+        );
+    }
+    s.push_str("</table></div>");
+    s
+}
+
+/// Both texts, escaped, with the words that are not in their longest common subsequence
+/// wrapped in `<mark>`: inserted, removed, renamed or moved words stand out.
+pub fn mark_changes(original: &str, perturbed: &str) -> (String, String) {
+    let a: Vec<&str> = original.split_whitespace().collect();
+    let b: Vec<&str> = perturbed.split_whitespace().collect();
+    // Quadratic LCS: sentences are short, and the report shows a handful.
+    let (n, m) = (a.len().min(400), b.len().min(400));
+    let mut table = vec![vec![0u16; m + 1]; n + 1];
+    for i in (0..n).rev() {
+        for j in (0..m).rev() {
+            table[i][j] = if a[i] == b[j] {
+                table[i + 1][j + 1] + 1
+            } else {
+                table[i + 1][j].max(table[i][j + 1])
+            };
+        }
+    }
+    let (mut keep_a, mut keep_b) = (vec![false; a.len()], vec![false; b.len()]);
+    let (mut i, mut j) = (0, 0);
+    while i < n && j < m {
+        if a[i] == b[j] {
+            keep_a[i] = true;
+            keep_b[j] = true;
+            i += 1;
+            j += 1;
+        } else if table[i + 1][j] >= table[i][j + 1] {
+            i += 1;
+        } else {
+            j += 1;
+        }
+    }
+    let render = |words: &[&str], keep: &[bool]| {
+        words
+            .iter()
+            .zip(keep)
+            .map(|(w, k)| {
+                if *k {
+                    escape(w)
+                } else {
+                    format!("<mark>{}</mark>", escape(w))
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    (render(&a, &keep_a), render(&b, &keep_b))
 }
 
 struct Bar {
@@ -650,6 +793,7 @@ mod tests {
             rows: &rows,
             trend: &trend,
             comparison: None,
+            jobs: &[],
         });
         assert!(page.starts_with("<!DOCTYPE html>") && page.ends_with("</html>\n"));
         assert!(!page.contains("<script"), "text is escaped");
@@ -669,5 +813,39 @@ mod tests {
         );
         assert!(page.contains("over the last 3 runs"));
         assert!(page.contains("n/a (0/0)"));
+    }
+
+    #[test]
+    fn failure_examples_are_escaped_and_marked() {
+        let (a, b) = mark_changes("the <b>film</b> is good", "the <b>film</b> is not good");
+        assert_eq!(a, "the &lt;b&gt;film&lt;/b&gt; is good");
+        assert_eq!(b, "the &lt;b&gt;film&lt;/b&gt; is <mark>not</mark> good");
+        let x = JobExtras {
+            attack: "neg".into(),
+            model: "m".into(),
+            corpus: "c".into(),
+            gates: Vec::new(),
+            failures: vec![FailureExample {
+                line: 7,
+                group: "insert".into(),
+                gold: Some("positive".into()),
+                original_text: "Tom & <i>Jerry</i> rock".into(),
+                perturbed_text: "Tom & <i>Jerry</i> do not rock".into(),
+                detail: "insert not".into(),
+                original_label: "positive".into(),
+                original_confidence: 0.9,
+                perturbed_label: "positive".into(),
+                perturbed_confidence: 0.8,
+                why: "still the gold label after the perturbation".into(),
+            }],
+            wanted: 5,
+        };
+        let html = examples_table(&x);
+        assert!(!html.contains("<i>"), "{html}");
+        assert!(html.contains("<mark>do</mark> <mark>not</mark>"), "{html}");
+        assert!(
+            html.contains("Tom &amp; &lt;i&gt;Jerry&lt;/i&gt;"),
+            "{html}"
+        );
     }
 }

@@ -1,0 +1,907 @@
+//! The attack engine: one way to run any attack, for the CLI, suites and library users alike.
+//!
+//! An [`AttackSpec`] (a recipe, flags, or a suite entry) says *what* to attack; which code
+//! runs depends on the model as much as on the kind. A negation attack on a fill-mask model is
+//! Ettinger's cloze probe; an entity swap on a model folder with a span template renames GAP
+//! candidates and recomputes offsets; a trigger needs a search corpus. [`plan`] makes that
+//! choice once, from the spec and the model folder (without loading the model), and fails
+//! early with the file and key at fault. [`execute`] runs a [`Plan`] on models held by a
+//! [`Models`] cache and returns an [`AttackResult`]: the typed reports, the files to write
+//! (`examples.csv`, `summary.csv`, and the trigger's loss curve), timings, query counts, and
+//! the clearest failure examples for the HTML report.
+//!
+//! Keeping this in the library (and not in the command line) is what lets `robust report` run
+//! every kind `robust attack` runs, with the same bytes in the same CSVs.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use super::name_swap::{self, SpanNameSwap};
+use super::recipe::{AttackKind, AttackSpec, ProbeName, RecipeError, ResolvedAttack};
+use super::runner::{self, Target};
+use super::trigger::{self, TriggerError};
+use crate::cloze::{ClozeError, ItemResult};
+use crate::coref::{CorefError, CorefModel, SpanTemplate};
+use crate::corpus::{Columns, Corpus, CorpusError};
+use crate::fill_mask::MaskedLm;
+use crate::model::{Classifier, InferenceOptions, ModelError, ModelKind, QueryStats};
+use crate::report::cloze::ClozeProvenance;
+use crate::report::{Format, ReportError, fixed};
+use crate::score::{AttackReport, ExampleOutcome, Expectation, score};
+use crate::spans::{SpanCorpus, SpanCorpusError};
+
+/// Failure examples kept per attack unless a suite says otherwise.
+pub const DEFAULT_FAILURE_EXAMPLES: usize = 5;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Recipe(#[from] RecipeError),
+    #[error("failed to load model {dir}")]
+    Model {
+        dir: PathBuf,
+        #[source]
+        source: ModelError,
+    },
+    #[error("model {dir}: {problem}")]
+    Unsupported { dir: PathBuf, problem: String },
+    #[error(transparent)]
+    Corpus(#[from] CorpusError),
+    #[error(transparent)]
+    Spans(#[from] SpanCorpusError),
+    #[error(transparent)]
+    Cloze(#[from] ClozeError),
+    #[error(transparent)]
+    Coref(#[from] CorefError),
+    #[error(transparent)]
+    Trigger(#[from] TriggerError),
+    #[error("{path}: {problem}")]
+    Input { path: PathBuf, problem: String },
+    #[error("model {dir} failed while running")]
+    Run {
+        dir: PathBuf,
+        #[source]
+        source: ModelError,
+    },
+    #[error(transparent)]
+    Report(#[from] ReportError),
+}
+
+/// The four attack shapes: what the engine runs, decided from the kind and the model folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Shape {
+    /// Perturb each sentence (shuffle, negation, entity swap) and classify the variants.
+    TextPerturbation,
+    /// Rename candidates in span rows (GAP) and resolve the pronoun again.
+    SpanSwap,
+    /// Search a universal trigger on one corpus and evaluate it on another.
+    TriggerSearch,
+    /// Cloze items on a fill-mask model (Ettinger's negation probes).
+    ClozeProbe,
+}
+
+impl Shape {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Shape::TextPerturbation => "text-perturbation",
+            Shape::SpanSwap => "span-swap",
+            Shape::TriggerSearch => "trigger-search",
+            Shape::ClozeProbe => "cloze-probe",
+        }
+    }
+}
+
+/// A checked attack bound to its shape: everything [`execute`] needs, nothing loaded yet.
+pub struct Plan {
+    pub attack: ResolvedAttack,
+    pub shape: Shape,
+    /// Columns of the sentence corpus (and of the trigger's search corpus).
+    pub columns: Columns,
+    /// Cloze probes: words listed per template.
+    pub top_k: usize,
+}
+
+impl Plan {
+    /// Corpora the plan reads: the evaluated corpus, then the trigger's search corpus.
+    pub fn corpora(&self) -> Vec<&Path> {
+        let mut out = vec![self.attack.corpus.as_path()];
+        if let Some(t) = &self.attack.trigger {
+            out.push(t.search_corpus.as_path());
+        }
+        out
+    }
+
+    /// The rate metrics (group "all") this plan's `summary.csv` can hold, for checking gates
+    /// before anything runs. `labelled` says whether the evaluated corpus has gold labels.
+    pub fn rate_metrics(&self, labelled: bool) -> Vec<&'static str> {
+        match self.shape {
+            Shape::ClozeProbe => vec![
+                "true_preferred_affirmative",
+                "true_preferred_negated",
+                "top1_unchanged",
+                "answer_in_topk",
+            ],
+            _ => {
+                let mut m = vec!["flip_rate", "example_flip_rate"];
+                // Span rows always carry their gold resolution; sentences only with labels.
+                if labelled || self.shape == Shape::SpanSwap || self.shape == Shape::TriggerSearch {
+                    m.extend([
+                        "attack_success_rate",
+                        "accuracy_before",
+                        "perturbed_accuracy",
+                    ]);
+                    match self.attack.kind.expectation() {
+                        Expectation::Invariant => m.push("accuracy_after"),
+                        Expectation::FlipFromGold => {
+                            m.extend(["expected_direction_rate", "ignored_rate"])
+                        }
+                    }
+                } else if self.attack.kind.expectation() == Expectation::FlipFromGold {
+                    m.push("ignored_rate");
+                }
+                m
+            }
+        }
+    }
+}
+
+/// What the model folder is, without loading the model.
+fn model_shape(dir: &Path) -> Result<(ModelKind, bool), EngineError> {
+    let model_err = |source| EngineError::Model {
+        dir: dir.to_path_buf(),
+        source,
+    };
+    let kind = ModelKind::of_dir(dir).map_err(model_err)?;
+    let spans = kind == ModelKind::Classifier && SpanTemplate::read(dir)?.is_some();
+    Ok((kind, spans))
+}
+
+/// Check a spec and decide its shape from the kind and the model folder. `origin` names the
+/// recipe file (or "flags", or a suite entry) in errors.
+pub fn plan(spec: &AttackSpec, origin: &str) -> Result<Plan, EngineError> {
+    let attack = spec.resolve(origin)?;
+    let (model_kind, spans) = model_shape(&attack.model)?;
+    let unsupported = |problem: String| EngineError::Unsupported {
+        dir: attack.model.clone(),
+        problem,
+    };
+    let shape = match (model_kind, attack.kind) {
+        (ModelKind::FillMask, AttackKind::Negation) => Shape::ClozeProbe,
+        (ModelKind::FillMask, kind) => {
+            return Err(unsupported(format!(
+                "is a {}; only kind = \"negation\" (the cloze probe) runs on it, not {}",
+                ModelKind::FillMask.as_str(),
+                kind.as_str()
+            )));
+        }
+        (ModelKind::Classifier, _) if spec.probe == Some(ProbeName::Cloze) => {
+            return Err(unsupported(format!(
+                "is a {}; this command needs a {} (probe = \"cloze\")",
+                ModelKind::Classifier.as_str(),
+                ModelKind::FillMask.as_str()
+            )));
+        }
+        (ModelKind::Classifier, AttackKind::EntitySwap) if spans => Shape::SpanSwap,
+        (ModelKind::Classifier, kind) if spans => {
+            return Err(unsupported(format!(
+                "resolves pronouns from span rows; only --kind entity-swap applies to it, not {}",
+                kind.as_str()
+            )));
+        }
+        (ModelKind::Classifier, AttackKind::Trigger) => Shape::TriggerSearch,
+        (ModelKind::Classifier, _) => Shape::TextPerturbation,
+    };
+    if shape == Shape::SpanSwap && attack.name_swap.is_none() {
+        return Err(EngineError::Input {
+            path: PathBuf::from(super::recipe::DEFAULT_NAME_FREQUENCY),
+            problem: "not found: name swaps on span rows need the name-frequency table (run \
+                      from the repository root, or set name_frequency / --name-frequency)"
+                .into(),
+        });
+    }
+    let top_k = spec.top_k.unwrap_or(5);
+    if shape == Shape::ClozeProbe && top_k == 0 {
+        return Err(RecipeError::Invalid {
+            origin: origin.to_string(),
+            key: "top_k",
+            value: "0".into(),
+            problem: "must be at least 1".into(),
+        }
+        .into());
+    }
+    Ok(Plan {
+        attack,
+        shape,
+        columns: Columns {
+            text: spec.text_col.clone(),
+            label: spec.label_col.clone(),
+            require_label: false,
+        },
+        top_k,
+    })
+}
+
+/// Loaded models, kept across attacks so that a suite loads each folder once.
+pub struct Models {
+    options: InferenceOptions,
+    classifiers: HashMap<PathBuf, Classifier>,
+    coref: HashMap<PathBuf, CorefModel>,
+    fill_mask: HashMap<PathBuf, MaskedLm>,
+}
+
+impl Models {
+    pub fn new(options: InferenceOptions) -> Self {
+        Self {
+            options,
+            classifiers: HashMap::new(),
+            coref: HashMap::new(),
+            fill_mask: HashMap::new(),
+        }
+    }
+
+    pub fn options(&self) -> &InferenceOptions {
+        &self.options
+    }
+
+    fn load_err(dir: &Path) -> impl FnOnce(ModelError) -> EngineError + '_ {
+        move |source| EngineError::Model {
+            dir: dir.to_path_buf(),
+            source,
+        }
+    }
+
+    /// The classifier in `dir`, loaded on first use.
+    pub fn classifier(&mut self, dir: &Path) -> Result<&mut Classifier, EngineError> {
+        if !self.classifiers.contains_key(dir) {
+            let model = Classifier::load(dir, self.options.clone()).map_err(Self::load_err(dir))?;
+            self.classifiers.insert(dir.to_path_buf(), model);
+        }
+        Ok(self.classifiers.get_mut(dir).expect("inserted just above"))
+    }
+
+    /// The coreference model (classifier + span template) in `dir`, loaded on first use.
+    pub fn coref(&mut self, dir: &Path) -> Result<&mut CorefModel, EngineError> {
+        if !self.coref.contains_key(dir) {
+            let classifier =
+                Classifier::load(dir, self.options.clone()).map_err(Self::load_err(dir))?;
+            self.coref
+                .insert(dir.to_path_buf(), CorefModel::new(classifier)?);
+        }
+        Ok(self.coref.get_mut(dir).expect("inserted just above"))
+    }
+
+    /// The fill-mask model in `dir`, loaded on first use.
+    pub fn masked_lm(&mut self, dir: &Path) -> Result<&mut MaskedLm, EngineError> {
+        if !self.fill_mask.contains_key(dir) {
+            let model = MaskedLm::load(dir, self.options.clone()).map_err(Self::load_err(dir))?;
+            self.fill_mask.insert(dir.to_path_buf(), model);
+        }
+        Ok(self.fill_mask.get_mut(dir).expect("inserted just above"))
+    }
+}
+
+/// The trigger a search found, as printed and recorded.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TriggerFound {
+    pub text: String,
+    pub proposals: String,
+    pub search_examples: usize,
+    pub search_corpus: String,
+    pub queries: u64,
+    pub seconds: f64,
+}
+
+/// One clear case of an attack working: the input, what the attack made of it, and both
+/// answers. Shown in the HTML report, so that a rate comes with sentences behind it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailureExample {
+    /// Line in the corpus file.
+    pub line: usize,
+    pub group: String,
+    pub gold: Option<String>,
+    pub original_text: String,
+    pub perturbed_text: String,
+    pub detail: String,
+    pub original_label: String,
+    pub original_confidence: f64,
+    pub perturbed_label: String,
+    pub perturbed_confidence: f64,
+    /// Why this counts as a failure, in words.
+    pub why: String,
+}
+
+/// What an attack measured.
+pub struct AttackResult {
+    pub name: String,
+    pub kind: AttackKind,
+    pub shape: Shape,
+    /// The scored attack(s): one, or for a trigger the searched trigger and the random
+    /// baseline. Empty for cloze probes, whose scores are in `cloze`.
+    pub reports: Vec<AttackReport>,
+    pub cloze: Option<ClozeOutcome>,
+    pub trigger: Option<TriggerFound>,
+    /// `examples.csv`, `summary.csv`, then any extra files (trigger: `loss_curve.csv`,
+    /// `trigger.json`), in the order they are written.
+    pub files: Vec<(String, String)>,
+    /// Rows (sentences, span rows or cloze items) attacked.
+    pub rows: usize,
+    pub wall_seconds: f64,
+    pub model_stats: QueryStats,
+    pub model_sha256: String,
+    pub failures: Vec<FailureExample>,
+}
+
+/// A cloze probe's outcome.
+pub struct ClozeOutcome {
+    pub provenance: ClozeProvenance,
+    pub scores: Vec<crate::cloze::ClozeScores>,
+    pub results: Vec<ItemResult>,
+}
+
+impl AttackResult {
+    /// The content of one of the result's files.
+    pub fn file(&self, name: &str) -> Option<&str> {
+        self.files
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, t)| t.as_str())
+    }
+
+    /// The summary printed to standard output, in `format`.
+    pub fn render(&self, format: Format) -> Result<String, EngineError> {
+        if let Some(c) = &self.cloze {
+            use crate::report::cloze::{summary_csv, table};
+            return Ok(match format {
+                Format::Csv => summary_csv(&c.provenance, &c.scores)?,
+                Format::Json => {
+                    let p = &c.provenance;
+                    serde_json::to_string_pretty(&serde_json::json!({
+                        "provenance": {"model": p.model, "model_sha256": p.model_sha256,
+                            "corpus": p.corpus, "corpus_sha256": p.corpus_sha256},
+                        "scores": c.scores,
+                        "items": c.results,
+                    }))
+                    .map_err(|e| ReportError::Serialise(Box::new(e)))?
+                        + "\n"
+                }
+                Format::Table => table(&c.provenance, &c.scores, &c.results),
+            });
+        }
+        let exporter = format.exporter();
+        let mut text = String::new();
+        if let Some(t) = &self.trigger {
+            text.push_str(&format!(
+                "trigger   {:?} ({} proposals; search: {} examples of {}, {} queries, {:.1} s)\n\n",
+                t.text, t.proposals, t.search_examples, t.search_corpus, t.queries, t.seconds
+            ));
+        }
+        for (i, report) in self.reports.iter().enumerate() {
+            if i == 1 && self.trigger.is_some() {
+                text.push_str("\n--- random triggers of the same length (baseline) ---\n");
+            }
+            text.push_str(&exporter.attack(report)?);
+        }
+        Ok(text)
+    }
+}
+
+/// Run a plan. `progress` is told (rows done, rows in all) as model work proceeds; the
+/// trigger search logs its iterations through `tracing`. Every model's cache is cleared first,
+/// so an attack's time and query counts do not depend on what ran before it.
+pub fn execute(
+    plan: &Plan,
+    models: &mut Models,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<AttackResult, EngineError> {
+    match plan.shape {
+        Shape::TextPerturbation => perturbation(plan, models, progress),
+        Shape::SpanSwap => span_swap(plan, models, progress),
+        Shape::TriggerSearch => trigger_search(plan, models),
+        Shape::ClozeProbe => cloze_probe(plan, models),
+    }
+}
+
+/// The examples an attack runs on: the first `limit` rows, with gold labels where the corpus
+/// has them.
+pub fn targets(
+    corpus: &Corpus,
+    model: &Classifier,
+    limit: Option<usize>,
+) -> Result<Vec<Target>, CorpusError> {
+    let gold = match corpus.label_column {
+        Some(_) => Some(corpus.label_indices(model.info())?),
+        None => None,
+    };
+    Ok(corpus
+        .rows
+        .iter()
+        .enumerate()
+        .take(limit.unwrap_or(usize::MAX))
+        .map(|(i, row)| Target {
+            line: row.line,
+            text: row.text.clone(),
+            gold: gold.as_ref().map(|g| g[i]),
+        })
+        .collect())
+}
+
+fn read_corpus(path: &Path, columns: &Columns) -> Result<Corpus, EngineError> {
+    let corpus = Corpus::read(path, columns)?;
+    if corpus.blank_lines > 0 {
+        tracing::info!(
+            blank_lines = corpus.blank_lines,
+            "skipped blank lines in {}",
+            path.display()
+        );
+    }
+    Ok(corpus)
+}
+
+/// A scored report with the provenance every report carries.
+#[allow(clippy::too_many_arguments)]
+fn new_report(
+    attack: &ResolvedAttack,
+    name: String,
+    parameters: BTreeMap<String, String>,
+    model: &Classifier,
+    model_sha256: &str,
+    corpus: &Corpus,
+    outcomes: Vec<ExampleOutcome>,
+    wall_seconds: f64,
+    model_stats: QueryStats,
+) -> AttackReport {
+    AttackReport {
+        scores: score(&outcomes, model.labels(), attack.kind.expectation()),
+        attack: name,
+        kind: attack.kind.as_str().to_string(),
+        model: model.info().name.clone(),
+        model_sha256: model_sha256.to_string(),
+        corpus: corpus.name(),
+        corpus_sha256: corpus.sha256.clone(),
+        seed: attack.seed,
+        robust_version: crate::VERSION.to_string(),
+        parameters,
+        labels: model.labels().to_vec(),
+        outcomes,
+        wall_seconds,
+        model_stats,
+    }
+}
+
+/// `examples.csv` and `summary.csv` of one or more reports, each with one header.
+fn report_files(reports: &[&AttackReport]) -> Result<Vec<(String, String)>, EngineError> {
+    let mut examples = String::new();
+    let mut summary = String::new();
+    for (i, report) in reports.iter().enumerate() {
+        let e = crate::report::examples_csv(report)?;
+        let s = Format::Csv.exporter().attack(report)?;
+        // Later reports drop their header line.
+        let skip = |text: &str| {
+            if i == 0 {
+                text.to_string()
+            } else {
+                text.split_once('\n')
+                    .map_or(String::new(), |(_, rest)| rest.to_string())
+            }
+        };
+        examples.push_str(&skip(&e));
+        summary.push_str(&skip(&s));
+    }
+    Ok(vec![
+        ("examples.csv".into(), examples),
+        ("summary.csv".into(), summary),
+    ])
+}
+
+fn perturbation(
+    plan: &Plan,
+    models: &mut Models,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<AttackResult, EngineError> {
+    let attack = &plan.attack;
+    let corpus = read_corpus(&attack.corpus, &plan.columns)?;
+    let model = models.classifier(&attack.model)?;
+    model.clear_cache();
+    let targets = targets(&corpus, model, attack.limit)?;
+    let perturber = attack
+        .perturber
+        .as_deref()
+        .expect("every text-perturbation kind has a perturber");
+    let run = runner::run(model, &targets, perturber, attack.seed, progress).map_err(|source| {
+        EngineError::Run {
+            dir: attack.model.clone(),
+            source,
+        }
+    })?;
+    let sha = model
+        .info()
+        .sha256()
+        .map_err(Models::load_err(&attack.model))?;
+    let report = new_report(
+        attack,
+        attack.name.clone(),
+        attack.parameters.clone(),
+        model,
+        &sha,
+        &corpus,
+        run.outcomes,
+        run.wall_seconds,
+        run.queries,
+    );
+    finish_reports(plan, vec![report], targets.len(), sha, None, Vec::new())
+}
+
+fn finish_reports(
+    plan: &Plan,
+    reports: Vec<AttackReport>,
+    rows: usize,
+    model_sha256: String,
+    trigger: Option<TriggerFound>,
+    extra: Vec<(String, String)>,
+) -> Result<AttackResult, EngineError> {
+    let refs: Vec<&AttackReport> = reports.iter().collect();
+    let mut files = report_files(&refs)?;
+    files.extend(extra);
+    let first = &reports[0];
+    Ok(AttackResult {
+        name: plan.attack.name.clone(),
+        kind: plan.attack.kind,
+        shape: plan.shape,
+        failures: failure_examples(first, usize::MAX),
+        wall_seconds: first.wall_seconds,
+        model_stats: first.model_stats,
+        reports,
+        cloze: None,
+        trigger,
+        files,
+        rows,
+        model_sha256,
+    })
+}
+
+fn span_swap(
+    plan: &Plan,
+    models: &mut Models,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<AttackResult, EngineError> {
+    let attack = &plan.attack;
+    let swap: &SpanNameSwap = attack
+        .name_swap
+        .as_ref()
+        .expect("plan() checks that span swaps have their frequency table");
+    if !SpanCorpus::sniff(&attack.corpus) && attack.corpus.is_file() {
+        return Err(EngineError::Input {
+            path: attack.corpus.clone(),
+            problem: "line 1: a coreference model needs GAP-format rows (columns Text, Pronoun, \
+                      Pronoun-offset, A, A-offset, B, B-offset)"
+                .into(),
+        });
+    }
+    let corpus = SpanCorpus::read(&attack.corpus)?;
+    let model = models.coref(&attack.model)?;
+    model.classifier.clear_cache();
+    let rows = &corpus.rows[..corpus.rows.len().min(attack.limit.unwrap_or(usize::MAX))];
+    let run = name_swap::run(model, rows, swap, attack.seed, progress).map_err(|source| {
+        EngineError::Run {
+            dir: attack.model.clone(),
+            source,
+        }
+    })?;
+    let mut parameters = attack.parameters.clone();
+    parameters.insert("condition".into(), swap.condition.as_str().into());
+    parameters.insert(
+        "replace".into(),
+        format!("{:?}", swap.replace).to_lowercase(),
+    );
+    // Recipe swap names that only make sense for sentences are replaced by the condition.
+    parameters.remove("swap");
+    let scores = name_swap::score_breakdown(&run);
+    let info = model.classifier.info();
+    let sha = info.sha256().map_err(Models::load_err(&attack.model))?;
+    let report = AttackReport {
+        scores,
+        attack: attack.name.clone(),
+        kind: attack.kind.as_str().to_string(),
+        model: info.name.clone(),
+        model_sha256: sha.clone(),
+        corpus: corpus.name(),
+        corpus_sha256: corpus.sha256.clone(),
+        seed: attack.seed,
+        robust_version: crate::VERSION.to_string(),
+        parameters,
+        labels: run.labels.clone(),
+        outcomes: run.outcomes,
+        wall_seconds: run.wall_seconds,
+        model_stats: run.queries,
+    };
+    finish_reports(plan, vec![report], rows.len(), sha, None, Vec::new())
+}
+
+fn trigger_search(plan: &Plan, models: &mut Models) -> Result<AttackResult, EngineError> {
+    let attack = &plan.attack;
+    let settings = attack
+        .trigger
+        .as_ref()
+        .expect("trigger plans carry their settings");
+    let corpus = read_corpus(&attack.corpus, &plan.columns)?;
+    if corpus.label_column.is_none() {
+        return Err(EngineError::Input {
+            path: corpus.path.clone(),
+            problem: "a trigger attack needs gold labels (no label column)".into(),
+        });
+    }
+    if settings.search_corpus == attack.corpus {
+        tracing::warn!(
+            "searching and evaluating on the same corpus overstates how universal a trigger is"
+        );
+    }
+    let search_columns = Columns {
+        require_label: true,
+        ..plan.columns.clone()
+    };
+    let search = read_corpus(&settings.search_corpus, &search_columns)?;
+    let model = models.classifier(&attack.model)?;
+    model.clear_cache();
+    let targets = targets(&corpus, model, attack.limit)?;
+    let before = model.stats();
+    let start = Instant::now();
+    let outcome = trigger::run_attack(model, settings, &targets, &search, attack.seed, &mut |p| {
+        tracing::info!(
+            "iteration {:>2}: trigger {:?}, batch loss {:.4}, validation loss {:.4}, {} queries, {:.0} s",
+            p.iteration,
+            p.trigger,
+            p.batch_loss,
+            p.validation_loss,
+            p.queries,
+            p.seconds
+        );
+    })?;
+    let wall_seconds = start.elapsed().as_secs_f64();
+    let model_stats = model.stats().since(&before);
+    let mut parameters = attack.parameters.clone();
+    parameters.insert("trigger".into(), outcome.result.text.clone());
+    parameters.insert(
+        "search_examples".into(),
+        outcome.search_examples.to_string(),
+    );
+    let labels = model.labels().to_vec();
+    let sha = model
+        .info()
+        .sha256()
+        .map_err(Models::load_err(&attack.model))?;
+    let searched = new_report(
+        attack,
+        attack.name.clone(),
+        parameters.clone(),
+        model,
+        &sha,
+        &corpus,
+        outcome.searched,
+        wall_seconds,
+        model_stats,
+    );
+    let mut baseline_params = parameters;
+    baseline_params.insert(
+        "random_triggers".into(),
+        outcome.random_triggers.join(" | "),
+    );
+    let baseline = new_report(
+        attack,
+        format!("{}/random-baseline", attack.name),
+        baseline_params,
+        model,
+        &sha,
+        &corpus,
+        outcome.baseline,
+        wall_seconds,
+        model_stats,
+    );
+    let mut curve = String::from("iteration,trigger,batch_loss,validation_loss,queries\n");
+    for p in &outcome.result.curve {
+        curve.push_str(&format!(
+            "{},\"{}\",{},{},{}\n",
+            p.iteration,
+            p.trigger.replace('"', "\"\""),
+            fixed(p.batch_loss, 6),
+            fixed(p.validation_loss, 6),
+            p.queries
+        ));
+    }
+    let proposals = format!("{:?}", outcome.proposals).to_lowercase();
+    let json = serde_json::to_string_pretty(&serde_json::json!({
+        "trigger": outcome.result,
+        "proposals": outcome.proposals,
+        "target": outcome.target.map(|t| labels[t].clone()),
+        "source": outcome.source.map(|s| labels[s].clone()),
+        "search_corpus": search.path,
+        "search_corpus_sha256": search.sha256,
+        "search_examples": outcome.search_examples,
+        "random_triggers": outcome.random_triggers,
+        "wall_seconds": wall_seconds,
+    }))
+    .map_err(|e| ReportError::Serialise(Box::new(e)))?;
+    let found = TriggerFound {
+        text: outcome.result.text.clone(),
+        proposals,
+        search_examples: outcome.search_examples,
+        search_corpus: search.name(),
+        queries: outcome.result.queries,
+        seconds: outcome.result.seconds,
+    };
+    finish_reports(
+        plan,
+        vec![searched, baseline],
+        targets.len(),
+        sha,
+        Some(found),
+        vec![
+            ("loss_curve.csv".into(), curve),
+            ("trigger.json".into(), json + "\n"),
+        ],
+    )
+}
+
+fn cloze_probe(plan: &Plan, models: &mut Models) -> Result<AttackResult, EngineError> {
+    use crate::report::cloze::{examples_csv, summary_csv};
+    let attack = &plan.attack;
+    let items = crate::cloze::read_items(&attack.corpus)?;
+    let items = &items[..items.len().min(attack.limit.unwrap_or(usize::MAX))];
+    let model = models.masked_lm(&attack.model)?;
+    let before = model.stats();
+    let start = Instant::now();
+    let results =
+        crate::cloze::run(model, items, plan.top_k).map_err(|source| EngineError::Run {
+            dir: attack.model.clone(),
+            source,
+        })?;
+    let wall_seconds = start.elapsed().as_secs_f64();
+    let model_stats = model.stats().since(&before);
+    let scores = crate::cloze::score_all(&results);
+    let corpus_sha256 =
+        crate::hash::sha256_file(&attack.corpus).map_err(|e| EngineError::Input {
+            path: attack.corpus.clone(),
+            problem: format!("cannot read ({e})"),
+        })?;
+    let mut parameters = BTreeMap::new();
+    parameters.insert("probe".to_string(), "cloze".to_string());
+    parameters.insert("top_k".to_string(), plan.top_k.to_string());
+    if let Some(limit) = attack.limit {
+        parameters.insert("limit".to_string(), limit.to_string());
+    }
+    let model_sha256 = model.sha256().map_err(Models::load_err(&attack.model))?;
+    let provenance = ClozeProvenance {
+        attack: attack.name.clone(),
+        model: model.name().to_string(),
+        model_sha256: model_sha256.clone(),
+        corpus: attack
+            .corpus
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        corpus_sha256,
+        seed: attack.seed,
+        parameters,
+    };
+    let files = vec![
+        ("examples.csv".to_string(), examples_csv(&results)?),
+        (
+            "summary.csv".to_string(),
+            summary_csv(&provenance, &scores)?,
+        ),
+    ];
+    Ok(AttackResult {
+        name: attack.name.clone(),
+        kind: attack.kind,
+        shape: plan.shape,
+        reports: Vec::new(),
+        failures: cloze_failures(&results),
+        cloze: Some(ClozeOutcome {
+            provenance,
+            scores,
+            results,
+        }),
+        trigger: None,
+        files,
+        rows: items.len(),
+        wall_seconds,
+        model_stats,
+        model_sha256,
+    })
+}
+
+/// The clearest failures of a scored attack, strongest first, at most one per input row.
+///
+/// For invariance attacks (shuffles, name swaps, triggers) a failure is a variant whose label
+/// changed, ranked by how much probability the original label lost. For negation, where a
+/// change away from the gold label is wanted, it is a variant still predicted as the gold
+/// label, ranked by the confidence in it.
+pub fn failure_examples(report: &AttackReport, limit: usize) -> Vec<FailureExample> {
+    let label = |i: usize| {
+        report
+            .labels
+            .get(i)
+            .cloned()
+            .unwrap_or_else(|| i.to_string())
+    };
+    let expectation = report.scores.expectation;
+    let mut found: Vec<(f64, FailureExample)> = Vec::new();
+    for o in &report.outcomes {
+        let Ok(variants) = &o.result else { continue };
+        let mut best: Option<(f64, FailureExample)> = None;
+        for v in variants {
+            let p = &v.prediction;
+            let (strength, why) = match expectation {
+                Expectation::Invariant if p.label != o.original.label => {
+                    let before = o.original.probs.get(o.original.label).copied();
+                    let after = p.probs.get(o.original.label).copied();
+                    let drop = f64::from(before.unwrap_or(0.0) - after.unwrap_or(0.0));
+                    (drop, "label changed".to_string())
+                }
+                Expectation::FlipFromGold => match o.gold {
+                    Some(g) if p.label == g => (
+                        f64::from(p.probs.get(g).copied().unwrap_or(0.0)),
+                        "still the gold label after the perturbation".to_string(),
+                    ),
+                    _ => continue,
+                },
+                _ => continue,
+            };
+            let example = FailureExample {
+                line: o.line,
+                group: v.perturbation.group.clone(),
+                gold: o.gold.map(label),
+                original_text: o.text.clone(),
+                perturbed_text: v.perturbation.text.clone(),
+                detail: v.perturbation.detail.clone(),
+                original_label: label(o.original.label),
+                original_confidence: f64::from(o.original.confidence()),
+                perturbed_label: label(p.label),
+                perturbed_confidence: f64::from(p.confidence()),
+                why,
+            };
+            if best.as_ref().is_none_or(|(s, _)| strength > *s) {
+                best = Some((strength, example));
+            }
+        }
+        found.extend(best);
+    }
+    // Stable on ties (corpus order), so the same run always shows the same examples.
+    found.sort_by(|a, b| b.0.total_cmp(&a.0));
+    found.into_iter().take(limit).map(|(_, e)| e).collect()
+}
+
+/// Cloze items whose top-1 word did not change when the template was negated: the model
+/// ignored the negation. Ranked by the top-1 word's probability in the negated template.
+fn cloze_failures(results: &[ItemResult]) -> Vec<FailureExample> {
+    let mut found: Vec<(f64, FailureExample)> = results
+        .iter()
+        .filter(|r| r.top1_unchanged() == Some(true))
+        .filter_map(|r| {
+            let (aff_word, aff_lp) = r.top_aff.first()?;
+            let (neg_word, neg_lp) = r.top_neg.first()?;
+            let it = &r.item;
+            Some((
+                f64::from(*neg_lp),
+                FailureExample {
+                    line: it.line,
+                    group: it.group.clone().unwrap_or_else(|| "all".into()),
+                    gold: it.negated_answer.clone(),
+                    original_text: it.template.clone(),
+                    perturbed_text: it.negated.clone().unwrap_or_default(),
+                    detail: format!("item {}", it.id),
+                    original_label: aff_word.clone(),
+                    original_confidence: f64::from(aff_lp.exp()),
+                    perturbed_label: neg_word.clone(),
+                    perturbed_confidence: f64::from(neg_lp.exp()),
+                    why: "same top-1 word with and without negation".into(),
+                },
+            ))
+        })
+        .collect();
+    found.sort_by(|a, b| b.0.total_cmp(&a.0));
+    found.into_iter().map(|(_, e)| e).collect()
+}
