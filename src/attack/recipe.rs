@@ -116,6 +116,9 @@ macro_rules! attack_spec {
         pub struct $name { $( $(#[$field_meta])* pub $field: Option<$ty>, )* }
 
         impl $name {
+            /// Every recipe key, in order.
+            pub const KEYS: &'static [&'static str] = &[$(stringify!($field)),*];
+
             /// Fields set in `over` replace those in `self`.
             pub fn overridden_by(self, over: $name) -> $name {
                 $name { $( $field: over.$field.or(self.$field), )* }

@@ -61,6 +61,10 @@ pub struct ReportArgs {
         conflicts_with = "suite"
     )]
     pub run: Option<String>,
+    /// Check the suite in full (recipes, models, corpora, gates) and print its jobs; run
+    /// nothing and write nothing.
+    #[arg(long, requires = "suite", conflicts_with_all = ["resume", "compare"])]
+    pub check: bool,
     /// Significance level of the two-proportion test behind --compare.
     #[arg(long, default_value_t = 0.01, value_name = "ALPHA")]
     pub alpha: f64,
@@ -100,6 +104,10 @@ fn run_suite(global: &GlobalArgs, args: &ReportArgs, path: &Path) -> anyhow::Res
     let session_start = Instant::now();
     // Everything is checked before any model runs.
     let suite = Suite::load(path)?;
+    if args.check {
+        print!("{}", describe(&suite));
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut model_sha = BTreeMap::new();
     for dir in &suite.models {
         let model = dir.join("model.onnx");
@@ -269,6 +277,40 @@ fn run_job(job: &Job, models: &mut Models, jobs_dir: &Path, position: &str) -> a
         result.wall_seconds
     );
     Ok(())
+}
+
+/// The suite's jobs, one line each with their gates, for `--check`.
+fn describe(suite: &Suite) -> String {
+    let mut out = format!(
+        "suite {} ({}): {} jobs\n",
+        suite.name,
+        suite.path.display(),
+        suite.jobs.len()
+    );
+    for job in &suite.jobs {
+        let a = &job.plan.attack;
+        out.push_str(&format!(
+            "{:<44} {:<12} {:<18} model {} corpus {}",
+            job.id,
+            a.kind.as_str(),
+            job.plan.shape.as_str(),
+            a.model.display(),
+            a.corpus.display()
+        ));
+        if let Some(t) = &a.trigger {
+            out.push_str(&format!(" (search {})", t.search_corpus.display()));
+        }
+        out.push('\n');
+        for g in &job.gates {
+            out.push_str(&format!(
+                "    gate {} {} ({})\n",
+                g.key(),
+                g.threshold,
+                g.mode.as_str()
+            ));
+        }
+    }
+    out
 }
 
 /// Make a rename durable; best effort, as not every file system supports syncing a folder.

@@ -212,6 +212,10 @@ fn take_entry_keys(
     let mut gates = Vec::new();
     let names: Vec<String> = table.keys().cloned().collect();
     for name in names {
+        // Recipe keys such as `max_search_examples` are not gates.
+        if AttackSpec::KEYS.contains(&name.as_str()) {
+            continue;
+        }
         let Some((bound, metric)) = Gate::parse_key(&name) else {
             continue;
         };
@@ -749,7 +753,8 @@ mod tests {
             e.contains("attack[0].max_flip_rat") && e.contains("produces no rate `flip_rat`"),
             "{e}"
         );
-        let e = body("kind = \"shuffle\"\nmax_flip_rate = 1.5");
+        // Recipe keys that look like gates stay recipe keys.
+        let e = body("kind = \"shuffle\"\nmax_search_examples = 10\nmax_flip_rate = 1.5");
         assert!(e.contains("between 0 and 1"), "{e}");
         let e = body("kind = \"shuffle\"\ngate = \"loose\"");
         assert!(e.contains("attack[0].gate"), "{e}");

@@ -7,6 +7,7 @@ mod cloze;
 mod coref;
 mod default_model;
 mod embedding_graph;
+mod engine;
 mod properties;
 mod report;
 mod util;
