@@ -669,12 +669,12 @@ fn summary_table(
                     && x.metric == metric
             })
         };
-        let headline = [
-            "expected_direction_rate",
-            "top1_unchanged",
-            "accuracy_after",
-            "flip_rate",
-        ]
+        let last = if r.kind == "trigger" {
+            "accuracy_after"
+        } else {
+            "flip_rate"
+        };
+        let headline = ["expected_direction_rate", "top1_unchanged", last]
         .iter()
         .find_map(|m| {
             let row = pick(m)?;
