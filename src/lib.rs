@@ -21,6 +21,7 @@ pub mod score;
 pub mod spans;
 pub mod stats;
 pub mod suite;
+pub mod testing;
 pub mod tokenize;
 
 /// The crate version, recorded in every report.

@@ -540,6 +540,46 @@ impl PredictionCache {
 /// Called with (rows done, rows to do) after each forward pass.
 pub type Progress<'a> = &'a mut dyn FnMut(usize, usize);
 
+/// What an attack needs of a model that labels texts: its labels, predictions for a batch of
+/// texts, and the count of model work done so far.
+///
+/// The attack runner and [`crate::prop::Check`] take any `TextModel`, so they are tested
+/// against small fakes as well as against the ONNX [`Classifier`] that implements it for real.
+pub trait TextModel {
+    /// Label names, by index.
+    fn labels(&self) -> &[String];
+    /// One prediction per text, in order; `progress` is told (texts done, texts in all).
+    fn predict_with_progress(
+        &mut self,
+        texts: &[&str],
+        progress: Progress,
+    ) -> Result<Vec<Prediction>, ModelError>;
+    /// Model work so far (rows run, cache hits, truncations).
+    fn stats(&self) -> QueryStats;
+
+    fn predict(&mut self, texts: &[&str]) -> Result<Vec<Prediction>, ModelError> {
+        self.predict_with_progress(texts, &mut |_, _| {})
+    }
+}
+
+impl TextModel for Classifier {
+    fn labels(&self) -> &[String] {
+        Classifier::labels(self)
+    }
+
+    fn predict_with_progress(
+        &mut self,
+        texts: &[&str],
+        progress: Progress,
+    ) -> Result<Vec<Prediction>, ModelError> {
+        Classifier::predict_with_progress(self, texts, progress)
+    }
+
+    fn stats(&self) -> QueryStats {
+        Classifier::stats(self)
+    }
+}
+
 pub struct Classifier {
     info: ModelInfo,
     /// Runs long rows, and short ones when there is one worker.

@@ -47,7 +47,7 @@ use crate::attack::runner::example_rng;
 use crate::attack::shuffle::{Shuffle, ShuffleMode};
 use crate::attack::{Perturbation, Perturber};
 use crate::corpus::{Corpus, CorpusError};
-use crate::model::{Classifier, ModelError, ModelInfo, Prediction};
+use crate::model::{ModelError, ModelInfo, Prediction, TextModel};
 use crate::stats::Rate;
 
 pub use crate::attack::entity_swap::SwapTarget;
@@ -301,7 +301,7 @@ impl std::error::Error for PropertyFailure {}
 
 /// Checks rate properties against one model.
 pub struct Check<'m> {
-    model: &'m mut Classifier,
+    model: &'m mut dyn TextModel,
     cases: u32,
     seed: u64,
     max_shrink_steps: usize,
@@ -309,7 +309,7 @@ pub struct Check<'m> {
 
 impl<'m> Check<'m> {
     /// 256 cases, seed 0.
-    pub fn new(model: &'m mut Classifier) -> Self {
+    pub fn new(model: &'m mut dyn TextModel) -> Self {
         Self {
             model,
             cases: 256,
@@ -531,5 +531,50 @@ mod tests {
                 .unwrap();
             prop_assert_eq!(&again[0], &case.variant);
         }
+    }
+
+    /// `Check` against the fake model: a bag-of-words model is invariant under shuffles (rate
+    /// 1, n = cases), and a property that fails is reported with a shrunk counter-example.
+    #[test]
+    fn check_measures_rates_and_shrinks_failures_on_a_fake_model() {
+        let mut model = crate::testing::KeywordModel::default();
+        let pool = Pool::from_texts([
+            "a good film with a great cast",
+            "the plot is bad and the acting is awful",
+            "it is not good",
+            "boring , boring , boring film",
+        ]);
+        let rate = Check::new(&mut model)
+            .cases(40)
+            .seed(3)
+            .at_least(
+                "shuffle invariance",
+                perturbed(&pool, shuffle(ShuffleMode::Full)),
+                invariant,
+                1.0,
+            )
+            .unwrap();
+        assert_eq!((rate.k, rate.n), (40, 40));
+
+        // Negation flips this model every time, so "invariant under negation" fails.
+        let err = Check::new(&mut model)
+            .cases(20)
+            .seed(3)
+            .at_least(
+                "negation invariance",
+                perturbed(&pool, negation(NegationMode::Auto)),
+                invariant,
+                0.9,
+            )
+            .err()
+            .expect("the property fails");
+        let PropError::Failed(failure) = err else {
+            panic!("expected a property failure, got {err}")
+        };
+        assert_eq!(failure.rate.k, 0, "{failure}");
+        let c = &failure.counterexample;
+        assert_ne!(c.original.label, c.perturbed.label);
+        // Shrinking walks toward the shortest sentence in the pool that still fails.
+        assert_eq!(c.case.sentence.text, "it is not good", "{failure}");
     }
 }

@@ -11,7 +11,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use super::Perturber;
-use crate::model::{Classifier, ModelError, Progress, QueryStats};
+use crate::model::{ModelError, Progress, QueryStats, TextModel};
 use crate::score::{ExampleOutcome, PerturbedOutcome};
 
 /// One example to attack: its text, line in the corpus, and gold label if known.
@@ -39,7 +39,7 @@ pub fn example_rng(seed: u64, index: usize) -> ChaCha8Rng {
 
 /// Perturb every target, predict originals and variants in large batches, and pair them up.
 pub fn run(
-    model: &mut Classifier,
+    model: &mut dyn TextModel,
     targets: &[Target],
     perturber: &dyn Perturber,
     seed: u64,
@@ -90,4 +90,104 @@ pub fn run(
         queries: model.stats().since(&before),
         wall_seconds: start.elapsed().as_secs_f64(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attack::negation::{Negation, NegationMode};
+    use crate::attack::shuffle::{Shuffle, ShuffleMode};
+    use crate::attack::{Perturbation, SkipReason};
+    use crate::testing::KeywordModel;
+
+    fn targets(texts: &[(&str, usize)]) -> Vec<Target> {
+        texts
+            .iter()
+            .enumerate()
+            .map(|(i, (t, g))| Target {
+                line: i + 2,
+                text: t.to_string(),
+                gold: Some(*g),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_bag_of_words_model_is_invariant_to_shuffles() {
+        let mut model = KeywordModel::default();
+        let t = targets(&[("a good and fine film", 1), ("bad", 0), ("it was awful", 0)]);
+        let shuffle = Shuffle {
+            mode: ShuffleMode::Full,
+            samples: 3,
+        };
+        let run = run(&mut model, &t, &shuffle, 7, &mut |_, _| {}).unwrap();
+        assert_eq!(run.outcomes.len(), 3);
+        assert!(matches!(
+            run.outcomes[1].result,
+            Err(SkipReason::TooFewWords)
+        ));
+        for o in &run.outcomes {
+            for v in o.result.as_deref().unwrap_or(&[]) {
+                assert_eq!(
+                    v.prediction.label, o.original.label,
+                    "{}",
+                    v.perturbation.text
+                );
+            }
+        }
+        // Each example pays for its original and its distinct variants, no more.
+        let distinct: u64 = run.outcomes.iter().map(|o| o.queries).sum();
+        assert_eq!(run.queries.model_queries, distinct);
+        assert_eq!(run.queries.requests, 3 + 3 + 3);
+    }
+
+    #[test]
+    fn negation_flips_a_model_that_reads_not() {
+        let mut model = KeywordModel::default();
+        let t = targets(&[("The film is good .", 1), ("The plot is bad .", 0)]);
+        let negation = Negation {
+            mode: NegationMode::Auto,
+        };
+        let run = run(&mut model, &t, &negation, 0, &mut |_, _| {}).unwrap();
+        for o in &run.outcomes {
+            let variants = o.result.as_ref().expect("a negation site");
+            assert_eq!(variants.len(), 1);
+            assert_ne!(variants[0].prediction.label, o.original.label, "{o:?}");
+        }
+    }
+
+    /// A perturber that returns the same variant twice and the original once: the runner
+    /// counts distinct inputs per example, and the model's cache answers the repeats.
+    struct Repeats;
+    impl Perturber for Repeats {
+        fn name(&self) -> &'static str {
+            "repeats"
+        }
+        fn perturb(&self, text: &str, _: &mut ChaCha8Rng) -> Result<Vec<Perturbation>, SkipReason> {
+            let v = |t: &str| Perturbation {
+                text: t.to_string(),
+                detail: String::new(),
+                group: "g".into(),
+            };
+            Ok(vec![v("bad"), v("bad"), v(text)])
+        }
+    }
+
+    #[test]
+    fn repeated_inputs_cost_one_query() {
+        let mut model = KeywordModel::default();
+        let t = targets(&[("good", 1)]);
+        let run = run(&mut model, &t, &Repeats, 0, &mut |_, _| {}).unwrap();
+        assert_eq!(run.outcomes[0].queries, 2, "good and bad");
+        assert_eq!(run.queries.model_queries, 2);
+        assert_eq!(run.queries.cache_hits, 2);
+        let labels: Vec<usize> = run.outcomes[0]
+            .result
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|v| v.prediction.label)
+            .collect();
+        assert_eq!(labels, [0, 0, 1]);
+    }
 }

@@ -675,12 +675,12 @@ fn summary_table(
             "flip_rate"
         };
         let headline = ["expected_direction_rate", "top1_unchanged", last]
-        .iter()
-        .find_map(|m| {
-            let row = pick(m)?;
-            Some(format!("{} {}", m, row.rate()?.display_percent()))
-        })
-        .unwrap_or_default();
+            .iter()
+            .find_map(|m| {
+                let row = pick(m)?;
+                Some(format!("{} {}", m, row.rate()?.display_percent()))
+            })
+            .unwrap_or_default();
         let seconds = jobs
             .iter()
             .find(|j| j["attack"].as_str() == Some(key.0.as_str()))

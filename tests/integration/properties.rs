@@ -190,7 +190,7 @@ fn checks_are_reproducible_from_their_seed() {
     let pool = pool(&m);
     let strategy = || prop::perturbed(&pool, prop::shuffle(ShuffleMode::Full));
     let mut rate = |seed| {
-        Check::new(&mut m)
+        Check::new(&mut *m)
             .cases(60)
             .seed(seed)
             .rate("invariant", strategy(), prop::invariant)
@@ -232,7 +232,7 @@ fn scores_ignore_order_and_add_up() {
         mode: ShuffleMode::Full,
         samples: 3,
     };
-    let run = runner::run(&mut m, &targets, &shuffle, 7, &mut |_, _| {}).unwrap();
+    let run = runner::run(&mut *m, &targets, &shuffle, 7, &mut |_, _| {}).unwrap();
     let labels = m.labels().to_vec();
     let base = score(&run.outcomes, &labels, Expectation::Invariant);
     let mut reversed = run.outcomes.clone();
