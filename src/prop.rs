@@ -566,8 +566,7 @@ mod tests {
                 invariant,
                 0.9,
             )
-            .err()
-            .expect("the property fails");
+            .expect_err("the property fails");
         let PropError::Failed(failure) = err else {
             panic!("expected a property failure, got {err}")
         };
