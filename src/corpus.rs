@@ -41,6 +41,10 @@ pub enum LineProblem {
     Ragged { expected: usize, found: usize },
     InvalidUtf8,
     EmptyText,
+    /// Two header cells with the same name: which one a column name means is ambiguous.
+    DuplicateColumn { column: String },
+    /// A NUL byte in a text field: no tokenizer or spreadsheet treats it as text.
+    NulByte,
     UnknownLabel { label: String, known: Vec<String> },
     Csv(String),
 }
@@ -65,6 +69,11 @@ impl fmt::Display for LineProblem {
                 write!(f, "row has {found} fields, the header has {expected}")
             }
             LineProblem::InvalidUtf8 => write!(f, "invalid UTF-8"),
+            LineProblem::DuplicateColumn { column } => write!(
+                f,
+                "the header names column {column:?} twice; rename one so it is clear which is meant"
+            ),
+            LineProblem::NulByte => write!(f, "the row holds a NUL byte"),
             LineProblem::EmptyText => write!(f, "the text field is empty"),
             LineProblem::UnknownLabel { label, known } => write!(
                 f,
@@ -165,6 +174,14 @@ impl Corpus {
             })
             .collect::<Result<_, _>>()
             .map_err(|_| err(header_line, LineProblem::InvalidUtf8))?;
+        for (i, h) in header.iter().enumerate() {
+            if !h.is_empty() && header[..i].contains(h) {
+                return Err(err(
+                    header_line,
+                    LineProblem::DuplicateColumn { column: h.clone() },
+                ));
+            }
+        }
         let find = |name: &str| header.iter().position(|h| h == name);
         let (text_idx, text_column) = match &columns.text {
             Some(name) => (
@@ -224,6 +241,9 @@ impl Corpus {
                     .map(|s| s.trim().to_string())
                     .map_err(|_| err(line, LineProblem::InvalidUtf8))
             };
+            if fields.iter().any(|f| f.contains(&0)) {
+                return Err(err(line, LineProblem::NulByte));
+            }
             let text = field(text_idx)?;
             if text.is_empty() {
                 return Err(err(line, LineProblem::EmptyText));
@@ -504,5 +524,28 @@ mod tests {
         assert_eq!(blank, 2);
         let e = read_lines(Path::new("in.txt"), b"ok\n\xc3\x28\n").unwrap_err();
         assert_eq!(e.to_string(), "in.txt:2: invalid UTF-8");
+    }
+
+    /// Issue 16: duplicate header names and NUL bytes were accepted silently.
+    #[test]
+    fn duplicate_columns_and_nul_bytes_are_errors() {
+        let columns = Columns::default();
+        let e = Corpus::parse(
+            Path::new("d.tsv"),
+            b"sentence\tlabel\tsentence\nok\t1\tother\n",
+            &columns,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "d.tsv:1: the header names column \"sentence\" twice; rename one so it is clear which is meant"
+        );
+        let e = Corpus::parse(
+            Path::new("n.tsv"),
+            b"sentence\tlabel\nfine\t1\nbad\x00text\t0\n",
+            &columns,
+        )
+        .unwrap_err();
+        assert_eq!(e.to_string(), "n.tsv:3: the row holds a NUL byte");
     }
 }

@@ -385,7 +385,17 @@ impl HfConfig {
             })?;
             *slot = Some(name.clone());
         }
-        Ok(labels.into_iter().map(|l| l.unwrap_or_default()).collect())
+        let labels: Vec<String> = labels.into_iter().map(|l| l.unwrap_or_default()).collect();
+        for (i, l) in labels.iter().enumerate() {
+            if labels[..i].iter().any(|m| m.eq_ignore_ascii_case(l)) {
+                // Labels are matched by name (case-insensitive): two equal names would make
+                // every corpus label of that name mean the first.
+                return Err(bad(format!(
+                    "id2label names {l:?} twice; every label needs its own name"
+                )));
+            }
+        }
+        Ok(labels)
     }
 }
 

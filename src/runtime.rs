@@ -143,13 +143,26 @@ pub fn environment(flag: Option<&Path>) -> Result<&'static Environment, RuntimeE
         return Ok(env);
     }
     let (path, origin) = resolve_library(flag)?;
+    // Microsoft's builds start a telemetry client when the environment is created, which
+    // writes ~/.cache/Microsoft/DeveloperTools/.onnxruntime/ even when events are disabled
+    // through the API afterwards; this variable stops it before it starts. A user's own
+    // setting is left alone.
+    if std::env::var_os("ORT_DISABLE_TELEMETRY").is_none() {
+        // SAFETY: set once, before the runtime library is loaded and before robust starts
+        // any thread of its own; nothing else in the process reads or writes the environment
+        // concurrently at this point.
+        unsafe { std::env::set_var("ORT_DISABLE_TELEMETRY", "1") };
+    }
     tracing::debug!(path = %path.display(), origin = origin.describe(), "loading onnx runtime");
     let builder = ort::init_from(&path).map_err(|e| RuntimeError::Load {
         path: path.clone(),
         message: e.to_string(),
     })?;
+    // A CI tool writes only where it is asked to: no usage events, and (with them) no event
+    // database under ~/.cache/Microsoft.
     let env = builder
         .with_name("robust")
+        .with_telemetry(false)
         .build()
         .map_err(RuntimeError::Environment)?;
     Ok(&ENVIRONMENT.get_or_init(|| (env, path)).0)

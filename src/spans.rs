@@ -264,6 +264,29 @@ impl SpanCorpus {
                     gold,
                 });
             }
+            let golds: Vec<&str> = candidates
+                .iter()
+                .filter(|c| c.gold == Some(true))
+                .map(|c| c.label.as_str())
+                .collect();
+            if golds.len() > 1 {
+                // A pronoun refers to one person: GAP's rows never mark both, and scoring such
+                // a row would silently pick one.
+                return Err(row_err(
+                    line,
+                    format!(
+                        "{} are all TRUE; a pronoun refers to at most one candidate",
+                        golds
+                            .iter()
+                            .map(|l| format!("{l}-coref"))
+                            .collect::<Vec<_>>()
+                            .join(" and ")
+                    ),
+                ));
+            }
+            if text.contains('\0') {
+                return Err(row_err(line, "the row holds a NUL byte".into()));
+            }
             let id = id_col
                 .map(|c| fields[c].to_string())
                 .unwrap_or_else(|| format!("line-{line}"));

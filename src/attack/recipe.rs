@@ -61,7 +61,43 @@ pub enum AttackKind {
     Trigger,
 }
 
+/// Keys every kind reads.
+const GENERAL_KEYS: &[&str] = &[
+    "name", "kind", "model", "corpus", "text_col", "label_col", "seed", "limit",
+];
+
 impl AttackKind {
+    /// The recipe keys this kind reads, beyond the general ones.
+    pub fn keys(self) -> &'static [&'static str] {
+        match self {
+            AttackKind::Shuffle => &["samples", "mode", "window"],
+            AttackKind::Negation => &["negation", "probe", "top_k"],
+            AttackKind::EntitySwap => &["samples", "names", "swap", "replace", "name_frequency"],
+            AttackKind::Trigger => &[
+                "target",
+                "source",
+                "search_corpus",
+                "length",
+                "init",
+                "position",
+                "directions",
+                "sigma",
+                "candidates",
+                "beam",
+                "search_batch",
+                "iterations",
+                "patience",
+                "budget_queries",
+                "budget_seconds",
+                "proposals",
+                "allow_subwords",
+                "random_baselines",
+                "min_search_tokens",
+                "max_search_examples",
+            ],
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             AttackKind::Shuffle => "shuffle",
@@ -118,6 +154,13 @@ macro_rules! attack_spec {
         impl $name {
             /// Every recipe key, in order.
             pub const KEYS: &'static [&'static str] = &[$(stringify!($field)),*];
+
+            /// The keys this spec sets.
+            pub fn set_keys(&self) -> Vec<&'static str> {
+                let mut keys = Vec::new();
+                $( if self.$field.is_some() { keys.push(stringify!($field)); } )*
+                keys
+            }
 
             /// Fields set in `over` replace those in `self`.
             pub fn overridden_by(self, over: $name) -> $name {
@@ -277,6 +320,35 @@ impl AttackSpec {
             problem: problem.to_string(),
         };
         let kind = self.kind.ok_or_else(|| missing("kind"))?;
+        // A key the kind does not read would be silently ignored, and the report would
+        // record a parameter that had no effect.
+        for key in self.set_keys() {
+            if !GENERAL_KEYS.contains(&key) && !kind.keys().contains(&key) {
+                return Err(invalid(
+                    key,
+                    "set".into(),
+                    &format!(
+                        "does not apply to kind = \"{}\" (its keys: {})",
+                        kind.as_str(),
+                        kind.keys().join(", ")
+                    ),
+                ));
+            }
+        }
+        if self.window.is_some() && self.mode != Some(ShuffleModeName::Local) {
+            return Err(invalid(
+                "window",
+                self.window.unwrap_or_default().to_string(),
+                "applies only to mode = \"local\"",
+            ));
+        }
+        if self.limit == Some(0) {
+            return Err(invalid(
+                "limit",
+                "0".into(),
+                "must be at least 1 (an empty run measures nothing)",
+            ));
+        }
         let model = self.model.clone().ok_or_else(|| missing("model"))?;
         let corpus = self.corpus.clone().ok_or_else(|| missing("corpus"))?;
         let samples = self.samples.unwrap_or(match kind {
@@ -615,5 +687,35 @@ mod tests {
             "r.toml: kind is required"
         );
         assert!(parse("kind = \"trigger-happy\"").is_err());
+    }
+
+    /// Issue 16: keys a kind does not read, `window` without `mode = "local"` and `limit = 0`
+    /// were accepted silently.
+    #[test]
+    fn keys_that_do_nothing_are_errors() {
+        let err = |text: &str| {
+            parse(&format!("model = \"m\"\ncorpus = \"c\"\n{text}"))
+                .unwrap()
+                .resolve("r.toml")
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        assert!(
+            err("kind = \"shuffle\"\nnegation = \"insert\"")
+                .starts_with("r.toml: negation = set: does not apply to kind = \"shuffle\""),
+            "{}",
+            err("kind = \"shuffle\"\nnegation = \"insert\"")
+        );
+        assert!(err("kind = \"negation\"\nsamples = 3").contains("samples = set: does not apply"));
+        assert_eq!(
+            err("kind = \"shuffle\"\nmode = \"full\"\nwindow = 3"),
+            "r.toml: window = 3: applies only to mode = \"local\""
+        );
+        assert_eq!(
+            err("kind = \"shuffle\"\nlimit = 0"),
+            "r.toml: limit = 0: must be at least 1 (an empty run measures nothing)"
+        );
+        assert_eq!(err("kind = \"shuffle\"\nmode = \"local\"\nwindow = 3"), "");
     }
 }

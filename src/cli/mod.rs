@@ -29,8 +29,8 @@ pub struct GlobalArgs {
     #[arg(long, global = true)]
     pub seed: Option<u64>,
     /// Threads ONNX Runtime uses [default: all cores]; see --workers for how they are shared.
-    #[arg(long, global = true)]
-    pub threads: Option<usize>,
+    #[arg(long, global = true, value_parser = clap::value_parser!(u64).range(1..))]
+    pub threads: Option<u64>,
     /// Classifier sessions that run batches of short rows (up to 64 tokens) side by side,
     /// splitting --threads between them; built only for requests of 2,000 or more such rows,
     /// and each holds its own copy of the weights. 1 turns them off [default: the largest
@@ -38,8 +38,8 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub workers: Option<u64>,
     /// Rows per forward pass. Rows are sorted by length and each batch is padded to its longest.
-    #[arg(long, global = true, default_value_t = 32)]
-    pub batch_size: usize,
+    #[arg(long, global = true, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..))]
+    pub batch_size: u64,
     /// Cut inputs to this many tokens (special tokens included) [default: the model's limit].
     #[arg(long, global = true)]
     pub max_len: Option<usize>,
@@ -67,8 +67,8 @@ impl GlobalArgs {
     pub fn inference_options(&self) -> InferenceOptions {
         let defaults = InferenceOptions::default();
         InferenceOptions {
-            batch_size: self.batch_size.max(1),
-            threads: self.threads.unwrap_or(defaults.threads).max(1),
+            batch_size: self.batch_size as usize,
+            threads: self.threads.map_or(defaults.threads, |t| t as usize).max(1),
             cache_capacity: self.cache_size,
             max_len: self.max_len,
             ort_lib: self.ort_lib.clone(),

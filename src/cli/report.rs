@@ -65,14 +65,24 @@ pub struct ReportArgs {
     /// nothing and write nothing.
     #[arg(long, requires = "suite", conflicts_with_all = ["resume", "compare"])]
     pub check: bool,
-    /// Significance level of the two-proportion test behind --compare.
-    #[arg(long, default_value_t = 0.01, value_name = "ALPHA")]
+    /// Significance level of the two-proportion test behind --compare (between 0 and 1).
+    #[arg(long, default_value_t = 0.01, value_name = "ALPHA", value_parser = parse_alpha)]
     pub alpha: f64,
 }
 
+/// A bad --alpha is a bad command line (exit 2), like any other flag clap rejects.
+fn parse_alpha(text: &str) -> Result<f64, String> {
+    let alpha: f64 = text.parse().map_err(|e| format!("{e}"))?;
+    if alpha > 0.0 && alpha < 1.0 {
+        Ok(alpha)
+    } else {
+        Err("must be between 0 and 1".into())
+    }
+}
+
 pub fn run(global: &GlobalArgs, args: ReportArgs) -> anyhow::Result<ExitCode> {
-    if !(args.alpha > 0.0 && args.alpha < 1.0) {
-        bail!("--alpha {}: must be between 0 and 1", args.alpha);
+    if args.out.is_file() {
+        bail!("--out {}: is a file, not a folder", args.out.display());
     }
     match &args.suite {
         Some(path) => run_suite(global, &args, path),
@@ -264,6 +274,7 @@ fn run_job(job: &Job, models: &mut Models, jobs_dir: &Path, position: &str) -> a
     // exists, and a kill at any moment leaves either nothing or every file.
     let staging = tempfile::Builder::new()
         .prefix(".tmp-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o777))
         .tempdir_in(jobs_dir)
         .with_context(|| format!("failed to create a folder in {}", jobs_dir.display()))?;
     robust::report::write_all_atomic(staging.path(), &files)?;

@@ -57,6 +57,24 @@ impl Format {
     }
 }
 
+/// A temporary file beside `path` holding `bytes`, flushed to disk, ready to be renamed over
+/// it. It gets the mode `path` already has, or for a new file the mode any other new file
+/// gets (0666 less the umask), so that a shared report stays readable by the group and
+/// overwriting never tightens a file's mode.
+fn staged(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<tempfile::NamedTempFile> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".robust-")
+        .permissions(std::fs::Permissions::from_mode(0o666))
+        .tempfile_in(dir)?;
+    if let Ok(existing) = std::fs::metadata(path) {
+        tmp.as_file().set_permissions(existing.permissions())?;
+    }
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    Ok(tmp)
+}
+
 /// Write a file so that readers see either the old content or the whole new content, never a
 /// half-written file: write a temporary file beside it, flush it to disk, then rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
@@ -69,36 +87,27 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
         _ => Path::new("."),
     };
     std::fs::create_dir_all(dir).map_err(err)?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".robust-")
-        .tempfile_in(dir)
-        .map_err(err)?;
-    tmp.write_all(bytes).map_err(err)?;
-    tmp.as_file().sync_all().map_err(err)?;
+    let tmp = staged(dir, path, bytes).map_err(err)?;
     tmp.persist(path).map_err(|e| err(e.error))?;
     Ok(())
 }
 
 /// Write several files into `dir` so that none is replaced until all are fully written:
-/// each goes to a temporary file beside its target first, then all are renamed.
+/// each goes to a temporary file beside its target first, then all are renamed. On an error
+/// (a full disk, a file-size limit) the temporary files are removed and no target changes.
 pub fn write_all_atomic(dir: &Path, files: &[(&str, String)]) -> Result<(), ReportError> {
     let err = |path: &Path| {
         let path = path.to_path_buf();
         move |source| ReportError::Write { path, source }
     };
     std::fs::create_dir_all(dir).map_err(err(dir))?;
-    let mut staged = Vec::new();
+    let mut staged_files = Vec::new();
     for (name, text) in files {
         let path = dir.join(name);
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".robust-")
-            .tempfile_in(dir)
-            .map_err(err(&path))?;
-        tmp.write_all(text.as_bytes()).map_err(err(&path))?;
-        tmp.as_file().sync_all().map_err(err(&path))?;
-        staged.push((tmp, path));
+        let tmp = staged(dir, &path, text.as_bytes()).map_err(err(&path))?;
+        staged_files.push((tmp, path));
     }
-    for (tmp, path) in staged {
+    for (tmp, path) in staged_files {
         tmp.persist(&path).map_err(|e| ReportError::Write {
             path: path.clone(),
             source: e.error,
