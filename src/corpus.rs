@@ -36,16 +36,29 @@ pub enum CorpusError {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LineProblem {
-    MissingColumn { column: String, header: Vec<String> },
-    NoTextColumn { header: Vec<String> },
-    Ragged { expected: usize, found: usize },
+    MissingColumn {
+        column: String,
+        header: Vec<String>,
+    },
+    NoTextColumn {
+        header: Vec<String>,
+    },
+    Ragged {
+        expected: usize,
+        found: usize,
+    },
     InvalidUtf8,
     EmptyText,
     /// Two header cells with the same name: which one a column name means is ambiguous.
-    DuplicateColumn { column: String },
+    DuplicateColumn {
+        column: String,
+    },
     /// A NUL byte in a text field: no tokenizer or spreadsheet treats it as text.
     NulByte,
-    UnknownLabel { label: String, known: Vec<String> },
+    UnknownLabel {
+        label: String,
+        known: Vec<String>,
+    },
     Csv(String),
 }
 

@@ -284,6 +284,37 @@ impl Models {
     }
 }
 
+impl Plan {
+    /// Load the plan's model and run it once on a one-word input, so that a model that does
+    /// not load, or whose output does not fit its labels, fails before any attack runs.
+    pub fn preflight(&self, models: &mut Models) -> Result<(), EngineError> {
+        let dir = &self.attack.model;
+        let run_err = |source| EngineError::Run {
+            dir: dir.clone(),
+            source,
+        };
+        match self.shape {
+            Shape::TextPerturbation | Shape::TriggerSearch => {
+                let model = models.classifier(dir)?;
+                model.predict(&["preflight"]).map_err(run_err)?;
+                model.clear_cache();
+            }
+            Shape::SpanSwap => {
+                let model = models.coref(dir)?;
+                model.classifier.predict(&["preflight"]).map_err(run_err)?;
+                model.classifier.clear_cache();
+            }
+            Shape::ClozeProbe => {
+                let model = models.masked_lm(dir)?;
+                let mask = model.mask_id();
+                let input = crate::tokenize::TokenIds::single(vec![mask]);
+                model.mask_log_probs(&[input]).map_err(run_err)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The trigger a search found, as printed and recorded.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TriggerFound {

@@ -63,7 +63,14 @@ pub enum AttackKind {
 
 /// Keys every kind reads.
 const GENERAL_KEYS: &[&str] = &[
-    "name", "kind", "model", "corpus", "text_col", "label_col", "seed", "limit",
+    "name",
+    "kind",
+    "model",
+    "corpus",
+    "text_col",
+    "label_col",
+    "seed",
+    "limit",
 ];
 
 impl AttackKind {

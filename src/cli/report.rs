@@ -126,6 +126,23 @@ fn run_suite(global: &GlobalArgs, args: &ReportArgs, path: &Path) -> anyhow::Res
         model_sha.insert(dir.clone(), sha);
     }
     let fingerprint = suite.fingerprint(&model_sha);
+    // One report at a time writes into --out: a second waits here (a --resume of a run that
+    // is still going would otherwise race it for the same job folders).
+    let _lock = lock_out(&args.out)?;
+    // A corrupt history.csv or a --compare run that does not exist fails now, not after
+    // every attack has run.
+    let past = history::read_history(&args.out.join("history.csv"))?;
+    if let Some(prev) = args.compare.as_deref().filter(|p| !p.is_empty()) {
+        previous_rows(&args.out, &past, prev)?;
+    }
+    let mut models = Models::new(global.inference_options());
+    // Every model loads and answers once before the first attack (and before a run folder
+    // exists); a broken second model fails now, not after the first model's attacks ran.
+    for job in &suite.jobs {
+        job.plan
+            .preflight(&mut models)
+            .with_context(|| format!("{}: {}", suite.path.display(), job.origin))?;
+    }
     let now = history::utc(unix_now()).1;
 
     let (run_dir, mut state) = match &args.resume {
@@ -178,7 +195,6 @@ fn run_suite(global: &GlobalArgs, args: &ReportArgs, path: &Path) -> anyhow::Res
     write_state(&run_dir, &state)?;
     remove_stale_temporaries(&run_dir)?;
 
-    let mut models = Models::new(global.inference_options());
     let total = suite.jobs.len();
     for job in &suite.jobs {
         let position = format!("[{}/{total}] {}", job.index + 1, job.id);
@@ -288,6 +304,34 @@ fn run_job(job: &Job, models: &mut Models, jobs_dir: &Path, position: &str) -> a
         result.wall_seconds
     );
     Ok(())
+}
+
+/// An exclusive lock on `<out>/.robust.lock` for the life of the run. Where another report
+/// holds it, say so and wait for it.
+fn lock_out(out: &Path) -> anyhow::Result<std::fs::File> {
+    std::fs::create_dir_all(out).with_context(|| format!("failed to create {}", out.display()))?;
+    let path = out.join(".robust.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("failed to open {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            tracing::warn!(
+                "another robust report is writing into {}; waiting for it to finish",
+                out.display()
+            );
+            file.lock()
+                .with_context(|| format!("failed to lock {}", path.display()))?;
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(e).with_context(|| format!("failed to lock {}", path.display()));
+        }
+    }
+    Ok(file)
 }
 
 /// The suite's jobs, one line each with their gates, for `--check`.

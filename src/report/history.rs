@@ -255,6 +255,9 @@ pub fn record_run(
     finished_at: &str,
     rows: &[SummaryRow],
 ) -> Result<Vec<HistoryRow>, HistoryError> {
+    // Read, change and replace under an exclusive lock: two runs finishing at once would
+    // otherwise each write the file they read, and one run's rows would be lost.
+    let _lock = lock_beside(path)?;
     let mut history: Vec<HistoryRow> = read_history(path)?
         .into_iter()
         .filter(|r| r.run_id != run_id)
@@ -286,6 +289,30 @@ pub fn history_csv(rows: &[HistoryRow]) -> Result<String, ReportError> {
         .into_inner()
         .map_err(|e| ReportError::Serialise(Box::new(e.into_error())))?;
     String::from_utf8(bytes).map_err(|e| ReportError::Serialise(Box::new(e)))
+}
+
+/// An exclusive advisory lock on `<path>.lock`, held until the returned file is dropped.
+fn lock_beside(path: &Path) -> Result<std::fs::File, HistoryError> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    let lock_path = std::path::PathBuf::from(name);
+    let err = |source| {
+        HistoryError::from(ReportError::Write {
+            path: lock_path.clone(),
+            source,
+        })
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(err)?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(err)?;
+    file.lock().map_err(err)?;
+    Ok(file)
 }
 
 /// Summary rows as `summary.csv` lines, without a header (to append to a summary).

@@ -9,5 +9,6 @@ mod default_model;
 mod embedding_graph;
 mod engine;
 mod properties;
+mod reliability;
 mod report;
 mod util;
