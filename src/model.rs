@@ -131,7 +131,7 @@ pub fn worker_split(threads: usize, workers: Option<usize>) -> (usize, usize) {
         Some(w) => w.clamp(1, threads),
         None => (1..=threads.min(MAX_AUTO_WORKERS))
             .rev()
-            .find(|w| threads % w == 0)
+            .find(|w| threads.is_multiple_of(*w))
             .unwrap_or(1),
     };
     (workers, (threads / workers).max(1))

@@ -595,10 +595,11 @@ impl OnnxModel {
             if constants.contains_key(t) {
                 continue;
             }
-            if let Some(&p) = producer.get(t) {
-                if is_row_wise(&nodes[p], &constants) && tail.insert(p) {
-                    stack.extend(nodes[p].inputs.iter().copied());
-                }
+            if let Some(&p) = producer.get(t)
+                && is_row_wise(&nodes[p], &constants)
+                && tail.insert(p)
+            {
+                stack.extend(nodes[p].inputs.iter().copied());
             }
         }
         // ...less those whose results something else reads as well (the previous layer's

@@ -111,25 +111,25 @@ fn find_in_capi(capi: &Path) -> Option<PathBuf> {
 /// onnxruntime: the runtime never needs Python, this is only a place to look.
 fn python_site_dirs() -> Vec<PathBuf> {
     let mut dirs = Vec::new();
-    if let Some(venv) = std::env::var_os("VIRTUAL_ENV") {
-        if let Ok(entries) = std::fs::read_dir(Path::new(&venv).join("lib")) {
-            dirs.extend(
-                entries
-                    .filter_map(|e| e.ok())
-                    .map(|e| e.path().join("site-packages")),
-            );
-        }
+    if let Some(venv) = std::env::var_os("VIRTUAL_ENV")
+        && let Ok(entries) = std::fs::read_dir(Path::new(&venv).join("lib"))
+    {
+        dirs.extend(
+            entries
+                .filter_map(|e| e.ok())
+                .map(|e| e.path().join("site-packages")),
+        );
     }
     let script =
         "import site,sys\nfor p in site.getsitepackages()+[site.getusersitepackages()]: print(p)";
-    if let Ok(out) = Command::new("python3").args(["-c", script]).output() {
-        if out.status.success() {
-            dirs.extend(
-                String::from_utf8_lossy(&out.stdout)
-                    .lines()
-                    .map(PathBuf::from),
-            );
-        }
+    if let Ok(out) = Command::new("python3").args(["-c", script]).output()
+        && out.status.success()
+    {
+        dirs.extend(
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(PathBuf::from),
+        );
     }
     dirs
 }

@@ -830,10 +830,10 @@ fn after_title(text: &str, tokens: &[Token], i: usize) -> bool {
 /// `Emily's` → (`Emily`, `'s`); anything else is its own base.
 fn split_possessive(word: &str) -> (&str, &str) {
     for suffix in ["'s", "\u{2019}s", "'S", "\u{2019}S"] {
-        if let Some(base) = word.strip_suffix(suffix) {
-            if !base.is_empty() {
-                return (base, &word[base.len()..]);
-            }
+        if let Some(base) = word.strip_suffix(suffix)
+            && !base.is_empty()
+        {
+            return (base, &word[base.len()..]);
         }
     }
     (word, "")

@@ -624,10 +624,10 @@ impl<'a> Sentence<'a> {
         let raw = self.raw(i);
         match w {
             "not" => {
-                if let Some(p) = self.prev_word(i) {
-                    if NOT_HOSTS.contains(&p) || split_clitic(p).is_some() {
-                        return self.drop_after_aux(i - 1, i, p);
-                    }
+                if let Some(p) = self.prev_word(i)
+                    && (NOT_HOSTS.contains(&p) || split_clitic(p).is_some())
+                {
+                    return self.drop_after_aux(i - 1, i, p);
                 }
                 self.drop_standalone_not(i)
             }
@@ -654,10 +654,10 @@ impl<'a> Sentence<'a> {
     /// same token for a joined contraction).
     fn drop_after_aux(&self, at: usize, neg: usize, aux: &str) -> Option<Edit> {
         let aux_raw = self.raw(at);
-        if matches!(aux, "do" | "does" | "did") {
-            if let Some(edit) = self.reinflect(at, neg, aux) {
-                return Some(edit);
-            }
+        if matches!(aux, "do" | "does" | "did")
+            && let Some(edit) = self.reinflect(at, neg, aux)
+        {
+            return Some(edit);
         }
         let before = &self.text[self.tokens[at].start..self.tokens[neg].end];
         if at == neg || self.norm[neg] == "n't" {

@@ -39,10 +39,10 @@ pub fn run(global: &GlobalArgs, args: AttackArgs) -> anyhow::Result<()> {
         ),
         None => (flags, "flags".to_string()),
     };
-    if let Some(out) = &args.out {
-        if out.is_file() {
-            anyhow::bail!("--out {}: is a file, not a folder", out.display());
-        }
+    if let Some(out) = &args.out
+        && out.is_file()
+    {
+        anyhow::bail!("--out {}: is a file, not a folder", out.display());
     }
     let plan = engine::plan(&spec, &origin)?;
     let mut models = Models::new(global.inference_options());

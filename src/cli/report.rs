@@ -418,10 +418,10 @@ fn latest_unfinished(out: &Path, suite: &str) -> anyhow::Result<PathBuf> {
             if dir.join("manifest.json").exists() {
                 continue;
             }
-            if let Ok(state) = read_state(&dir) {
-                if state.suite == suite {
-                    found.push((state.started_at.clone(), dir));
-                }
+            if let Ok(state) = read_state(&dir)
+                && state.suite == suite
+            {
+                found.push((state.started_at.clone(), dir));
             }
         }
     }

@@ -332,11 +332,10 @@ fn job_section(
                 && h.row.group == "all"
                 && h.row.metric == metric
                 && !seen.contains(&h.run_id)
+                && let Some(rate) = h.row.rate()
             {
-                if let Some(rate) = h.row.rate() {
-                    seen.push(h.run_id.clone());
-                    pts.push((h.finished_at.clone(), rate));
-                }
+                seen.push(h.run_id.clone());
+                pts.push((h.finished_at.clone(), rate));
             }
         }
         let skip = pts.len().saturating_sub(30);

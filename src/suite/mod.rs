@@ -366,13 +366,13 @@ impl Suite {
                 ),
                 None => (inline, key.clone()),
             };
-            if let Some(search) = &spec.search_corpus {
-                if !search.is_file() {
-                    return Err(key_err(
-                        format!("{origin}: search_corpus = {}", search.display()),
-                        "no such file",
-                    ));
-                }
+            if let Some(search) = &spec.search_corpus
+                && !search.is_file()
+            {
+                return Err(key_err(
+                    format!("{origin}: search_corpus = {}", search.display()),
+                    "no such file",
+                ));
             }
             entries.push(Entry { spec, origin, keys });
         }
