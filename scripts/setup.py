@@ -124,7 +124,77 @@ def ensure_split():
     say(f"trigger split: {len(halves['search']) - 1} search, {len(halves['eval']) - 1} eval sentences")
 
 
+SENTIMENT_WORDS = ROOT / "corpora" / "sentiment-words.txt"
+# Opinion lexicons from PyPI, each pinned by sha256, with its licence:
+#   VADER (Hutto & Gilbert 2014; vaderSentiment, MIT): vader_lexicon.txt, every rated token
+#   AFINN-en-165 (Nielsen 2011; afinn, data under ODbL 1.0): every word
+#   Pattern's en-sentiment.xml (De Smedt & Daelemans 2012; in textblob, MIT): polarity != 0
+# The list is built here and never committed; robust only reads it to keep those words out of
+# universal triggers (Wallace et al. 2019 excluded sentiment words the same way).
+AFINN = ("afinn==0.1", "cf2f728ccc6f2974f2f27e2110e4c05a0133a2f14a40387c463a8c9fdd4ab61b")
+TEXTBLOB = ("textblob==0.20.1", "f957699169a3e7b9a03a504883111b7b6973679496b9af959db2f74ee2449977")
+
+
+def mkdir(path):
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def checked(path, sha256):
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != sha256:
+        sys.exit(f"setup: {path.name} has sha256 {digest}, expected {sha256}")
+    return path
+
+
+def ensure_sentiment_words():
+    """corpora/sentiment-words.txt: one lower-case word a line, the union of three opinion
+    lexicons (see above); the default exclusion list for trigger searches on sentiment models."""
+    if SENTIMENT_WORDS.exists():
+        say(f"sentiment-word list present: {SENTIMENT_WORDS.relative_to(ROOT)}")
+        return
+    import re
+    import xml.etree.ElementTree as ET
+    words = {}
+    word_re = re.compile(r"^[a-z][a-z'-]*$")
+
+    def add(word, source):
+        word = word.strip().lower()
+        if word_re.match(word):
+            words.setdefault(word, set()).add(source)
+
+    say("fetching the VADER, AFINN and Pattern opinion lexicons from PyPI for the trigger exclusion list")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        vader = checked(pip_download(VADER, mkdir(tmp / "vader"), sdist=True), VADER_SHA256)
+        with tarfile.open(vader) as t:
+            member = next(m for m in t.getmembers() if m.name.endswith("vaderSentiment/vader_lexicon.txt"))
+            for line in t.extractfile(member).read().decode("utf-8").splitlines():
+                token, mean = line.split("\t")[:2]
+                if float(mean) != 0.0:
+                    add(token, "vader")
+        afinn = checked(pip_download(AFINN[0], mkdir(tmp / "afinn"), sdist=True), AFINN[1])
+        with tarfile.open(afinn) as t:
+            member = next(m for m in t.getmembers() if m.name.endswith("data/AFINN-en-165.txt"))
+            for line in t.extractfile(member).read().decode("utf-8").splitlines():
+                phrase, score = line.rsplit("\t", 1)
+                if int(score) != 0 and " " not in phrase:
+                    add(phrase, "afinn")
+        textblob = checked(pip_download(TEXTBLOB[0], mkdir(tmp / "textblob")), TEXTBLOB[1])
+        with zipfile.ZipFile(textblob) as z:
+            root = ET.fromstring(z.read("textblob/en/en-sentiment.xml"))
+            for w in root.iter("word"):
+                if float(w.get("polarity", "0")) != 0.0 and " " not in w.get("form", " "):
+                    add(w.get("form"), "pattern")
+    lines = [f"# sentiment words for trigger exclusion: {len(words)} words from VADER (MIT), "
+             "AFINN-en-165 (ODbL 1.0) and Pattern en-sentiment (MIT); built by scripts/setup"]
+    lines += sorted(words)
+    atomic_write(SENTIMENT_WORDS, ("\n".join(lines) + "\n").encode("utf-8"))
+    say(f"sentiment-word list at {SENTIMENT_WORDS.relative_to(ROOT)}: {len(words)} words")
+
+
 if __name__ == "__main__":
     ensure_runtime()
     ensure_corpus()
     ensure_split()
+    ensure_sentiment_words()

@@ -17,6 +17,12 @@ pub enum TokenizeError {
     Truncation { max_len: usize, message: String },
     #[error("failed to tokenize input: {message}")]
     Encode { message: String },
+    #[error(
+        "a maximum length of {max_len} tokens leaves no room for text: this tokenizer adds \
+         {special} special tokens, so the least is {} (check --max-len and robust.toml's \
+         max_length)", special + 1
+    )]
+    TooShort { max_len: usize, special: usize },
 }
 
 /// One model input as the graph sees it. Also the prediction-cache key: two texts that
@@ -66,6 +72,23 @@ impl TextEncoder {
             message: e.to_string(),
         })?;
         tokenizer.with_padding(None);
+        tokenizer
+            .with_truncation(None)
+            .map_err(|e| TokenizeError::Truncation {
+                max_len,
+                message: e.to_string(),
+            })?;
+        // A limit at or below the special tokens' count would cut every input to nothing but
+        // [CLS] [SEP] and the model would answer the same for all of them.
+        let special = tokenizer
+            .encode("", true)
+            .map_err(|e| TokenizeError::Encode {
+                message: e.to_string(),
+            })?
+            .len();
+        if max_len <= special {
+            return Err(TokenizeError::TooShort { max_len, special });
+        }
         tokenizer
             .with_truncation(Some(TruncationParams {
                 max_length: max_len,

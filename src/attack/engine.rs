@@ -109,8 +109,13 @@ impl Plan {
     /// Corpora the plan reads: the evaluated corpus, then the trigger's search corpus.
     pub fn corpora(&self) -> Vec<&Path> {
         let mut out = vec![self.attack.corpus.as_path()];
-        if let Some(t) = &self.attack.trigger {
-            out.push(t.search_corpus.as_path());
+        if let Some(path) = self
+            .attack
+            .trigger
+            .as_ref()
+            .and_then(|t| t.search_corpus.as_ref())
+        {
+            out.push(path.as_path());
         }
         out
     }
@@ -503,6 +508,29 @@ fn new_report(
     }
 }
 
+/// Say when inputs were cut to the model's length, and record it with the parameters: a
+/// flip rate measured on truncated sentences is a different number. `max_len` goes into the
+/// parameters when it was asked for (`--max-len`), the count whenever anything was cut; a run
+/// that cut nothing at the model's own limit records neither, as before.
+fn record_truncation(
+    parameters: &mut BTreeMap<String, String>,
+    attack: &str,
+    asked: Option<usize>,
+    max_len: usize,
+    truncated: u64,
+) {
+    if asked.is_some() || truncated > 0 {
+        parameters.insert("max_len".into(), max_len.to_string());
+    }
+    if truncated > 0 {
+        tracing::warn!(
+            "{attack}: {truncated} model inputs were longer than {max_len} tokens and were cut \
+             (recorded as truncated={truncated} in the parameters)"
+        );
+        parameters.insert("truncated".into(), truncated.to_string());
+    }
+}
+
 /// `examples.csv` and `summary.csv` of one or more reports, each with one header.
 fn report_files(reports: &[&AttackReport]) -> Result<Vec<(String, String)>, EngineError> {
     let mut examples = String::new();
@@ -552,10 +580,18 @@ fn perturbation(
         .info()
         .sha256()
         .map_err(Models::load_err(&attack.model))?;
+    let mut parameters = attack.parameters.clone();
+    record_truncation(
+        &mut parameters,
+        &attack.name,
+        model.options().max_len,
+        model.encoder().max_len(),
+        run.queries.truncated,
+    );
     let report = new_report(
         attack,
         attack.name.clone(),
-        attack.parameters.clone(),
+        parameters,
         model,
         &sha,
         &corpus,
@@ -630,6 +666,13 @@ fn span_swap(
     );
     // Recipe swap names that only make sense for sentences are replaced by the condition.
     parameters.remove("swap");
+    record_truncation(
+        &mut parameters,
+        &attack.name,
+        model.classifier.options().max_len,
+        model.classifier.encoder().max_len(),
+        run.queries.truncated,
+    );
     let scores = name_swap::score_breakdown(&run);
     let info = model.classifier.info();
     let sha = info.sha256().map_err(Models::load_err(&attack.model))?;
@@ -665,7 +708,7 @@ fn trigger_search(plan: &Plan, models: &mut Models) -> Result<AttackResult, Engi
             problem: "a trigger attack needs gold labels (no label column)".into(),
         });
     }
-    if settings.search_corpus == attack.corpus {
+    if settings.search_corpus.as_ref() == Some(&attack.corpus) {
         tracing::warn!(
             "searching and evaluating on the same corpus overstates how universal a trigger is"
         );
@@ -674,26 +717,43 @@ fn trigger_search(plan: &Plan, models: &mut Models) -> Result<AttackResult, Engi
         require_label: true,
         ..plan.columns.clone()
     };
-    let search = read_corpus(&settings.search_corpus, &search_columns)?;
+    let search = match &settings.search_corpus {
+        Some(path) => Some(read_corpus(path, &search_columns)?),
+        None => None,
+    };
     let model = models.classifier(&attack.model)?;
     model.clear_cache();
     let targets = targets(&corpus, model, attack.limit)?;
     let before = model.stats();
     let start = Instant::now();
-    let outcome = trigger::run_attack(model, settings, &targets, &search, attack.seed, &mut |p| {
-        tracing::info!(
-            "iteration {:>2}: trigger {:?}, batch loss {:.4}, validation loss {:.4}, {} queries, {:.0} s",
-            p.iteration,
-            p.trigger,
-            p.batch_loss,
-            p.validation_loss,
-            p.queries,
-            p.seconds
-        );
-    })?;
+    let outcome = trigger::run_attack(
+        model,
+        settings,
+        &targets,
+        search.as_ref(),
+        attack.seed,
+        &mut |p| {
+            tracing::info!(
+                "iteration {:>2}: trigger {:?}, batch loss {:.4}, validation loss {:.4}, {} queries, {:.0} s",
+                p.iteration,
+                p.trigger,
+                p.batch_loss,
+                p.validation_loss,
+                p.queries,
+                p.seconds
+            );
+        },
+    )?;
     let wall_seconds = start.elapsed().as_secs_f64();
     let model_stats = model.stats().since(&before);
     let mut parameters = attack.parameters.clone();
+    record_truncation(
+        &mut parameters,
+        &attack.name,
+        model.options().max_len,
+        model.encoder().max_len(),
+        model_stats.truncated,
+    );
     parameters.insert("trigger".into(), outcome.result.text.clone());
     parameters.insert(
         "search_examples".into(),
@@ -748,8 +808,9 @@ fn trigger_search(plan: &Plan, models: &mut Models) -> Result<AttackResult, Engi
         "proposals": outcome.proposals,
         "target": outcome.target.map(|t| labels[t].clone()),
         "source": outcome.source.map(|s| labels[s].clone()),
-        "search_corpus": search.path,
-        "search_corpus_sha256": search.sha256,
+        "given": settings.given.is_some(),
+        "search_corpus": search.as_ref().map(|c| &c.path),
+        "search_corpus_sha256": search.as_ref().map(|c| &c.sha256),
         "search_examples": outcome.search_examples,
         "random_triggers": outcome.random_triggers,
         "wall_seconds": wall_seconds,
@@ -759,7 +820,9 @@ fn trigger_search(plan: &Plan, models: &mut Models) -> Result<AttackResult, Engi
         text: outcome.result.text.clone(),
         proposals,
         search_examples: outcome.search_examples,
-        search_corpus: search.name(),
+        search_corpus: search
+            .as_ref()
+            .map_or_else(|| "none (given trigger)".into(), Corpus::name),
         queries: outcome.result.queries,
         seconds: outcome.result.seconds,
     };

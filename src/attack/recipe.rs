@@ -81,6 +81,7 @@ impl AttackKind {
             AttackKind::Negation => &["negation", "probe", "top_k"],
             AttackKind::EntitySwap => &["samples", "names", "swap", "replace", "name_frequency"],
             AttackKind::Trigger => &[
+                "trigger",
                 "target",
                 "source",
                 "search_corpus",
@@ -248,6 +249,10 @@ attack_spec! {
         /// Trigger: corpus the trigger is searched on; must differ from --corpus, where it is evaluated.
         #[arg(long, value_name = "FILE", help_heading = "Trigger")]
         pub search_corpus: Option<PathBuf>,
+        /// Trigger: evaluate this trigger (any text, words of several pieces allowed) instead of
+        /// searching one; needs no search corpus.
+        #[arg(long, value_name = "TEXT", help_heading = "Trigger")]
+        pub trigger: Option<String>,
         /// Trigger: tokens in the trigger [default: 3].
         #[arg(long, help_heading = "Trigger")]
         pub length: Option<usize>,
@@ -521,6 +526,78 @@ impl AttackSpec {
                 "must be a positive number",
             ));
         }
+        if let Some(given) = &self.trigger {
+            // Evaluating a given trigger searches nothing: search keys would do nothing.
+            const SEARCH_KEYS: [&str; 15] = [
+                "search_corpus",
+                "init",
+                "directions",
+                "sigma",
+                "candidates",
+                "beam",
+                "search_batch",
+                "iterations",
+                "patience",
+                "budget_queries",
+                "budget_seconds",
+                "proposals",
+                "allow_subwords",
+                "min_search_tokens",
+                "max_search_examples",
+            ];
+            if let Some(key) = self
+                .set_keys()
+                .into_iter()
+                .find(|k| SEARCH_KEYS.contains(k))
+            {
+                return Err(invalid(
+                    key,
+                    "set".into(),
+                    "applies to a trigger search, not to evaluating a given trigger",
+                ));
+            }
+            if given.split_whitespace().next().is_none() {
+                return Err(invalid("trigger", given.clone(), "must not be empty"));
+            }
+            let settings = TriggerSettings {
+                config: TriggerConfig {
+                    position: self.position.unwrap_or(Position::Prefix),
+                    ..defaults
+                },
+                target: self.target.clone(),
+                source: self.source.clone(),
+                search_corpus: None,
+                given: Some(given.split_whitespace().collect::<Vec<_>>().join(" ")),
+                random_baselines: self.random_baselines.unwrap_or(5),
+                min_search_tokens: 0,
+                max_search_examples: 0,
+            };
+            for (k, v) in [
+                (
+                    "target",
+                    settings
+                        .target
+                        .clone()
+                        .unwrap_or_else(|| "untargeted".into()),
+                ),
+                (
+                    "source",
+                    settings
+                        .source
+                        .clone()
+                        .unwrap_or_else(|| "non-target".into()),
+                ),
+                ("given", "true".to_string()),
+                (
+                    "position",
+                    format!("{:?}", settings.config.position).to_lowercase(),
+                ),
+                ("random_baselines", settings.random_baselines.to_string()),
+            ] {
+                parameters.insert(k.to_string(), v);
+            }
+            return Ok(settings);
+        }
         let search_corpus = self
             .search_corpus
             .clone()
@@ -551,7 +628,8 @@ impl AttackSpec {
             config,
             target: self.target.clone(),
             source: self.source.clone(),
-            search_corpus,
+            search_corpus: Some(search_corpus.clone()),
+            given: None,
             random_baselines: self.random_baselines.unwrap_or(5),
             min_search_tokens: self.min_search_tokens.unwrap_or(8),
             max_search_examples: self.max_search_examples.unwrap_or(4000),
@@ -572,10 +650,7 @@ impl AttackSpec {
                     .clone()
                     .unwrap_or_else(|| "non-target".into()),
             ),
-            (
-                "search_corpus",
-                settings.search_corpus.display().to_string(),
-            ),
+            ("search_corpus", search_corpus.display().to_string()),
             ("length", c.length.to_string()),
             (
                 "init",
@@ -619,7 +694,10 @@ pub struct TriggerSettings {
     /// Label names (or indices) resolved against the model at run time.
     pub target: Option<String>,
     pub source: Option<String>,
-    pub search_corpus: PathBuf,
+    /// Where the trigger is searched; None when a given trigger is evaluated.
+    pub search_corpus: Option<PathBuf>,
+    /// A trigger to evaluate as given (any text), instead of searching one.
+    pub given: Option<String>,
     pub random_baselines: usize,
     pub min_search_tokens: usize,
     pub max_search_examples: usize,

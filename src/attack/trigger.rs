@@ -588,7 +588,7 @@ pub fn run_attack(
     classifier: &mut Classifier,
     settings: &super::recipe::TriggerSettings,
     eval: &[super::runner::Target],
-    search: &crate::corpus::Corpus,
+    search: Option<&crate::corpus::Corpus>,
     seed: u64,
     log: &mut dyn FnMut(&CurvePoint),
 ) -> Result<TriggerAttack, TriggerError> {
@@ -605,62 +605,6 @@ pub fn run_attack(
     let specials = Specials { cls, sep };
     let strip = |ids: &[u32]| ids[1..ids.len().saturating_sub(1).max(1)].to_vec();
 
-    // Search examples: the attacked class(es), long enough to resemble sentences, and
-    // classified correctly to begin with (there is nothing to flip otherwise).
-    if search.label_column.is_none() {
-        return Err(TriggerError::NoLabels {
-            path: search.path.clone(),
-        });
-    }
-    let gold = search.label_indices(classifier.info())?;
-    let texts: Vec<&str> = search
-        .rows
-        .iter()
-        .zip(&gold)
-        .filter(|(_, g)| attacked(**g, source, target))
-        .map(|(r, _)| r.text.as_str())
-        .collect();
-    let golds: Vec<usize> = gold
-        .iter()
-        .copied()
-        .filter(|&g| attacked(g, source, target))
-        .collect();
-    let encoded = classifier.encode(&texts)?;
-    let mut candidates: Vec<(TokenIds, usize)> = encoded
-        .into_iter()
-        .zip(golds)
-        .filter(|(e, _)| e.input.len() >= settings.min_search_tokens + 2)
-        .map(|(e, g)| (e.input, g))
-        .collect();
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    candidates.shuffle(&mut rng);
-    // Check correctness on a few more than needed, then keep the first that are right.
-    candidates.truncate(settings.max_search_examples.saturating_mul(2));
-    let inputs: Vec<TokenIds> = candidates.iter().map(|(t, _)| t.clone()).collect();
-    let predictions = classifier.predict_ids(&inputs, &mut |_, _| {})?;
-    let examples: Vec<SearchExample> = candidates
-        .iter()
-        .zip(&predictions)
-        .filter(|((_, g), p)| p.label == *g)
-        .map(|((t, g), _)| SearchExample {
-            ids: strip(&t.ids),
-            gold: *g,
-        })
-        .take(settings.max_search_examples)
-        .collect();
-
-    let info = classifier.info().clone();
-    let options = classifier.options().clone();
-    let mut embedded = match EmbeddingModel::load(&info, &options) {
-        Ok(m) => Some(m),
-        Err(e) => {
-            tracing::warn!(
-                "cannot build the embedding-input graph ({e}); falling back to random proposals"
-            );
-            config.proposals = Proposals::Random;
-            None
-        }
-    };
     let vocab: Vec<(u32, String)> = {
         let mut v: Vec<(u32, String)> = classifier
             .encoder()
@@ -673,43 +617,48 @@ pub fn run_attack(
         v
     };
     let allowed = allowed_tokens(&vocab, &config, classifier.labels());
-    let init: Vec<u32> = match &config.init {
-        Some(words) => words
-            .iter()
-            .map(|w| {
-                classifier
-                    .encoder()
-                    .token_to_id(w)
-                    .ok_or_else(|| TriggerError::InitToken { token: w.clone() })
-            })
-            .collect::<Result<_, _>>()?,
-        None => {
-            let the = classifier
-                .encoder()
-                .token_to_id("the")
-                .unwrap_or(allowed[0]);
-            vec![the; config.length]
-        }
-    };
-    if init.len() != config.length {
-        return Err(TriggerError::InitLength {
-            got: init.len(),
-            length: config.length,
-        });
-    }
     let decode = |ids: &[u32]| -> (Vec<String>, String) {
         let tokens: Vec<String> = ids.iter().map(|&i| classifier_token(&vocab, i)).collect();
         let text = tokens.join(" ").replace(" ##", "");
         (tokens, text)
     };
     let proposals = config.proposals;
-    let mut search = TriggerSearch {
-        classifier: &mut *classifier,
-        embedded: embedded.as_mut(),
-        specials,
-        config: config.clone(),
+    let (result, search_examples) = match (&settings.given, search) {
+        (Some(text), _) => {
+            // A given trigger is any text: it is tokenized as the model would tokenize it, so
+            // words of several pieces are allowed, and the variant is written as given.
+            let encoded = classifier.encode(&[text.as_str()])?.remove(0).input;
+            let ids = strip(&encoded.ids);
+            let tokens = decode(&ids).0;
+            let result = TriggerResult {
+                ids,
+                tokens,
+                text: text.clone(),
+                validation_loss: f64::NAN,
+                curve: Vec::new(),
+                queries: 0,
+                seconds: 0.0,
+            };
+            (result, 0)
+        }
+        (None, Some(search)) => {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            search_trigger(
+                classifier, settings, &config, search, specials, &allowed, &decode, &mut rng,
+                source, target, log,
+            )?
+        }
+        (None, None) => {
+            return Err(TriggerError::NoExamples(
+                "no search corpus and no given trigger".into(),
+            ));
+        }
     };
-    let result = search.run(init, &examples, &allowed, &mut rng, &decode, log)?;
+    let given_text = settings.given.as_deref();
+    if given_text.is_some() {
+        // Random baselines have the given trigger's length in word pieces.
+        config.length = result.ids.len();
+    }
 
     // Evaluation on the other split: the searched trigger and random triggers of equal length.
     let mut baseline_rng = ChaCha8Rng::seed_from_u64(seed);
@@ -730,9 +679,9 @@ pub fn run_attack(
     let originals_ids: Vec<TokenIds> = originals_encoded.into_iter().map(|e| e.input).collect();
     let originals = classifier.predict_ids(&originals_ids, &mut |_, _| {})?;
     let mut outcome_for = |trigger: &[u32],
+                           trigger_text: &str,
                            group: &str|
      -> Result<Vec<crate::score::ExampleOutcome>, TriggerError> {
-        let (_, trigger_text) = decode(trigger);
         let inputs: Vec<TokenIds> = originals_ids
             .iter()
             .map(|t| {
@@ -764,12 +713,14 @@ pub fn run_attack(
             })
             .collect())
     };
-    let searched = outcome_for(&result.ids, "trigger")?;
+    let searched_text = given_text.map_or_else(|| decode(&result.ids).1, str::to_string);
+    let searched = outcome_for(&result.ids, &searched_text, "trigger")?;
     let mut baseline = Vec::new();
     let mut random_triggers = Vec::new();
     for (i, r) in random.iter().enumerate() {
-        random_triggers.push(decode(r).1);
-        let outcomes = outcome_for(r, &format!("random-{}", i + 1))?;
+        let text = decode(r).1;
+        let outcomes = outcome_for(r, &text, &format!("random-{}", i + 1))?;
+        random_triggers.push(text);
         if baseline.is_empty() {
             baseline = outcomes;
         } else {
@@ -786,11 +737,117 @@ pub fn run_attack(
         proposals,
         target,
         source,
-        search_examples: examples.len(),
+        search_examples,
         searched,
         baseline,
         random_triggers,
     })
+}
+
+/// Search a trigger on `search` (the attacked class's correctly classified examples).
+#[allow(clippy::too_many_arguments)]
+fn search_trigger(
+    classifier: &mut Classifier,
+    settings: &super::recipe::TriggerSettings,
+    config: &TriggerConfig,
+    search: &crate::corpus::Corpus,
+    specials: Specials,
+    allowed: &[u32],
+    decode: &TokenText,
+    rng: &mut ChaCha8Rng,
+    source: Option<usize>,
+    target: Option<usize>,
+    log: &mut dyn FnMut(&CurvePoint),
+) -> Result<(TriggerResult, usize), TriggerError> {
+    let mut config = config.clone();
+    let strip = |ids: &[u32]| ids[1..ids.len().saturating_sub(1).max(1)].to_vec();
+    // Search examples: the attacked class(es), long enough to resemble sentences, and
+    // classified correctly to begin with (there is nothing to flip otherwise).
+    if search.label_column.is_none() {
+        return Err(TriggerError::NoLabels {
+            path: search.path.clone(),
+        });
+    }
+    let gold = search.label_indices(classifier.info())?;
+    let texts: Vec<&str> = search
+        .rows
+        .iter()
+        .zip(&gold)
+        .filter(|(_, g)| attacked(**g, source, target))
+        .map(|(r, _)| r.text.as_str())
+        .collect();
+    let golds: Vec<usize> = gold
+        .iter()
+        .copied()
+        .filter(|&g| attacked(g, source, target))
+        .collect();
+    let encoded = classifier.encode(&texts)?;
+    let mut candidates: Vec<(TokenIds, usize)> = encoded
+        .into_iter()
+        .zip(golds)
+        .filter(|(e, _)| e.input.len() >= settings.min_search_tokens + 2)
+        .map(|(e, g)| (e.input, g))
+        .collect();
+    candidates.shuffle(rng);
+    // Check correctness on a few more than needed, then keep the first that are right.
+    candidates.truncate(settings.max_search_examples.saturating_mul(2));
+    let inputs: Vec<TokenIds> = candidates.iter().map(|(t, _)| t.clone()).collect();
+    let predictions = classifier.predict_ids(&inputs, &mut |_, _| {})?;
+    let examples: Vec<SearchExample> = candidates
+        .iter()
+        .zip(&predictions)
+        .filter(|((_, g), p)| p.label == *g)
+        .map(|((t, g), _)| SearchExample {
+            ids: strip(&t.ids),
+            gold: *g,
+        })
+        .take(settings.max_search_examples)
+        .collect();
+
+    let info = classifier.info().clone();
+    let options = classifier.options().clone();
+    let mut embedded = match EmbeddingModel::load(&info, &options) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            tracing::warn!(
+                "cannot build the embedding-input graph ({e}); falling back to random proposals"
+            );
+            config.proposals = Proposals::Random;
+            None
+        }
+    };
+    let init: Vec<u32> = match &config.init {
+        Some(words) => words
+            .iter()
+            .map(|w| {
+                classifier
+                    .encoder()
+                    .token_to_id(w)
+                    .ok_or_else(|| TriggerError::InitToken { token: w.clone() })
+            })
+            .collect::<Result<_, _>>()?,
+        None => {
+            let the = classifier
+                .encoder()
+                .token_to_id("the")
+                .unwrap_or(allowed[0]);
+            vec![the; config.length]
+        }
+    };
+    if init.len() != config.length {
+        return Err(TriggerError::InitLength {
+            got: init.len(),
+            length: config.length,
+        });
+    }
+    let mut search = TriggerSearch {
+        classifier: &mut *classifier,
+        embedded: embedded.as_mut(),
+        specials,
+        config: config.clone(),
+    };
+    let result = search.run(init, &examples, allowed, rng, decode, log)?;
+    Ok((result, examples.len()))
 }
 
 fn classifier_token(vocab: &[(u32, String)], id: u32) -> String {

@@ -352,8 +352,8 @@ fn describe(suite: &Suite) -> String {
             a.model.display(),
             a.corpus.display()
         ));
-        if let Some(t) = &a.trigger {
-            out.push_str(&format!(" (search {})", t.search_corpus.display()));
+        if let Some(search) = a.trigger.as_ref().and_then(|t| t.search_corpus.as_ref()) {
+            out.push_str(&format!(" (search {})", search.display()));
         }
         out.push('\n');
         for g in &job.gates {

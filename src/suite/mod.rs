@@ -488,9 +488,9 @@ impl Suite {
                 }
                 Shape::TextPerturbation | Shape::TriggerSearch => {
                     let mut inputs = vec![(a.corpus.clone(), plan.columns.clone())];
-                    if let Some(t) = &a.trigger {
+                    if let Some(search) = a.trigger.as_ref().and_then(|t| t.search_corpus.clone()) {
                         inputs.push((
-                            t.search_corpus.clone(),
+                            search,
                             Columns {
                                 require_label: true,
                                 ..plan.columns.clone()

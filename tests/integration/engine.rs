@@ -424,3 +424,102 @@ fn every_kind_runs_in_a_suite_and_resumes_after_a_kill_during_the_trigger() {
         read(&trigger_job.join("loss_curve.csv"))
     );
 }
+
+/// Issue 14: a given trigger (Wallace et al.'s published SST-2 trigger, words of several pieces
+/// included) is evaluated without a search corpus, and transfers across corpora in a suite.
+#[test]
+fn a_given_trigger_is_evaluated_without_a_search() {
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("given");
+    let eval = repo().join("corpora/rt-snippets-eval.tsv");
+    let r = robust(&[
+        "attack",
+        "--kind",
+        "trigger",
+        "--trigger",
+        "zoning tapping fiennes",
+        "--model",
+        default_model_dir().to_str().unwrap(),
+        "--corpus",
+        eval.to_str().unwrap(),
+        "--target",
+        "negative",
+        "--source",
+        "positive",
+        "--limit",
+        "120",
+        "--random-baselines",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    let examples = text(&out.join("examples.csv"));
+    assert!(
+        examples.contains(",zoning tapping fiennes "),
+        "variants are written with the trigger as given"
+    );
+    let summary = text(&out.join("summary.csv"));
+    assert!(summary.contains("given=true"), "{summary}");
+    assert!(
+        summary.contains("trigger=zoning tapping fiennes"),
+        "{summary}"
+    );
+    assert!(summary.contains("\ntrigger/random-baseline,trigger,all,accuracy_after,"));
+    let json: serde_json::Value = serde_json::from_str(&text(&out.join("trigger.json"))).unwrap();
+    assert_eq!(json["given"], true);
+    assert!(json["search_corpus"].is_null());
+    // "fiennes" is several word pieces: the random baselines match the trigger's piece count.
+    let pieces = json["trigger"]["ids"].as_array().unwrap().len();
+    assert!(pieces > 3, "{json}");
+    let random = json["random_triggers"][0].as_str().unwrap();
+    assert!(!random.is_empty());
+
+    // Search keys make no sense with a given trigger.
+    let r = robust(&[
+        "attack",
+        "--kind",
+        "trigger",
+        "--trigger",
+        "zoning tapping fiennes",
+        "--init",
+        "the the the",
+        "--model",
+        default_model_dir().to_str().unwrap(),
+        "--corpus",
+        eval.to_str().unwrap(),
+    ]);
+    assert_eq!(r.status.code(), Some(1));
+    assert!(
+        stderr(&r).contains("init = set: applies to a trigger search"),
+        "{}",
+        stderr(&r)
+    );
+
+    // Transfer: one trigger on two corpora in one suite, one set of rows per pair.
+    let suite = work.path().join("transfer.toml");
+    std::fs::write(
+        &suite,
+        format!(
+            "name = \"transfer\"\nseed = 1\nmodels = [\"{}\"]\ncorpora = [\"{}\", \"{}\"]\n\
+             [[attack]]\nname = \"wallace\"\nkind = \"trigger\"\ntrigger = \"zoning tapping fiennes\"\n\
+             target = \"negative\"\nsource = \"positive\"\nlimit = 60\nrandom_baselines = 1\n",
+            default_model_dir().display(),
+            eval.display(),
+            repo().join("corpora/rt-snippets-search.tsv").display(),
+        ),
+    )
+    .unwrap();
+    let out = work.path().join("transfer");
+    let r = report(work.path(), &suite, &out, &[]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    let summary = text(&only_run(&out).join("summary.csv"));
+    for corpus in ["rt-snippets-eval.tsv", "rt-snippets-search.tsv"] {
+        assert!(
+            summary
+                .lines()
+                .any(|l| l.starts_with("wallace,trigger,all,accuracy_after,") && l.contains(corpus)),
+            "{corpus}: {summary}"
+        );
+    }
+}

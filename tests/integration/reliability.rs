@@ -250,3 +250,72 @@ fn silently_clamped_flags_are_usage_errors() {
     );
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep me");
 }
+
+#[test]
+fn truncation_is_refused_below_the_minimum_and_recorded_above_it() {
+    let model = default_model_dir();
+    let corpus = default_corpus();
+    let work = tempfile::tempdir().unwrap();
+    let input = work.path().join("in.txt");
+    std::fs::write(&input, "a thoroughly good film\n").unwrap();
+    for bad in ["0", "1", "2"] {
+        let r = robust(&[
+            "predict",
+            "--model",
+            model.to_str().unwrap(),
+            "--max-len",
+            bad,
+            input.to_str().unwrap(),
+        ]);
+        assert_eq!(r.status.code(), Some(1), "--max-len {bad}");
+        assert!(
+            stderr(&r).contains("leaves no room for text") && stderr(&r).contains("least is 3"),
+            "{}",
+            stderr(&r)
+        );
+    }
+    // robust.toml's max_length is checked the same way.
+    let folder = work.path().join("m");
+    std::fs::create_dir(&folder).unwrap();
+    for f in ["model.onnx", "tokenizer.json", "config.json"] {
+        std::fs::copy(model.join(f), folder.join(f)).unwrap();
+    }
+    std::fs::write(folder.join("robust.toml"), "max_length = 0\n").unwrap();
+    let r = robust(&[
+        "predict",
+        "--model",
+        folder.to_str().unwrap(),
+        input.to_str().unwrap(),
+    ]);
+    assert_eq!(r.status.code(), Some(1));
+    assert!(
+        stderr(&r).contains("leaves no room for text"),
+        "{}",
+        stderr(&r)
+    );
+
+    // An attack that cuts inputs says so and records it with its parameters.
+    let out = work.path().join("cut");
+    let r = robust(&[
+        "attack",
+        "--kind",
+        "shuffle",
+        "--model",
+        model.to_str().unwrap(),
+        "--corpus",
+        corpus.to_str().unwrap(),
+        "--limit",
+        "20",
+        "--max-len",
+        "8",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    assert!(stderr(&r).contains("tokens and were cut"), "{}", stderr(&r));
+    let summary = std::fs::read_to_string(out.join("summary.csv")).unwrap();
+    assert!(
+        summary.contains("max_len=8") && summary.contains(";truncated="),
+        "{summary}"
+    );
+}
