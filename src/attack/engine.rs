@@ -208,6 +208,10 @@ pub fn plan(spec: &AttackSpec, origin: &str) -> Result<Plan, EngineError> {
                 .into(),
         });
     }
+    let mut attack = attack;
+    if shape == Shape::TriggerSearch {
+        resolve_exclusions(spec, &mut attack)?;
+    }
     let top_k = spec.top_k.unwrap_or(5);
     if shape == Shape::ClozeProbe && top_k == 0 {
         return Err(RecipeError::Invalid {
@@ -228,6 +232,63 @@ pub fn plan(spec: &AttackSpec, origin: &str) -> Result<Plan, EngineError> {
         },
         top_k,
     })
+}
+
+/// The word lists a trigger search keeps out of its triggers: those the spec names, `none`
+/// for none, or by default, for a model whose labels include positive and negative, the
+/// sentiment-word list `scripts/setup` builds (Wallace et al. kept sentiment words out of
+/// their SST-2 triggers, since a trigger that says "awful" is not fooling anyone).
+fn resolve_exclusions(spec: &AttackSpec, attack: &mut ResolvedAttack) -> Result<(), EngineError> {
+    use super::recipe::{DEFAULT_EXCLUDE, ExclusionList};
+    let Some(settings) = attack.trigger.as_mut() else {
+        return Ok(());
+    };
+    if settings.given.is_some() {
+        return Ok(());
+    }
+    let paths: Vec<PathBuf> = match &spec.exclude {
+        Some(list) if list.iter().all(|p| p.as_os_str() == "none") => Vec::new(),
+        Some(list) => list.clone(),
+        None => {
+            let info = crate::model::ModelInfo::read(&attack.model).map_err(|source| {
+                EngineError::Model {
+                    dir: attack.model.clone(),
+                    source,
+                }
+            })?;
+            let has = |l: &str| info.labels.iter().any(|x| x.eq_ignore_ascii_case(l));
+            if has("positive") && has("negative") {
+                if !Path::new(DEFAULT_EXCLUDE).is_file() {
+                    return Err(EngineError::Input {
+                        path: PathBuf::from(DEFAULT_EXCLUDE),
+                        problem: "not found: the default sentiment-word exclusion list for \
+                                  trigger searches on sentiment models (run ./scripts/setup, or \
+                                  set exclude = [\"none\"] / --exclude none to search without it)"
+                            .into(),
+                    });
+                }
+                vec![PathBuf::from(DEFAULT_EXCLUDE)]
+            } else {
+                Vec::new()
+            }
+        }
+    };
+    settings.exclude = paths
+        .iter()
+        .map(|p| ExclusionList::read(p))
+        .collect::<Result<_, _>>()?;
+    let described = if settings.exclude.is_empty() {
+        "none".to_string()
+    } else {
+        settings
+            .exclude
+            .iter()
+            .map(ExclusionList::describe)
+            .collect::<Vec<_>>()
+            .join(" | ")
+    };
+    attack.parameters.insert("exclude".into(), described);
+    Ok(())
 }
 
 /// Loaded models, kept across attacks so that a suite loads each folder once.
@@ -809,6 +870,7 @@ fn trigger_search(plan: &Plan, models: &mut Models) -> Result<AttackResult, Engi
         "target": outcome.target.map(|t| labels[t].clone()),
         "source": outcome.source.map(|s| labels[s].clone()),
         "given": settings.given.is_some(),
+        "exclude": settings.exclude,
         "search_corpus": search.as_ref().map(|c| &c.path),
         "search_corpus_sha256": search.as_ref().map(|c| &c.sha256),
         "search_examples": outcome.search_examples,

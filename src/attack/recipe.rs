@@ -43,6 +43,12 @@ pub enum RecipeError {
         value: String,
         problem: String,
     },
+    #[error("failed to read the exclusion word list {path}")]
+    WordList {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("failed to load the name lexicon {path}")]
     Lexicon {
         path: PathBuf,
@@ -82,6 +88,7 @@ impl AttackKind {
             AttackKind::EntitySwap => &["samples", "names", "swap", "replace", "name_frequency"],
             AttackKind::Trigger => &[
                 "trigger",
+                "exclude",
                 "target",
                 "source",
                 "search_corpus",
@@ -253,6 +260,12 @@ attack_spec! {
         /// searching one; needs no search corpus.
         #[arg(long, value_name = "TEXT", help_heading = "Trigger")]
         pub trigger: Option<String>,
+        /// Trigger: word lists (one word a line, `#` comments) kept out of the trigger, matched
+        /// case-insensitively on whole words and on the word pieces that start them; repeat for
+        /// several. `none` turns the default off [default for models with positive/negative
+        /// labels: corpora/sentiment-words.txt, built by scripts/setup].
+        #[arg(long, value_name = "FILE", help_heading = "Trigger")]
+        pub exclude: Option<Vec<PathBuf>>,
         /// Trigger: tokens in the trigger [default: 3].
         #[arg(long, help_heading = "Trigger")]
         pub length: Option<usize>,
@@ -567,6 +580,7 @@ impl AttackSpec {
                 target: self.target.clone(),
                 source: self.source.clone(),
                 search_corpus: None,
+                exclude: Vec::new(),
                 given: Some(given.split_whitespace().collect::<Vec<_>>().join(" ")),
                 random_baselines: self.random_baselines.unwrap_or(5),
                 min_search_tokens: 0,
@@ -630,6 +644,7 @@ impl AttackSpec {
             source: self.source.clone(),
             search_corpus: Some(search_corpus.clone()),
             given: None,
+            exclude: Vec::new(),
             random_baselines: self.random_baselines.unwrap_or(5),
             min_search_tokens: self.min_search_tokens.unwrap_or(8),
             max_search_examples: self.max_search_examples.unwrap_or(4000),
@@ -687,6 +702,58 @@ impl AttackSpec {
     }
 }
 
+/// The default exclusion list for sentiment models, written by `scripts/setup`.
+pub const DEFAULT_EXCLUDE: &str = "corpora/sentiment-words.txt";
+
+/// A list of words a trigger may not contain.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ExclusionList {
+    pub path: PathBuf,
+    pub sha256: String,
+    /// Lower-cased, in file order.
+    #[serde(skip)]
+    pub words: Vec<String>,
+    pub size: usize,
+}
+
+impl ExclusionList {
+    /// Read a word list: one word a line; blank lines and `#` comments skipped.
+    pub fn read(path: &Path) -> Result<Self, RecipeError> {
+        let bytes = std::fs::read(path).map_err(|source| RecipeError::WordList {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let text = String::from_utf8(bytes.clone()).map_err(|e| RecipeError::Parse {
+            path: path.to_path_buf(),
+            message: format!("not valid UTF-8 ({e})"),
+        })?;
+        let words: Vec<String> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(str::to_lowercase)
+            .collect();
+        Ok(Self {
+            path: path.to_path_buf(),
+            sha256: crate::hash::sha256_bytes(&bytes),
+            size: words.len(),
+            words,
+        })
+    }
+
+    /// `name:sha256-prefix:words`, for the parameters column.
+    pub fn describe(&self) -> String {
+        format!(
+            "{}:{}:{}",
+            self.path
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+            &self.sha256[..12],
+            self.size
+        )
+    }
+}
+
 /// A trigger attack's settings beyond the search configuration.
 #[derive(Debug, Clone)]
 pub struct TriggerSettings {
@@ -698,6 +765,8 @@ pub struct TriggerSettings {
     pub search_corpus: Option<PathBuf>,
     /// A trigger to evaluate as given (any text), instead of searching one.
     pub given: Option<String>,
+    /// Word lists kept out of the trigger (resolved against the model by the engine's plan).
+    pub exclude: Vec<ExclusionList>,
     pub random_baselines: usize,
     pub min_search_tokens: usize,
     pub max_search_examples: usize,

@@ -241,7 +241,7 @@ pub fn allowed_tokens(
     config: &TriggerConfig,
     label_words: &[String],
 ) -> Vec<u32> {
-    let stop: Vec<String> = config
+    let stop: std::collections::HashSet<String> = config
         .stop_words
         .iter()
         .chain(label_words)
@@ -598,6 +598,26 @@ pub fn run_attack(
     let source = label_index(classifier, "source", settings.source.as_deref())?;
     let mut config = settings.config.clone();
     config.target = target;
+    if !settings.exclude.is_empty() {
+        // Excluded: each listed word, and the word piece that starts it (a word the vocabulary
+        // splits, such as "unwatchable", must not come back as its first piece).
+        let words: Vec<&str> = settings
+            .exclude
+            .iter()
+            .flat_map(|l| l.words.iter().map(String::as_str))
+            .collect();
+        let encoded = classifier.encode(&words)?;
+        config
+            .stop_words
+            .extend(words.iter().map(|w| w.to_string()));
+        for e in encoded {
+            if let Some(&first) = e.input.ids.get(1) {
+                if let Some(piece) = classifier.encoder().id_to_token(first) {
+                    config.stop_words.push(piece);
+                }
+            }
+        }
+    }
     let wrapped = classifier.encode(&[""])?.remove(0).input.ids.to_vec();
     let [cls, sep] = wrapped[..] else {
         return Err(TriggerError::Specials(wrapped));
@@ -617,6 +637,9 @@ pub fn run_attack(
         v
     };
     let allowed = allowed_tokens(&vocab, &config, classifier.labels());
+    if allowed.is_empty() {
+        return Err(TriggerError::EmptyVocabulary);
+    }
     let decode = |ids: &[u32]| -> (Vec<String>, String) {
         let tokens: Vec<String> = ids.iter().map(|&i| classifier_token(&vocab, i)).collect();
         let text = tokens.join(" ").replace(" ##", "");
@@ -827,9 +850,11 @@ fn search_trigger(
             })
             .collect::<Result<_, _>>()?,
         None => {
+            // "the", unless an exclusion list keeps it out.
             let the = classifier
                 .encoder()
                 .token_to_id("the")
+                .filter(|id| allowed.binary_search(id).is_ok())
                 .unwrap_or(allowed[0]);
             vec![the; config.length]
         }

@@ -174,6 +174,19 @@ fn trigger_end_to_end() {
         tokens.iter().all(|t| !t.as_str().unwrap().starts_with('[')),
         "no special tokens"
     );
+    // Issue 14: on a sentiment model the search keeps sentiment words out by default.
+    let summary = String::from_utf8(read(dir.path(), "summary.csv")).unwrap();
+    assert!(
+        summary.contains("exclude=sentiment-words.txt:"),
+        "{summary}"
+    );
+    assert_eq!(json["exclude"][0]["path"], "corpora/sentiment-words.txt");
+    let words = std::fs::read_to_string(repo().join("corpora/sentiment-words.txt")).unwrap();
+    let words: std::collections::HashSet<&str> = words.lines().collect();
+    for t in tokens {
+        let t = t.as_str().unwrap().to_lowercase();
+        assert!(!words.contains(t.as_str()), "{t} is a sentiment word");
+    }
 }
 
 #[test]

@@ -523,3 +523,87 @@ fn a_given_trigger_is_evaluated_without_a_search() {
         );
     }
 }
+
+/// Issue 14: exclusion lists are checked before a search starts, and recorded.
+#[test]
+fn exclusion_lists_are_checked_and_recorded() {
+    let eval = repo().join("corpora/rt-snippets-eval.tsv");
+    let search = repo().join("corpora/rt-snippets-search.tsv");
+    let args = |exclude: &str, out: &str| -> Vec<String> {
+        [
+            "attack",
+            "--kind",
+            "trigger",
+            "--model",
+            default_model_dir().to_str().unwrap(),
+            "--corpus",
+            eval.to_str().unwrap(),
+            "--search-corpus",
+            search.to_str().unwrap(),
+            "--target",
+            "negative",
+            "--source",
+            "positive",
+            "--limit",
+            "40",
+            "--iterations",
+            "1",
+            "--directions",
+            "2",
+            "--candidates",
+            "4",
+            "--beam",
+            "1",
+            "--search-batch",
+            "8",
+            "--max-search-examples",
+            "40",
+            "--random-baselines",
+            "1",
+            "--exclude",
+            exclude,
+            "--out",
+            out,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("none");
+    let a = args("none", out.to_str().unwrap());
+    let r = robust(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(r.status.success(), "{}", stderr(&r));
+    assert!(text(&out.join("summary.csv")).contains("exclude=none"));
+
+    let list = work.path().join("mine.txt");
+    std::fs::write(&list, "# mine\nThe\nfilm\n\n").unwrap();
+    let out = work.path().join("mine");
+    let a = args(list.to_str().unwrap(), out.to_str().unwrap());
+    let r = robust(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(r.status.success(), "{}", stderr(&r));
+    let summary = text(&out.join("summary.csv"));
+    assert!(summary.contains("exclude=mine.txt:"), "{summary}");
+    assert!(summary.contains(":2;"), "two words: {summary}");
+    let json: serde_json::Value = serde_json::from_str(&text(&out.join("trigger.json"))).unwrap();
+    assert_eq!(json["exclude"][0]["size"], 2);
+    assert_eq!(json["exclude"][0]["sha256"].as_str().unwrap().len(), 64);
+    let trigger = json["trigger"]["text"].as_str().unwrap().to_lowercase();
+    assert!(
+        trigger
+            .split_whitespace()
+            .all(|w| w != "the" && w != "film"),
+        "{trigger}"
+    );
+
+    let out = work.path().join("missing");
+    let a = args("/no/such/list.txt", out.to_str().unwrap());
+    let r = robust(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(r.status.code(), Some(1));
+    assert!(
+        stderr(&r).contains("failed to read the exclusion word list /no/such/list.txt"),
+        "{}",
+        stderr(&r)
+    );
+    assert!(!out.exists());
+}
