@@ -611,10 +611,10 @@ pub fn run_attack(
             .stop_words
             .extend(words.iter().map(|w| w.to_string()));
         for e in encoded {
-            if let Some(&first) = e.input.ids.get(1) {
-                if let Some(piece) = classifier.encoder().id_to_token(first) {
-                    config.stop_words.push(piece);
-                }
+            if let Some(&first) = e.input.ids.get(1)
+                && let Some(piece) = classifier.encoder().id_to_token(first)
+            {
+                config.stop_words.push(piece);
             }
         }
     }
