@@ -539,6 +539,15 @@ impl AttackSpec {
                 "must be a positive number",
             ));
         }
+        // Both shapes of trigger attack record whom they attack.
+        parameters.insert(
+            "target".into(),
+            self.target.clone().unwrap_or_else(|| "untargeted".into()),
+        );
+        parameters.insert(
+            "source".into(),
+            self.source.clone().unwrap_or_else(|| "non-target".into()),
+        );
         if let Some(given) = &self.trigger {
             // Evaluating a given trigger searches nothing: search keys would do nothing.
             const SEARCH_KEYS: [&str; 15] = [
@@ -587,20 +596,6 @@ impl AttackSpec {
                 max_search_examples: 0,
             };
             for (k, v) in [
-                (
-                    "target",
-                    settings
-                        .target
-                        .clone()
-                        .unwrap_or_else(|| "untargeted".into()),
-                ),
-                (
-                    "source",
-                    settings
-                        .source
-                        .clone()
-                        .unwrap_or_else(|| "non-target".into()),
-                ),
                 ("given", "true".to_string()),
                 (
                     "position",
@@ -651,20 +646,6 @@ impl AttackSpec {
         };
         let c = &settings.config;
         for (k, v) in [
-            (
-                "target",
-                settings
-                    .target
-                    .clone()
-                    .unwrap_or_else(|| "untargeted".into()),
-            ),
-            (
-                "source",
-                settings
-                    .source
-                    .clone()
-                    .unwrap_or_else(|| "non-target".into()),
-            ),
             ("search_corpus", search_corpus.display().to_string()),
             ("length", c.length.to_string()),
             (
