@@ -26,3 +26,6 @@ pub mod tokenize;
 
 /// The crate version, recorded in every report.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[cfg(test)]
+mod fuzz;

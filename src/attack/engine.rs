@@ -258,7 +258,15 @@ fn resolve_exclusions(spec: &AttackSpec, attack: &mut ResolvedAttack) -> Result<
             })?;
             let has = |l: &str| info.labels.iter().any(|x| x.eq_ignore_ascii_case(l));
             if has("positive") && has("negative") {
-                if !Path::new(DEFAULT_EXCLUDE).is_file() {
+                // In the working directory, else in the repository robust was built from
+                // (as for the runtime library in .ort/), so suites run from anywhere.
+                let default = [
+                    PathBuf::from(DEFAULT_EXCLUDE),
+                    Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_EXCLUDE),
+                ]
+                .into_iter()
+                .find(|p| p.is_file());
+                let Some(default) = default else {
                     return Err(EngineError::Input {
                         path: PathBuf::from(DEFAULT_EXCLUDE),
                         problem: "not found: the default sentiment-word exclusion list for \
@@ -266,8 +274,8 @@ fn resolve_exclusions(spec: &AttackSpec, attack: &mut ResolvedAttack) -> Result<
                                   set exclude = [\"none\"] / --exclude none to search without it)"
                             .into(),
                     });
-                }
-                vec![PathBuf::from(DEFAULT_EXCLUDE)]
+                };
+                vec![default]
             } else {
                 Vec::new()
             }
