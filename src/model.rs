@@ -1141,6 +1141,23 @@ fn check_signature(session: &Session, path: &Path, labels: usize) -> Result<bool
 
 #[cfg(test)]
 mod tests {
+    /// Issue 16: two labels of the same name made every corpus label of that name mean the
+    /// first, silently.
+    #[test]
+    fn duplicate_label_names_are_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        for f in [MODEL_FILE, TOKENIZER_FILE] {
+            std::fs::write(dir.path().join(f), b"x").unwrap();
+        }
+        std::fs::write(
+            dir.path().join(CONFIG_FILE),
+            r#"{"id2label": {"0": "negative", "1": "Negative"}}"#,
+        )
+        .unwrap();
+        let err = ModelInfo::read(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("names \"Negative\" twice"), "{err}");
+    }
+
     use super::*;
 
     #[test]

@@ -540,6 +540,20 @@ mod tests {
         assert!(err.contains("A-coref is \"yes\""), "{err}");
     }
 
+    /// Issue 16: a row marking both candidates as the referent was dropped silently.
+    #[test]
+    fn both_candidates_true_is_an_error() {
+        let file =
+            format!("{HEADER}r1\tAnn met Bo. He left.\tHe\t12\tAnn\t0\tTRUE\tBo\t8\tTRUE\tu\n");
+        let err = SpanCorpus::parse(Path::new("g.tsv"), file.as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("g.tsv") && err.contains("A-coref and B-coref are all TRUE"),
+            "{err}"
+        );
+    }
+
     #[test]
     fn edits_move_later_spans_and_replace_exact_ones() {
         let text = "Ann met Bob. She liked Bob's hat.";

@@ -319,3 +319,73 @@ fn truncation_is_refused_below_the_minimum_and_recorded_above_it() {
         "{summary}"
     );
 }
+
+/// Issue 16: `--resume` while the run is still going used to fail with "Directory not empty"
+/// and leave `jobs/.tmp-*` behind. Now it waits for the running report's lock, then finds the
+/// run finished: a clear message, and the finished run's files untouched.
+#[test]
+fn resume_while_a_run_is_active_waits_for_it() {
+    let work = tempfile::tempdir().unwrap();
+    let suite = small_suite(work.path(), &default_model_dir());
+    let out = work.path().join("out");
+    let first = robust_spawn(work.path(), &report_args(&suite, &out));
+    // Wait until the first run holds the lock (its run folder exists).
+    let started = std::time::Instant::now();
+    while !std::fs::read_dir(&out)
+        .map(|d| d.flatten().any(|e| e.path().join("run.json").is_file()))
+        .unwrap_or(false)
+    {
+        assert!(
+            started.elapsed().as_secs() < 120,
+            "the first run never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let mut args = report_args(&suite, &out);
+    args.push("--resume");
+    let second = robust_in(work.path(), &args, None);
+    let first = first.wait_with_output().unwrap();
+    assert!(first.status.success(), "{}", stderr(&first));
+    let log = stderr(&second);
+    assert!(
+        second.status.success() || log.contains("no unfinished run of suite small"),
+        "{log}"
+    );
+    let leftovers: Vec<_> = walk(&out)
+        .into_iter()
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(".tmp-")
+        })
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert_eq!(history_runs(&out).len(), 1, "one run, recorded once");
+}
+
+/// Issue 16: past a file-size limit the kernel used to kill the run with SIGXFSZ and leave a
+/// temporary file in --out. Now the write fails, the error says so, and nothing is left.
+#[test]
+fn a_file_size_limit_fails_cleanly_without_temporaries() {
+    let work = tempfile::tempdir().unwrap();
+    // bash counts ulimit -f in 1024-byte blocks; 8 KiB is less than examples.csv needs.
+    let r = Command::new("bash")
+        .arg("-c")
+        .arg(
+            "ulimit -f 8; exec \"$ROBUST\" -q attack --kind shuffle --model \"$MODEL\" \
+             --corpus \"$CORPUS\" --limit 40 --out res",
+        )
+        .current_dir(work.path())
+        .env("ROBUST", env!("CARGO_BIN_EXE_robust"))
+        .env("MODEL", default_model_dir())
+        .env("CORPUS", default_corpus())
+        .output()
+        .unwrap();
+    assert_eq!(r.status.code(), Some(1), "an error, not a signal: {r:?}");
+    assert!(stderr(&r).contains("failed to write"), "{}", stderr(&r));
+    let left: Vec<_> = std::fs::read_dir(work.path().join("res"))
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "nothing half-written: {left:?}");
+}
