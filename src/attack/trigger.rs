@@ -462,10 +462,31 @@ impl TriggerSearch<'_> {
         );
         let mut curve = Vec::new();
         let mut stale = 0;
-        for iteration in 1..=self.config.max_iterations {
+        // The query budget is checked before every model request, with the rows the request
+        // may run (cache hits only make it cheaper): a search never spends more than its
+        // budget, and stops at the first request that would not fit.
+        let max_queries = self.config.max_queries;
+        let left = |s: &Self| {
+            max_queries.map_or(u64::MAX, |q| {
+                q.saturating_sub(s.queries() - queries_at_start)
+            })
+        };
+        'search: for iteration in 1..=self.config.max_iterations {
             let batch: Vec<SearchExample> = (0..self.config.batch.min(pool.len()))
                 .map(|k| examples[pool[(cursor + k) % pool.len()]].clone())
                 .collect();
+            let rows = batch.len() as u64;
+            // This iteration's fixed costs: the gradient estimate, the current trigger's
+            // batch loss, and the validation loss of the trigger it ends with.
+            let gradient_rows = match self.config.proposals {
+                Proposals::Hotflip if self.embedded.is_some() => {
+                    2 * self.config.directions as u64 * rows
+                }
+                _ => 0,
+            };
+            if left(self) < gradient_rows + rows + validation.len() as u64 {
+                break 'search;
+            }
             cursor = (cursor + batch.len()) % pool.len().max(1);
             let candidates = match self.config.proposals {
                 Proposals::Hotflip if self.embedded.is_some() => {
@@ -487,6 +508,12 @@ impl TriggerSearch<'_> {
                         t[p] = c;
                         proposals.push(t);
                     }
+                }
+                // Keep room for the validation pass; score only the proposals that fit.
+                let affordable = left(self).saturating_sub(validation.len() as u64) / rows.max(1);
+                proposals.truncate(usize::try_from(affordable).unwrap_or(usize::MAX));
+                if proposals.is_empty() {
+                    break;
                 }
                 let losses = self.losses(&proposals, &batch)?;
                 let mut pool_beams: Vec<(f64, Vec<u32>)> = beams.clone();

@@ -607,3 +607,51 @@ fn exclusion_lists_are_checked_and_recorded() {
     );
     assert!(!out.exists());
 }
+
+/// Issue 14: `--budget-queries 500` used to spend 2,700 queries (the budget was checked only
+/// between iterations). Now every request is checked before it runs.
+#[test]
+fn the_query_budget_is_honoured_within_one_batch() {
+    let work = tempfile::tempdir().unwrap();
+    for budget in [500u64, 3000] {
+        let out = work.path().join(format!("b{budget}"));
+        let r = robust(&[
+            "attack",
+            "--kind",
+            "trigger",
+            "--model",
+            default_model_dir().to_str().unwrap(),
+            "--corpus",
+            repo()
+                .join("corpora/rt-snippets-eval.tsv")
+                .to_str()
+                .unwrap(),
+            "--search-corpus",
+            repo()
+                .join("corpora/rt-snippets-search.tsv")
+                .to_str()
+                .unwrap(),
+            "--target",
+            "negative",
+            "--source",
+            "positive",
+            "--limit",
+            "30",
+            "--max-search-examples",
+            "300",
+            "--random-baselines",
+            "1",
+            "--budget-queries",
+            &budget.to_string(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(r.status.success(), "{}", stderr(&r));
+        let json: serde_json::Value =
+            serde_json::from_str(&text(&out.join("trigger.json"))).unwrap();
+        let spent = json["trigger"]["queries"].as_u64().unwrap();
+        // The search batch (32 rows) is the most the first validation pass can add.
+        assert!(spent <= budget + 32, "budget {budget}, spent {spent}");
+        assert!(spent > 0);
+    }
+}
