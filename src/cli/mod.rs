@@ -122,7 +122,8 @@ pub enum Command {
     Predict(predict::PredictArgs),
     /// Accuracy on a labelled corpus, with a 95% interval, confusion matrix and throughput.
     Eval(eval::EvalArgs),
-    /// Run an attack (shuffle, negation, entity-swap) and score how many predictions change.
+    /// Run one attack (shuffle, negation, entity-swap, trigger; on a fill-mask model the cloze
+    /// probe, on a coreference model GAP name swaps) and score how many predictions change.
     Attack(Box<attack::AttackArgs>),
     /// Run an attack suite (nightly job): per-run folder with CSVs, manifest and an HTML
     /// report, history.csv, --resume, and --compare that exits 3 on a regression.
