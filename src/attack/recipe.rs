@@ -67,6 +67,26 @@ pub enum AttackKind {
     Trigger,
 }
 
+/// Keys only a trigger *search* reads (not the evaluation of a given trigger).
+const TRIGGER_SEARCH_KEYS: &[&str] = &[
+    "search_corpus",
+    "exclude",
+    "init",
+    "directions",
+    "sigma",
+    "candidates",
+    "beam",
+    "search_batch",
+    "iterations",
+    "patience",
+    "budget_queries",
+    "budget_seconds",
+    "proposals",
+    "allow_subwords",
+    "min_search_tokens",
+    "max_search_examples",
+];
+
 /// Keys every kind reads.
 const GENERAL_KEYS: &[&str] = &[
     "name",
@@ -86,29 +106,14 @@ impl AttackKind {
             AttackKind::Shuffle => &["samples", "mode", "window"],
             AttackKind::Negation => &["negation", "probe", "top_k"],
             AttackKind::EntitySwap => &["samples", "names", "swap", "replace", "name_frequency"],
+            // Plus TRIGGER_SEARCH_KEYS when a trigger is searched rather than given.
             AttackKind::Trigger => &[
                 "trigger",
-                "exclude",
                 "target",
                 "source",
-                "search_corpus",
                 "length",
-                "init",
                 "position",
-                "directions",
-                "sigma",
-                "candidates",
-                "beam",
-                "search_batch",
-                "iterations",
-                "patience",
-                "budget_queries",
-                "budget_seconds",
-                "proposals",
-                "allow_subwords",
                 "random_baselines",
-                "min_search_tokens",
-                "max_search_examples",
             ],
         }
     }
@@ -348,14 +353,24 @@ impl AttackSpec {
         // A key the kind does not read would be silently ignored, and the report would
         // record a parameter that had no effect.
         for key in self.set_keys() {
-            if !GENERAL_KEYS.contains(&key) && !kind.keys().contains(&key) {
+            let search_key = kind == AttackKind::Trigger && TRIGGER_SEARCH_KEYS.contains(&key);
+            if !GENERAL_KEYS.contains(&key) && !kind.keys().contains(&key) && !search_key {
                 return Err(invalid(
                     key,
                     "set".into(),
                     &format!(
                         "does not apply to kind = \"{}\" (its keys: {})",
                         kind.as_str(),
-                        kind.keys().join(", ")
+                        kind.keys()
+                            .iter()
+                            .chain(if kind == AttackKind::Trigger {
+                                TRIGGER_SEARCH_KEYS
+                            } else {
+                                &[]
+                            })
+                            .copied()
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 ));
             }
@@ -550,27 +565,11 @@ impl AttackSpec {
         );
         if let Some(given) = &self.trigger {
             // Evaluating a given trigger searches nothing: search keys would do nothing.
-            const SEARCH_KEYS: [&str; 15] = [
-                "search_corpus",
-                "init",
-                "directions",
-                "sigma",
-                "candidates",
-                "beam",
-                "search_batch",
-                "iterations",
-                "patience",
-                "budget_queries",
-                "budget_seconds",
-                "proposals",
-                "allow_subwords",
-                "min_search_tokens",
-                "max_search_examples",
-            ];
+
             if let Some(key) = self
                 .set_keys()
                 .into_iter()
-                .find(|k| SEARCH_KEYS.contains(k))
+                .find(|k| TRIGGER_SEARCH_KEYS.contains(k))
             {
                 return Err(invalid(
                     key,
@@ -852,5 +851,19 @@ mod tests {
             "r.toml: limit = 0: must be at least 1 (an empty run measures nothing)"
         );
         assert_eq!(err("kind = \"shuffle\"\nmode = \"local\"\nwindow = 3"), "");
+        // A given trigger is evaluated, not searched: search keys, exclusions included, do nothing.
+        for key in [
+            "exclude = [\"w.txt\"]",
+            "search_corpus = \"s.tsv\"",
+            "beam = 2",
+        ] {
+            let e = err(&format!("kind = \"trigger\"\ntrigger = \"a b\"\n{key}"));
+            assert!(e.contains("applies to a trigger search"), "{key}: {e}");
+        }
+        assert_eq!(
+            err("kind = \"trigger\"\ntrigger = \"a b\"\ntarget = \"x\""),
+            ""
+        );
+        assert!(err("kind = \"shuffle\"\nbeam = 2").contains("does not apply to kind"));
     }
 }
