@@ -462,7 +462,7 @@ fn finalize(
     // Sentence-attack examples share one header; cloze items have their own file.
     let (mut examples, mut cloze_examples) = (Vec::new(), Vec::new());
     let mut extras: Vec<html::JobExtras> = Vec::new();
-    let mut gate_outcomes: Vec<(String, GateOutcome)> = Vec::new();
+    let mut gate_outcomes: Vec<(JobKey, GateOutcome)> = Vec::new();
     for job in &suite.jobs {
         let dir = jobs_dir.join(&job.id);
         let read = |name: &str| {
@@ -496,8 +496,10 @@ fn finalize(
                 wanted: job.examples,
             });
         }
-        for outcome in judged {
-            gate_outcomes.push((first_attack(&job_rows, &job.id), outcome));
+        if let Some(first) = job_rows.first() {
+            for outcome in judged {
+                gate_outcomes.push((job_key(first), outcome));
+            }
         }
         let e = read("examples.csv")?;
         if e.starts_with("attack,") {
@@ -697,21 +699,23 @@ fn finalize(
     Ok(regression)
 }
 
-fn first_attack(rows: &[SummaryRow], fallback: &str) -> String {
-    rows.first()
-        .map_or_else(|| fallback.to_string(), |r| r.attack.clone())
+/// (attack, model, corpus): what tells one job's rows from another's in a run's summary.
+type JobKey = (String, String, String);
+
+fn job_key(r: &SummaryRow) -> JobKey {
+    (r.attack.clone(), r.model.clone(), r.corpus.clone())
 }
 
 /// The run at a glance: each attack's headline rate with its interval, and its gates.
 fn summary_table(
     jobs: &[serde_json::Value],
     rows: &[SummaryRow],
-    gates: &[(String, GateOutcome)],
+    gates: &[(JobKey, GateOutcome)],
 ) -> String {
     let mut out = String::from("\n");
     let mut seen: Vec<(String, String, String)> = Vec::new();
     for r in rows {
-        let key = (r.attack.clone(), r.model.clone(), r.corpus.clone());
+        let key = job_key(r);
         if seen.contains(&key) || r.group != "all" {
             continue;
         }
@@ -738,17 +742,19 @@ fn summary_table(
             .unwrap_or_default();
         let seconds = jobs
             .iter()
-            .find(|j| j["attack"].as_str() == Some(key.0.as_str()))
+            .find(|j| {
+                j["attack"].as_str() == Some(key.0.as_str())
+                    && j["model"].as_str() == Some(key.1.as_str())
+                    && j["corpus"].as_str() == Some(key.2.as_str())
+            })
             .and_then(|j| j["wall_seconds"].as_f64())
             .map_or_else(String::new, |s| format!(" ({s:.0} s)"));
         out.push_str(&format!(
             "{:<28} {} on {}{seconds}\n    {headline}\n",
             key.0, key.1, key.2
         ));
-        for (attack, g) in gates {
-            if *attack == key.0 && (key.1 == r.model) {
-                out.push_str(&format!("    gate {}\n", g.describe()));
-            }
+        for (_, g) in gates.iter().filter(|(k, _)| *k == key) {
+            out.push_str(&format!("    gate {}\n", g.describe()));
         }
     }
     out
