@@ -32,6 +32,8 @@ pub enum CorpusError {
     },
     #[error("{path}: no data rows after the header")]
     NoRows { path: PathBuf },
+    #[error("{path}: {message}")]
+    LabelSet { path: PathBuf, message: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +51,10 @@ pub enum LineProblem {
     },
     InvalidUtf8,
     EmptyText,
+    /// The second segment of a sentence pair is empty.
+    EmptyPair {
+        column: String,
+    },
     /// Two header cells with the same name: which one a column name means is ambiguous.
     DuplicateColumn {
         column: String,
@@ -88,6 +94,9 @@ impl fmt::Display for LineProblem {
             ),
             LineProblem::NulByte => write!(f, "the row holds a NUL byte"),
             LineProblem::EmptyText => write!(f, "the text field is empty"),
+            LineProblem::EmptyPair { column } => {
+                write!(f, "the pair field {column:?} is empty")
+            }
             LineProblem::UnknownLabel { label, known } => write!(
                 f,
                 "unknown label {label:?}: the model's labels are {} (or their indices 0..{})",
@@ -104,6 +113,8 @@ impl fmt::Display for LineProblem {
 pub struct Columns {
     pub text: Option<String>,
     pub label: Option<String>,
+    /// Column holding the second segment of a sentence pair (NLI's hypothesis, say).
+    pub pair: Option<String>,
     /// Fail when the label column is absent (eval, attacks) instead of reading texts alone.
     pub require_label: bool,
 }
@@ -115,6 +126,8 @@ pub struct Row {
     pub line: usize,
     pub text: String,
     pub label: Option<String>,
+    /// The second segment, for corpora of sentence pairs.
+    pub pair: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -124,6 +137,7 @@ pub struct Corpus {
     pub blank_lines: usize,
     pub text_column: String,
     pub label_column: Option<String>,
+    pub pair_column: Option<String>,
     pub sha256: String,
 }
 
@@ -238,6 +252,18 @@ impl Corpus {
             }
             None => None,
         };
+        let pair_idx = match &columns.pair {
+            Some(name) => Some(find(name).ok_or_else(|| {
+                err(
+                    header_line,
+                    LineProblem::MissingColumn {
+                        column: name.clone(),
+                        header: header.clone(),
+                    },
+                )
+            })?),
+            None => None,
+        };
         let mut rows = Vec::new();
         for (line, fields) in records {
             if fields.len() != header.len() {
@@ -262,7 +288,17 @@ impl Corpus {
                 return Err(err(line, LineProblem::EmptyText));
             }
             let label = label_idx.map(field).transpose()?;
-            rows.push(Row { line, text, label });
+            let pair = pair_idx.map(field).transpose()?;
+            if pair.as_ref().is_some_and(String::is_empty) {
+                let column = columns.pair.clone().unwrap_or_default();
+                return Err(err(line, LineProblem::EmptyPair { column }));
+            }
+            rows.push(Row {
+                line,
+                text,
+                label,
+                pair,
+            });
         }
         if rows.is_empty() {
             return Err(CorpusError::NoRows {
@@ -275,6 +311,7 @@ impl Corpus {
             blank_lines,
             text_column,
             label_column: label_idx.map(|_| label_name),
+            pair_column: columns.pair.clone(),
             sha256: crate::hash::sha256_bytes(bytes),
         })
     }
@@ -283,8 +320,39 @@ impl Corpus {
         self.rows.iter().map(|r| r.text.as_str()).collect()
     }
 
+    /// Each row as the model takes it: its text, and its second segment where the corpus has
+    /// sentence pairs.
+    pub fn inputs(&self) -> Vec<crate::model::Input<'_>> {
+        self.rows
+            .iter()
+            .map(|r| crate::model::Input::new(&r.text, r.pair.as_deref()))
+            .collect()
+    }
+
     /// Map each row's label (a name, case-insensitive, or an index) to the model's label index.
+    ///
+    /// Index labels are only as good as the order they assume. A corpus labelled 0/1 on a model
+    /// of three or more labels is refused (issue 15: on negative/neutral/positive, "1" read as
+    /// `neutral`, silently); one whose indices leave some of the model's labels unused gets a
+    /// warning ([`Corpus::label_warning`]).
     pub fn label_indices(&self, model: &ModelInfo) -> Result<Vec<usize>, CorpusError> {
+        let used = self.index_labels_used(model);
+        if let Some(used) = &used
+            && model.labels.len() > 2
+            && used.iter().copied().eq([0, 1])
+        {
+            return Err(CorpusError::LabelSet {
+                path: self.path.clone(),
+                message: format!(
+                    "labels are the indices 0 and 1, but model {} has {} labels ({}), so 1 would \
+                     mean {:?}; write the labels by name",
+                    model.name,
+                    model.labels.len(),
+                    model.labels.join(", "),
+                    model.labels[1]
+                ),
+            });
+        }
         self.rows
             .iter()
             .map(|row| {
@@ -299,6 +367,40 @@ impl Corpus {
                 })
             })
             .collect()
+    }
+
+    /// The distinct labels when every row's label is an index the model knows rather than one
+    /// of its label names; `None` when any row names its label (or has none).
+    fn index_labels_used(&self, model: &ModelInfo) -> Option<std::collections::BTreeSet<usize>> {
+        let mut used = std::collections::BTreeSet::new();
+        for row in &self.rows {
+            let raw = row.label.as_deref()?.trim();
+            if model.labels.iter().any(|l| l.eq_ignore_ascii_case(raw)) {
+                return None;
+            }
+            used.insert(raw.parse::<usize>().ok()?);
+        }
+        (!used.is_empty()).then_some(used)
+    }
+
+    /// A warning for index labels that leave some of the model's labels unused: the corpus
+    /// may have been labelled for a model with other labels, or in another order.
+    pub fn label_warning(&self, model: &ModelInfo) -> Option<String> {
+        let used = self.index_labels_used(model)?;
+        let unused: Vec<&str> = (0..model.labels.len())
+            .filter(|i| !used.contains(i))
+            .map(|i| model.labels[i].as_str())
+            .collect();
+        (!unused.is_empty()).then(|| {
+            format!(
+                "{}: labels are indices and never use {} of model {} ({}); check that the \
+                 corpus was labelled in the model's order (names are safer than indices)",
+                self.path.display(),
+                unused.join(", "),
+                model.name,
+                model.labels.join(", ")
+            )
+        })
     }
 
     pub fn name(&self) -> String {
@@ -411,6 +513,7 @@ pub fn read_lines(path: &Path, bytes: &[u8]) -> Result<(Vec<Row>, usize), Corpus
             line: i + 1,
             text: text.trim().to_string(),
             label: None,
+            pair: None,
         });
     }
     Ok((rows, blank))
@@ -452,6 +555,7 @@ mod tests {
             text: Some("review".into()),
             label: Some("stars".into()),
             require_label: true,
+            ..Columns::default()
         };
         let c = parse(
             "d.csv",
@@ -525,6 +629,37 @@ mod tests {
         );
         let c = parse("d.tsv", b"text\tlabel\na\t2\n", &labelled()).unwrap();
         assert!(c.label_indices(&info).is_err());
+    }
+
+    /// Issue 15: a 0/1-labelled corpus on a negative/neutral/positive model read "1" as
+    /// `neutral` with no warning.
+    #[test]
+    fn binary_index_labels_on_a_three_label_model_are_refused() {
+        let three = ModelInfo {
+            dir: PathBuf::from("m"),
+            name: "m3".into(),
+            labels: vec!["negative".into(), "neutral".into(), "positive".into()],
+            max_len: 128,
+        };
+        let binary = parse("d.tsv", b"text\tlabel\na\t0\nb\t1\n", &labelled()).unwrap();
+        let e = binary.label_indices(&three).unwrap_err().to_string();
+        assert!(e.contains("1 would mean \"neutral\""), "{e}");
+        // By name it is unambiguous, and warns of nothing.
+        let named = parse(
+            "d.tsv",
+            b"text\tlabel\na\tnegative\nb\tpositive\n",
+            &labelled(),
+        )
+        .unwrap();
+        assert_eq!(named.label_indices(&three).unwrap(), vec![0, 2]);
+        assert_eq!(named.label_warning(&three), None);
+        // Indices that skip a label are read, with a warning that names it.
+        let skips = parse("d.tsv", b"text\tlabel\na\t0\nb\t2\n", &labelled()).unwrap();
+        assert_eq!(skips.label_indices(&three).unwrap(), vec![0, 2]);
+        let w = skips.label_warning(&three).unwrap();
+        assert!(w.contains("never use neutral"), "{w}");
+        let all = parse("d.tsv", b"text\tlabel\na\t0\nb\t2\nc\t1\n", &labelled()).unwrap();
+        assert_eq!(all.label_warning(&three), None);
     }
 
     #[test]

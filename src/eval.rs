@@ -92,7 +92,11 @@ pub fn evaluate(
     let gold = corpus.label_indices(model.info())?;
     let before = model.stats();
     let start = Instant::now();
-    let predictions = model.predict_with_progress(&corpus.texts(), progress)?;
+    let predictions = if corpus.pair_column.is_some() {
+        model.predict_inputs(&corpus.inputs(), progress)?
+    } else {
+        model.predict_with_progress(&corpus.texts(), progress)?
+    };
     let wall_seconds = start.elapsed().as_secs_f64();
     let predicted: Vec<usize> = predictions.iter().map(|p| p.label).collect();
     let (accuracy, per_class, confusion) = tabulate(model.labels(), &gold, &predicted);

@@ -49,6 +49,7 @@ impl MaskedLm {
             .max_len
             .map_or(folder.max_len, |m| m.min(folder.max_len));
         let encoder = TextEncoder::from_file(&dir.join(TOKENIZER_FILE), max_len)?;
+        crate::model::check_tokenizer_fits(dir, &encoder)?;
         let bad = |message: String| ModelError::BadConfig {
             path: dir.join(TOKENIZER_FILE),
             message,
@@ -97,8 +98,7 @@ impl MaskedLm {
     }
 
     pub fn sha256(&self) -> Result<String, ModelError> {
-        let path = self.dir.join(MODEL_FILE);
-        crate::hash::sha256_file(&path).map_err(|source| ModelError::Read { path, source })
+        crate::model::model_sha256(&self.dir)
     }
 
     /// Log-probabilities over the vocabulary at every mask position of each input, in order of

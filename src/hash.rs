@@ -6,15 +6,22 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 pub fn sha256_file(path: &Path) -> std::io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
+    sha256_files(&[path])
+}
+
+/// One digest over the files' bytes, one after another (a model and its external data).
+pub fn sha256_files(paths: &[&Path]) -> std::io::Result<String> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
+    for path in paths {
+        let mut file = std::fs::File::open(path)?;
+        loop {
+            let n = file.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
         }
-        hasher.update(&buf[..n]);
     }
     Ok(hex(&hasher.finalize()))
 }

@@ -18,7 +18,7 @@ use ort::value::{Tensor, TensorElementType, ValueType};
 use serde::Deserialize;
 
 use crate::runtime::{self, RuntimeError};
-use crate::tokenize::{Encoded, TextEncoder, TokenIds, TokenizeError};
+use crate::tokenize::{Encoded, TextEncoder, TokenIds, TokenizeError, WordMarker};
 
 pub const MODEL_FILE: &str = "model.onnx";
 pub const TOKENIZER_FILE: &str = "tokenizer.json";
@@ -52,6 +52,19 @@ pub enum ModelError {
     #[error("onnx runtime failed on {path}")]
     Session {
         path: PathBuf,
+        #[source]
+        source: ort::Error,
+    },
+    #[error(
+        "onnx runtime failed on {path} for one input ({} tokens: {})",
+        ids.len(),
+        text.as_deref().map_or_else(|| format!("ids {ids:?}"), |t| format!("{t:?}"))
+    )]
+    FailedInput {
+        path: PathBuf,
+        ids: Vec<u32>,
+        /// The input, decoded by the model's tokenizer where it could be.
+        text: Option<String>,
         #[source]
         source: ort::Error,
     },
@@ -236,10 +249,10 @@ impl ModelInfo {
         self.dir.join(MODEL_FILE)
     }
 
-    /// sha256 of `model.onnx`, for reports that must say exactly which model they measured.
+    /// sha256 of `model.onnx` (and its external data), for reports that must say exactly
+    /// which model they measured.
     pub fn sha256(&self) -> Result<String, ModelError> {
-        let path = self.model_path();
-        crate::hash::sha256_file(&path).map_err(|source| ModelError::Read { path, source })
+        model_sha256(&self.dir)
     }
 
     /// Read the folder's `config.json` (and `robust.toml`, whose keys win where both speak).
@@ -295,6 +308,28 @@ impl ModelInfo {
     }
 }
 
+/// Names exporters give the external-data file beside `model.onnx`: torch's exporter, and
+/// optimum / `onnx.save_model(..., location=...)` as commonly called.
+pub const EXTERNAL_DATA_FILES: [&str; 2] = ["model.onnx.data", "model.onnx_data"];
+
+/// sha256 of the folder's `model.onnx` followed by its external data file, if any: a model
+/// whose weights change in `model.onnx.data` is another model.
+pub fn model_sha256(dir: &Path) -> Result<String, ModelError> {
+    let model = dir.join(MODEL_FILE);
+    let mut files = vec![model.clone()];
+    files.extend(
+        EXTERNAL_DATA_FILES
+            .iter()
+            .map(|f| dir.join(f))
+            .filter(|p| p.is_file()),
+    );
+    let refs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    crate::hash::sha256_files(&refs).map_err(|source| ModelError::Read {
+        path: model,
+        source,
+    })
+}
+
 /// The name reports give the model in `dir` (`robust.toml`'s `name`, else the folder name),
 /// whatever its kind.
 pub fn folder_name(dir: &Path) -> Result<String, ModelError> {
@@ -332,15 +367,14 @@ impl Folder {
             dir,
             ModelKind::from_files(manifest.as_ref(), config.as_ref()),
         )?;
-        let position_limit = config
-            .as_ref()
-            .and_then(|c| c.max_position_embeddings)
-            .unwrap_or(512);
+        let position_limit = config.as_ref().map_or(512, HfConfig::position_limit);
+        let tokenizer_limit = read_tokenizer_config(dir)?.and_then(|t| t.max_length());
         let max_len = manifest
             .as_ref()
             .and_then(|m| m.max_length)
-            .unwrap_or(position_limit)
-            .min(position_limit);
+            .into_iter()
+            .chain(tokenizer_limit)
+            .fold(position_limit, usize::min);
         let name = manifest
             .as_ref()
             .and_then(|m| m.name.clone())
@@ -360,9 +394,160 @@ struct HfConfig {
     id2label: Option<HashMap<String, String>>,
     architectures: Option<Vec<String>>,
     max_position_embeddings: Option<usize>,
+    model_type: Option<String>,
+    pad_token_id: Option<usize>,
+    bos_token_id: Option<usize>,
+    eos_token_id: Option<usize>,
+    vocab_size: Option<usize>,
 }
 
+/// The tokenizer family each model type is trained with, as its marker shows it: `##`
+/// continuations (WordPiece), `▁` word starts (SentencePiece), `Ġ` word starts (byte-level
+/// BPE). Types not listed are not checked.
+fn expected_marker(model_type: &str) -> Option<WordMarker> {
+    let wordpiece = [
+        "bert",
+        "distilbert",
+        "electra",
+        "mobilebert",
+        "squeezebert",
+        "convbert",
+    ];
+    let sentencepiece = ["xlm-roberta", "albert", "deberta-v2", "camembert", "xlnet"];
+    let byte_level = ["roberta", "deberta", "longformer", "data2vec-text"];
+    if wordpiece.contains(&model_type) {
+        Some(WordMarker::Continuation("##".into()))
+    } else if sentencepiece.contains(&model_type) {
+        Some(WordMarker::Start('\u{2581}'))
+    } else if byte_level.contains(&model_type) {
+        Some(WordMarker::Start('\u{0120}'))
+    } else {
+        None
+    }
+}
+
+fn marker_family(marker: &WordMarker) -> &'static str {
+    match marker {
+        WordMarker::Continuation(_) => "WordPiece",
+        WordMarker::Start('\u{0120}') => "byte-level BPE",
+        WordMarker::Start(_) => "SentencePiece",
+        WordMarker::None => "unknown",
+    }
+}
+
+/// Refuse, at load time, a `tokenizer.json` that cannot belong to the model beside it: one of
+/// another family than `config.json`'s `model_type`, one without the special tokens that
+/// `config.json` (`pad_token_id`, ...) or `tokenizer_config.json` (`cls_token`, ...) name, or
+/// one with ids past the embedding table (`vocab_size`). Each would otherwise give wrong
+/// predictions or crash on the first batch, far from the cause.
+pub(crate) fn check_tokenizer_fits(dir: &Path, encoder: &TextEncoder) -> Result<(), ModelError> {
+    let tokenizer_path = dir.join(TOKENIZER_FILE);
+    let bad = |message: String| ModelError::BadConfig {
+        path: tokenizer_path.clone(),
+        message,
+    };
+    let vocab = encoder.vocab_size();
+    if let Some(config) = read_config(dir)? {
+        if let Some(model_type) = config.model_type.as_deref()
+            && let Some(expected) = expected_marker(model_type)
+        {
+            let found = encoder.word_marker();
+            let same = match (&expected, &found) {
+                (WordMarker::Continuation(_), WordMarker::Continuation(_)) => true,
+                (a, b) => a == b,
+            };
+            if !same {
+                return Err(bad(format!(
+                    "a {} tokenizer, but config.json says the model is {model_type}, whose \
+                     tokenizer is {}; the folder mixes files of two models",
+                    marker_family(&found),
+                    marker_family(&expected)
+                )));
+            }
+        }
+        for (key, id) in [
+            ("pad_token_id", config.pad_token_id),
+            ("bos_token_id", config.bos_token_id),
+            ("eos_token_id", config.eos_token_id),
+        ] {
+            if let Some(id) = id
+                && encoder.id_to_token(id as u32).is_none()
+            {
+                return Err(bad(format!(
+                    "config.json names {key} {id}, which the tokenizer's vocabulary \
+                     ({vocab} entries) does not have"
+                )));
+            }
+        }
+        if let Some(rows) = config.vocab_size
+            && vocab > rows
+        {
+            return Err(bad(format!(
+                "the tokenizer has {vocab} entries but config.json's vocab_size is {rows}: ids \
+                 past the embedding table would crash the model"
+            )));
+        }
+    }
+    if let Some(named) = read_optional(dir.join(TOKENIZER_CONFIG_FILE), |t| {
+        serde_json::from_str::<serde_json::Value>(t).map_err(|e| e.to_string())
+    })? {
+        for key in [
+            "cls_token",
+            "sep_token",
+            "pad_token",
+            "unk_token",
+            "mask_token",
+            "bos_token",
+            "eos_token",
+        ] {
+            // A token is written as a string or as an AddedToken object with `content`.
+            let token = match &named[key] {
+                serde_json::Value::String(t) => Some(t.as_str()),
+                serde_json::Value::Object(o) => o.get("content").and_then(|c| c.as_str()),
+                _ => None,
+            };
+            if let Some(token) = token
+                && encoder.token_to_id(token).is_none()
+            {
+                return Err(bad(format!(
+                    "tokenizer_config.json names {key} {token:?}, which the vocabulary does not have"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Model types whose position ids start after the padding index (fairseq's convention, kept
+/// by transformers): position `i` is embedding row `pad_token_id + 1 + i`, so only
+/// `max_position_embeddings - pad_token_id - 1` tokens fit.
+const PADDING_OFFSET_POSITIONS: [&str; 8] = [
+    "roberta",
+    "xlm-roberta",
+    "xlm-roberta-xl",
+    "camembert",
+    "longformer",
+    "data2vec-text",
+    "ibert",
+    "mpnet",
+];
+
 impl HfConfig {
+    /// Tokens the position embeddings can take: `max_position_embeddings`, less the padding
+    /// offset for RoBERTa-style models (512 where the config does not say).
+    fn position_limit(&self) -> usize {
+        let positions = self.max_position_embeddings.unwrap_or(512);
+        let offset_by_padding = self
+            .model_type
+            .as_deref()
+            .is_some_and(|t| PADDING_OFFSET_POSITIONS.contains(&t));
+        if offset_by_padding {
+            positions.saturating_sub(self.pad_token_id.unwrap_or(1) + 1)
+        } else {
+            positions
+        }
+    }
+
     fn labels(&self, path: &Path) -> Result<Vec<String>, ModelError> {
         let bad = |message: String| ModelError::BadConfig {
             path: path.to_path_buf(),
@@ -489,6 +674,29 @@ fn read_config(dir: &Path) -> Result<Option<HfConfig>, ModelError> {
     })
 }
 
+/// The part of `tokenizer_config.json` that limits input length.
+#[derive(Deserialize)]
+struct TokenizerConfig {
+    model_max_length: Option<f64>,
+}
+
+impl TokenizerConfig {
+    /// transformers writes `int(1e30)` when a tokenizer has no limit of its own.
+    fn max_length(&self) -> Option<usize> {
+        self.model_max_length
+            .filter(|&n| n >= 1.0 && n < 1e9)
+            .map(|n| n as usize)
+    }
+}
+
+pub const TOKENIZER_CONFIG_FILE: &str = "tokenizer_config.json";
+
+fn read_tokenizer_config(dir: &Path) -> Result<Option<TokenizerConfig>, ModelError> {
+    read_optional(dir.join(TOKENIZER_CONFIG_FILE), |t| {
+        serde_json::from_str(t).map_err(|e| e.to_string())
+    })
+}
+
 fn read_manifest(dir: &Path) -> Result<Option<Manifest>, ModelError> {
     read_optional(dir.join(MANIFEST_FILE), |t| {
         toml::from_str(t).map_err(|e| e.to_string())
@@ -547,6 +755,20 @@ impl PredictionCache {
     }
 }
 
+/// One model input: a text, or a sentence pair (premise and hypothesis, question and
+/// passage) that the tokenizer joins with its own separators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Input<'a> {
+    pub text: &'a str,
+    pub pair: Option<&'a str>,
+}
+
+impl<'a> Input<'a> {
+    pub fn new(text: &'a str, pair: Option<&'a str>) -> Self {
+        Self { text, pair }
+    }
+}
+
 /// Called with (rows done, rows to do) after each forward pass.
 pub type Progress<'a> = &'a mut dyn FnMut(usize, usize);
 
@@ -562,6 +784,12 @@ pub trait TextModel {
     fn predict_with_progress(
         &mut self,
         texts: &[&str],
+        progress: Progress,
+    ) -> Result<Vec<Prediction>, ModelError>;
+    /// One prediction per input, texts and sentence pairs alike.
+    fn predict_inputs(
+        &mut self,
+        inputs: &[Input],
         progress: Progress,
     ) -> Result<Vec<Prediction>, ModelError>;
     /// Model work so far (rows run, cache hits, truncations).
@@ -583,6 +811,14 @@ impl TextModel for Classifier {
         progress: Progress,
     ) -> Result<Vec<Prediction>, ModelError> {
         Classifier::predict_with_progress(self, texts, progress)
+    }
+
+    fn predict_inputs(
+        &mut self,
+        inputs: &[Input],
+        progress: Progress,
+    ) -> Result<Vec<Prediction>, ModelError> {
+        Classifier::predict_inputs(self, inputs, progress)
     }
 
     fn stats(&self) -> QueryStats {
@@ -620,6 +856,7 @@ impl Classifier {
             .remove(0);
         let uses_token_types = check_signature(&session, &path, info.labels.len())?;
         let encoder = TextEncoder::from_file(&dir.join(TOKENIZER_FILE), info.max_len)?;
+        check_tokenizer_fits(dir, &encoder)?;
         let cache = PredictionCache::new(options.cache_capacity);
         Ok(Self {
             info,
@@ -693,6 +930,16 @@ impl Classifier {
         progress: Progress,
     ) -> Result<Vec<Prediction>, ModelError> {
         let encoded = self.encode(texts)?;
+        self.predict_encoded(encoded, progress)
+    }
+
+    /// Predictions for texts and sentence pairs, each encoded as the tokenizer encodes it.
+    pub fn predict_inputs(
+        &mut self,
+        inputs: &[Input],
+        progress: Progress,
+    ) -> Result<Vec<Prediction>, ModelError> {
+        let encoded = self.encoder.encode_inputs(inputs)?;
         self.predict_encoded(encoded, progress)
     }
 
@@ -786,22 +1033,43 @@ impl Classifier {
         } else {
             &mut self.workers[..]
         };
-        batches.extend(run_batches(
-            pool,
-            &chunks[..short_chunks],
-            self.uses_token_types,
-            labels,
-            &path,
-            &mut |done, _| progress(done, total),
-        )?);
-        batches.extend(run_batches(
-            std::slice::from_mut(&mut self.session),
-            &chunks[short_chunks..],
-            self.uses_token_types,
-            labels,
-            &path,
-            &mut |done, _| progress(short + done, total),
-        )?);
+        let encoder = &self.encoder;
+        let with_text = |e: ModelError| match e {
+            ModelError::FailedInput {
+                path,
+                ids,
+                text: None,
+                source,
+            } => ModelError::FailedInput {
+                text: encoder.tokenizer().decode(&ids, false).ok(),
+                path,
+                ids,
+                source,
+            },
+            other => other,
+        };
+        batches.extend(
+            run_batches(
+                pool,
+                &chunks[..short_chunks],
+                self.uses_token_types,
+                labels,
+                &path,
+                &mut |done, _| progress(done, total),
+            )
+            .map_err(with_text)?,
+        );
+        batches.extend(
+            run_batches(
+                std::slice::from_mut(&mut self.session),
+                &chunks[short_chunks..],
+                self.uses_token_types,
+                labels,
+                &path,
+                &mut |done, _| progress(short + done, total),
+            )
+            .map_err(with_text)?,
+        );
         // Answers go into the cache in request order, whichever worker finished first, so the
         // cache (and what it evicts) is the same on every run.
         for (chunk, (logits, stats)) in chunks.iter().zip(batches) {
@@ -842,7 +1110,7 @@ fn run_batches(
     }
     if sessions.len() == 1 || chunks.len() == 1 {
         for (i, slot) in out.iter_mut().enumerate() {
-            *slot = Some(run_batch(
+            *slot = Some(run_batch_or_name_the_row(
                 &mut sessions[0],
                 &rows(i),
                 uses_token_types,
@@ -865,7 +1133,13 @@ fn run_batches(
                         if i >= chunks.len() {
                             break;
                         }
-                        let result = run_batch(session, &rows(i), uses_token_types, labels, path);
+                        let result = run_batch_or_name_the_row(
+                            session,
+                            &rows(i),
+                            uses_token_types,
+                            labels,
+                            path,
+                        );
                         if result.is_err() {
                             failed.store(true, Ordering::Relaxed);
                         }
@@ -928,6 +1202,47 @@ fn run_batch(
         });
     }
     Ok((data.chunks(labels).map(Arc::from).collect(), stats))
+}
+
+/// [`run_batch`], and where the runtime refuses the batch, the first row that fails on its
+/// own: the error then names the input rather than a batch of them (its text is filled in by
+/// [`Classifier::logits`], which has the tokenizer).
+fn run_batch_or_name_the_row(
+    session: &mut Session,
+    rows: &[&TokenIds],
+    uses_token_types: bool,
+    labels: usize,
+    path: &Path,
+) -> Result<BatchOutput, ModelError> {
+    let batch_error = match run_batch(session, rows, uses_token_types, labels, path) {
+        Err(ModelError::Session { source, .. }) => source,
+        other => return other,
+    };
+    let alone = |row: &TokenIds, session: &mut Session| -> Option<ort::Error> {
+        let mut stats = QueryStats::default();
+        let (feed, _) = padded_feed(&[row], uses_token_types, &mut stats, path).ok()?;
+        session.run(feed).err()
+    };
+    let failed = |row: &TokenIds, source| ModelError::FailedInput {
+        path: path.to_path_buf(),
+        ids: row.ids.to_vec(),
+        text: None,
+        source,
+    };
+    if let [row] = rows {
+        return Err(failed(row, batch_error));
+    }
+    match rows
+        .iter()
+        .find_map(|row| alone(row, session).map(|e| (*row, e)))
+    {
+        Some((row, source)) => Err(failed(row, source)),
+        // Every row runs alone: report the batch as it failed.
+        None => Err(ModelError::Session {
+            path: path.to_path_buf(),
+            source: batch_error,
+        }),
+    }
 }
 
 /// Named input tensors for one forward pass.
@@ -1222,5 +1537,46 @@ mod tests {
         let c: HfConfig =
             serde_json::from_str(r#"{"id2label": {"5": "pos", "0": "neg"}}"#).unwrap();
         assert!(c.labels(Path::new("c.json")).is_err());
+    }
+
+    /// Issue 15: one long row crashed RoBERTa (`Gather ... idx=128 must be within [-128,127]`)
+    /// because positions start after the padding index.
+    #[test]
+    fn roberta_style_positions_leave_room_for_the_padding_offset() {
+        let limit = |json: &str| {
+            serde_json::from_str::<HfConfig>(json)
+                .unwrap()
+                .position_limit()
+        };
+        assert_eq!(
+            limit(r#"{"model_type": "bert", "max_position_embeddings": 128}"#),
+            128
+        );
+        assert_eq!(
+            limit(
+                r#"{"model_type": "roberta", "max_position_embeddings": 128, "pad_token_id": 1}"#
+            ),
+            126
+        );
+        assert_eq!(
+            limit(r#"{"model_type": "xlm-roberta", "max_position_embeddings": 514}"#),
+            512
+        );
+        assert_eq!(limit(r#"{}"#), 512);
+    }
+
+    #[test]
+    fn tokenizer_config_limits_length_unless_it_is_the_no_limit_sentinel() {
+        let max = |json: &str| {
+            serde_json::from_str::<TokenizerConfig>(json)
+                .unwrap()
+                .max_length()
+        };
+        assert_eq!(max(r#"{"model_max_length": 64}"#), Some(64));
+        assert_eq!(
+            max(r#"{"model_max_length": 1000000000000000019884624838656}"#),
+            None
+        );
+        assert_eq!(max(r#"{}"#), None);
     }
 }

@@ -23,6 +23,12 @@ pub enum OnnxError {
     Malformed { path: PathBuf, message: String },
     #[error("{path}: no word-embedding lookup found: {message}")]
     NoEmbedding { path: PathBuf, message: String },
+    #[error("{path}: external data of tensor {tensor:?}: {message}")]
+    ExternalData {
+        path: PathBuf,
+        tensor: String,
+        message: String,
+    },
 }
 
 // ---- protobuf wire format ----------------------------------------------------------------
@@ -143,6 +149,9 @@ const TENSOR_FLOAT_DATA: u32 = 4;
 const TENSOR_NAME: u32 = 8;
 const TENSOR_RAW_DATA: u32 = 9;
 const TENSOR_EXTERNAL_DATA: u32 = 13;
+const TENSOR_DATA_LOCATION: u32 = 14;
+const ENTRY_KEY: u32 = 1;
+const ENTRY_VALUE: u32 = 2;
 const FLOAT: u64 = 1;
 
 /// The token-id lookup of a BERT-family graph.
@@ -163,15 +172,121 @@ pub struct OnnxModel {
 }
 
 impl OnnxModel {
+    /// Read a model file. Weights kept in external data files beside it (`model.onnx.data`,
+    /// as torch's exporter writes by default) are read in and inlined, so that the edited
+    /// graphs this module makes, which ONNX Runtime loads from memory and so without a folder
+    /// to resolve file references against, are whole.
     pub fn read(path: &Path) -> Result<Self, OnnxError> {
         let bytes = std::fs::read(path).map_err(|source| OnnxError::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        Ok(Self {
+        let mut model = Self {
             path: path.to_path_buf(),
             bytes,
-        })
+        };
+        if let Some(inlined) = model.with_external_data_inlined()? {
+            model.bytes = inlined;
+        }
+        Ok(model)
+    }
+
+    /// The model with every external initializer's bytes moved into `raw_data`; `None` when
+    /// the graph has none. Locations are resolved against the model's folder and may not leave
+    /// it (the rule ONNX Runtime applies to files it loads).
+    fn with_external_data_inlined(&self) -> Result<Option<Vec<u8>>, OnnxError> {
+        let top = fields(&self.bytes).map_err(|m| self.malformed(m))?;
+        let graph = fields(self.graph()?).map_err(|m| self.malformed(m))?;
+        let external = |f: &Field| -> Result<bool, OnnxError> {
+            Ok(f.number == GRAPH_INITIALIZER
+                && f.wire == LEN
+                && fields(f.payload)
+                    .map_err(|m| self.malformed(m))?
+                    .iter()
+                    .any(|t| t.number == TENSOR_EXTERNAL_DATA))
+        };
+        let mut any = false;
+        for f in &graph {
+            any |= external(f)?;
+        }
+        if !any {
+            return Ok(None);
+        }
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let mut files: HashMap<String, Vec<u8>> = HashMap::new();
+        let mut new_graph = Vec::with_capacity(self.bytes.len());
+        for f in &graph {
+            if !external(f)? {
+                new_graph.extend_from_slice(f.raw);
+                continue;
+            }
+            let tensor = fields(f.payload).map_err(|m| self.malformed(m))?;
+            let name = string(&tensor, TENSOR_NAME).to_string();
+            let bad = |message: String| OnnxError::ExternalData {
+                path: self.path.clone(),
+                tensor: name.clone(),
+                message,
+            };
+            let (mut location, mut offset, mut length) = (None, 0usize, None);
+            for entry in tensor.iter().filter(|t| t.number == TENSOR_EXTERNAL_DATA) {
+                let kv = fields(entry.payload).map_err(|m| self.malformed(m))?;
+                let value = string(&kv, ENTRY_VALUE);
+                let number = || {
+                    value
+                        .parse::<usize>()
+                        .map_err(|_| bad(format!("{value:?} is not a byte count")))
+                };
+                match string(&kv, ENTRY_KEY) {
+                    "location" => location = Some(value.to_string()),
+                    "offset" => offset = number()?,
+                    "length" => length = Some(number()?),
+                    _ => {}
+                }
+            }
+            let location = location.ok_or_else(|| bad("no location".into()))?;
+            let relative = Path::new(&location);
+            if relative.is_absolute()
+                || relative
+                    .components()
+                    .any(|c| !matches!(c, std::path::Component::Normal(_)))
+            {
+                return Err(bad(format!(
+                    "location {location:?} is not a file inside the model's folder"
+                )));
+            }
+            if !files.contains_key(&location) {
+                let file = dir.join(relative);
+                let data = std::fs::read(&file).map_err(|source| OnnxError::Read {
+                    path: file.clone(),
+                    source,
+                })?;
+                files.insert(location.clone(), data);
+            }
+            let data = &files[&location];
+            let end = match length {
+                Some(n) => offset.checked_add(n),
+                None => Some(data.len()),
+            };
+            let bytes = end.and_then(|end| data.get(offset..end)).ok_or_else(|| {
+                bad(format!(
+                    "bytes {offset}..{} lie outside {location} ({} bytes)",
+                    end.map_or("?".to_string(), |e| e.to_string()),
+                    data.len()
+                ))
+            })?;
+            let mut inlined = Vec::with_capacity(bytes.len() + 64);
+            for t in &tensor {
+                if !matches!(
+                    t.number,
+                    TENSOR_EXTERNAL_DATA | TENSOR_DATA_LOCATION | TENSOR_RAW_DATA
+                ) {
+                    inlined.extend_from_slice(t.raw);
+                }
+            }
+            put_len(&mut inlined, TENSOR_RAW_DATA, bytes);
+            put_len(&mut new_graph, GRAPH_INITIALIZER, &inlined);
+        }
+        Ok(Some(self.with_graph(&top, &new_graph)))
     }
 
     pub fn from_bytes(path: &Path, bytes: Vec<u8>) -> Self {
@@ -305,12 +420,6 @@ impl OnnxModel {
             .initializer(&graph, &site.table)?
             .ok_or_else(|| self.no_embedding(format!("initializer {} vanished", site.table)))?;
         let expected = site.vocab * site.hidden;
-        if table.iter().any(|f| f.number == TENSOR_EXTERNAL_DATA) {
-            return Err(self.no_embedding(format!(
-                "{} is stored as external data; re-save the model as one file (onnx.save without external data)",
-                site.table
-            )));
-        }
         let values: Vec<f32> =
             if let Some(raw) = table.iter().rev().find(|f| f.number == TENSOR_RAW_DATA) {
                 raw.payload
@@ -995,6 +1104,82 @@ mod tests {
         let bag = build::bag_classifier(&[0.0; 8], 4, 2, &[0.0; 4], 2);
         let m = OnnxModel::from_bytes(Path::new("b.onnx"), bag);
         assert!(m.with_cls_only_tail().unwrap().is_none());
+    }
+
+    /// `bytes` with every initializer's raw data moved to `location` beside the model, as
+    /// `onnx.save_model(..., save_as_external_data=True)` writes it.
+    fn externalize(bytes: &[u8], location: &str) -> (Vec<u8>, Vec<u8>) {
+        let top = fields(bytes).unwrap();
+        let graph_field = top.iter().find(|f| f.number == MODEL_GRAPH).unwrap();
+        let mut data = Vec::new();
+        let mut graph = Vec::new();
+        for f in fields(graph_field.payload).unwrap() {
+            if f.number != GRAPH_INITIALIZER {
+                graph.extend_from_slice(f.raw);
+                continue;
+            }
+            let mut t = Vec::new();
+            for tf in fields(f.payload).unwrap() {
+                if tf.number == TENSOR_RAW_DATA {
+                    let entry = |k: &str, v: &str| {
+                        let mut e = Vec::new();
+                        put_len(&mut e, ENTRY_KEY, k.as_bytes());
+                        put_len(&mut e, ENTRY_VALUE, v.as_bytes());
+                        e
+                    };
+                    put_len(&mut t, TENSOR_EXTERNAL_DATA, &entry("location", location));
+                    let offset = data.len().to_string();
+                    put_len(&mut t, TENSOR_EXTERNAL_DATA, &entry("offset", &offset));
+                    let length = tf.payload.len().to_string();
+                    put_len(&mut t, TENSOR_EXTERNAL_DATA, &entry("length", &length));
+                    put_int(&mut t, TENSOR_DATA_LOCATION, 1);
+                    data.extend_from_slice(tf.payload);
+                } else {
+                    t.extend_from_slice(tf.raw);
+                }
+            }
+            put_len(&mut graph, GRAPH_INITIALIZER, &t);
+        }
+        let model = OnnxModel::from_bytes(Path::new("m.onnx"), bytes.to_vec());
+        (model.with_graph(&top, &graph), data)
+    }
+
+    #[test]
+    fn external_data_is_read_from_beside_the_model_and_inlined() {
+        let table: Vec<f32> = (0..8).map(|i| i as f32 * 0.5).collect();
+        let whole = build::bag_classifier(&table, 4, 2, &[1.0, -1.0, 0.5, 2.0], 2);
+        let (split, data) = externalize(&whole, "model.onnx.data");
+        assert_ne!(split, whole);
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("model.onnx"), &split).unwrap();
+        std::fs::write(dir.path().join("model.onnx.data"), &data).unwrap();
+        let m = OnnxModel::read(&dir.path().join("model.onnx")).unwrap();
+        assert_eq!(
+            m.bytes(),
+            &whole[..],
+            "inlining restores the one-file model"
+        );
+        let site = m.embedding_site().unwrap();
+        assert_eq!(m.embedding_matrix(&site).unwrap(), table);
+
+        // A missing data file, a location outside the folder and a short file are errors.
+        std::fs::remove_file(dir.path().join("model.onnx.data")).unwrap();
+        let err = OnnxModel::read(&dir.path().join("model.onnx"))
+            .err()
+            .expect("an error");
+        assert!(err.to_string().contains("model.onnx.data"), "{err}");
+        let (escaping, _) = externalize(&whole, "../model.onnx.data");
+        std::fs::write(dir.path().join("model.onnx"), &escaping).unwrap();
+        let err = OnnxModel::read(&dir.path().join("model.onnx"))
+            .err()
+            .expect("an error");
+        assert!(err.to_string().contains("not a file inside"), "{err}");
+        std::fs::write(dir.path().join("model.onnx"), &split).unwrap();
+        std::fs::write(dir.path().join("model.onnx.data"), &data[..10]).unwrap();
+        let err = OnnxModel::read(&dir.path().join("model.onnx"))
+            .err()
+            .expect("an error");
+        assert!(err.to_string().contains("outside model.onnx.data"), "{err}");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::model::{ModelError, Prediction, Progress, QueryStats, TextModel};
+use crate::model::{Input, ModelError, Prediction, Progress, QueryStats, TextModel};
 
 /// A two-label sentiment "model" that counts cue words: `positive` when the text has more
 /// positive cues than negative ones (a `not`/`n't` anywhere flips the verdict), `negative`
@@ -87,6 +87,23 @@ impl TextModel for KeywordModel {
         }
         self.stats.batches += 1;
         Ok(out)
+    }
+
+    /// A pair is read as its two segments joined by a space.
+    fn predict_inputs(
+        &mut self,
+        inputs: &[Input],
+        progress: Progress,
+    ) -> Result<Vec<Prediction>, ModelError> {
+        let joined: Vec<String> = inputs
+            .iter()
+            .map(|i| match i.pair {
+                Some(pair) => format!("{} {pair}", i.text),
+                None => i.text.to_string(),
+            })
+            .collect();
+        let refs: Vec<&str> = joined.iter().map(String::as_str).collect();
+        self.predict_with_progress(&refs, progress)
     }
 
     fn stats(&self) -> QueryStats {

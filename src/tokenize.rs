@@ -112,7 +112,7 @@ impl TextEncoder {
     /// Encode texts in parallel (the tokenizers crate uses rayon), with special tokens.
     pub fn encode_batch(&self, texts: &[&str]) -> Result<Vec<Encoded>, TokenizeError> {
         let inputs: Vec<EncodeInput> = texts.iter().map(|t| EncodeInput::from(*t)).collect();
-        self.encode_inputs(inputs)
+        self.encode_all(inputs)
     }
 
     /// Encode sentence pairs (`[CLS] a [SEP] b [SEP]` for BERT), with token type ids.
@@ -121,10 +121,26 @@ impl TextEncoder {
             .iter()
             .map(|&(a, b)| EncodeInput::from((a, b)))
             .collect();
-        self.encode_inputs(inputs)
+        self.encode_all(inputs)
     }
 
-    fn encode_inputs(&self, inputs: Vec<EncodeInput>) -> Result<Vec<Encoded>, TokenizeError> {
+    /// Encode texts and sentence pairs, each as its kind.
+    pub fn encode_inputs(
+        &self,
+        inputs: &[crate::model::Input],
+    ) -> Result<Vec<Encoded>, TokenizeError> {
+        self.encode_all(
+            inputs
+                .iter()
+                .map(|i| match i.pair {
+                    Some(pair) => EncodeInput::from((i.text, pair)),
+                    None => EncodeInput::from(i.text),
+                })
+                .collect(),
+        )
+    }
+
+    fn encode_all(&self, inputs: Vec<EncodeInput>) -> Result<Vec<Encoded>, TokenizeError> {
         let encodings =
             self.tokenizer
                 .encode_batch(inputs, true)
@@ -153,5 +169,106 @@ impl TextEncoder {
 
     pub fn vocab_size(&self) -> usize {
         self.tokenizer.get_vocab_size(true)
+    }
+
+    /// Ids the tokenizer itself marks special (`[CLS]`, `<s>`, `<pad>`, `[MASK]`, ...).
+    pub fn special_ids(&self) -> std::collections::HashSet<u32> {
+        self.tokenizer
+            .get_added_tokens_decoder()
+            .into_iter()
+            .filter(|(_, t)| t.special)
+            .map(|(id, _)| id)
+            .collect()
+    }
+
+    /// How this tokenizer's vocabulary marks word boundaries.
+    pub fn word_marker(&self) -> WordMarker {
+        WordMarker::of(&self.tokenizer)
+    }
+
+    /// Ids as text, by the tokenizer's own decoder, special tokens left out.
+    pub fn decode(&self, ids: &[u32]) -> Result<String, TokenizeError> {
+        self.tokenizer
+            .decode(ids, true)
+            .map_err(|e| TokenizeError::Encode {
+                message: format!("failed to decode {ids:?}: {e}"),
+            })
+    }
+}
+
+/// How a vocabulary tells a word's first piece from the pieces that continue it. Trigger
+/// searches propose whole words and compare vocabulary entries with words (exclusion lists,
+/// label names), so they need the bare word under the marker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WordMarker {
+    /// WordPiece: continuing pieces carry a prefix (`##`); a word starts with anything else.
+    Continuation(String),
+    /// SentencePiece (`▁`) and byte-level BPE (`Ġ`): a word's first piece carries the marker.
+    Start(char),
+    /// No marker known: every entry counts as a word.
+    None,
+}
+
+impl WordMarker {
+    /// Read from the tokenizer's own configuration: its model's continuing-subword prefix, or
+    /// a Metaspace / ByteLevel pre-tokenizer or decoder.
+    pub fn of(tokenizer: &Tokenizer) -> Self {
+        let Ok(json) = tokenizer.to_string(false) else {
+            return WordMarker::None;
+        };
+        let Ok(mut value) = serde_json::from_str::<serde_json::Value>(&json) else {
+            return WordMarker::None;
+        };
+        let model = value["model"].take();
+        if model["type"] == "WordPiece" {
+            let prefix = model["continuing_subword_prefix"].as_str().unwrap_or("##");
+            return WordMarker::Continuation(prefix.to_string());
+        }
+        // The vocabulary is out of the way (taken above): what is left is small.
+        let rest = value.to_string();
+        if rest.contains(r#""type":"Metaspace""#) {
+            let replacement = find_replacement(&value).unwrap_or('\u{2581}');
+            WordMarker::Start(replacement)
+        } else if rest.contains(r#""type":"ByteLevel""#) {
+            WordMarker::Start('\u{0120}')
+        } else if let Some(prefix) = model["continuing_subword_prefix"].as_str() {
+            WordMarker::Continuation(prefix.to_string())
+        } else {
+            WordMarker::None
+        }
+    }
+
+    /// The word under a vocabulary entry, and whether the entry starts a word.
+    pub fn bare<'t>(&self, token: &'t str) -> (&'t str, bool) {
+        match self {
+            WordMarker::Continuation(prefix) => match token.strip_prefix(prefix.as_str()) {
+                Some(rest) => (rest, false),
+                None => (token, true),
+            },
+            WordMarker::Start(marker) => match token.strip_prefix(*marker) {
+                Some(rest) => (rest, true),
+                None => (token, false),
+            },
+            WordMarker::None => (token, true),
+        }
+    }
+}
+
+/// The `replacement` of a Metaspace pre-tokenizer or decoder anywhere in the configuration.
+fn find_replacement(value: &serde_json::Value) -> Option<char> {
+    match value {
+        serde_json::Value::Object(map) => {
+            if map.get("type").and_then(|t| t.as_str()) == Some("Metaspace")
+                && let Some(c) = map
+                    .get("replacement")
+                    .and_then(|r| r.as_str())
+                    .and_then(|r| r.chars().next())
+            {
+                return Some(c);
+            }
+            map.values().find_map(find_replacement)
+        }
+        serde_json::Value::Array(items) => items.iter().find_map(find_replacement),
+        _ => None,
     }
 }

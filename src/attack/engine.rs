@@ -103,6 +103,8 @@ pub struct Plan {
     pub columns: Columns,
     /// Cloze probes: words listed per template.
     pub top_k: usize,
+    /// The segment of a sentence pair the attack perturbs (meaningful with a pair column).
+    pub segment: super::Segment,
 }
 
 impl Plan {
@@ -212,6 +214,41 @@ pub fn plan(spec: &AttackSpec, origin: &str) -> Result<Plan, EngineError> {
     if shape == Shape::TriggerSearch {
         resolve_exclusions(spec, &mut attack)?;
     }
+    if spec.pair_col.is_some() {
+        let refused = match shape {
+            Shape::SpanSwap => Some("span rows (GAP) are single texts"),
+            Shape::ClozeProbe => Some("cloze items are single texts"),
+            Shape::TriggerSearch if spec.trigger.is_none() => Some(
+                "the trigger search places trigger ids in single-segment inputs; search on \
+                 single texts and evaluate the trigger on the pairs with --trigger",
+            ),
+            _ => None,
+        };
+        if let Some(reason) = refused {
+            return Err(EngineError::Unsupported {
+                dir: attack.model.clone(),
+                problem: format!(
+                    "cannot run {} on sentence pairs (pair_col): {reason}",
+                    attack.kind.as_str()
+                ),
+            });
+        }
+    } else if spec.segment == Some(super::Segment::Second) {
+        return Err(EngineError::Input {
+            path: attack.corpus.clone(),
+            problem: "segment = \"second\" needs a pair column (pair_col / --pair-col)".into(),
+        });
+    }
+    if let Some(pair_col) = &spec.pair_col {
+        // Reports say which segment of each pair was attacked.
+        attack
+            .parameters
+            .insert("pair_col".into(), pair_col.clone());
+        attack.parameters.insert(
+            "segment".into(),
+            spec.segment.unwrap_or_default().as_str().into(),
+        );
+    }
     let top_k = spec.top_k.unwrap_or(5);
     if shape == Shape::ClozeProbe && top_k == 0 {
         return Err(RecipeError::Invalid {
@@ -228,9 +265,11 @@ pub fn plan(spec: &AttackSpec, origin: &str) -> Result<Plan, EngineError> {
         columns: Columns {
             text: spec.text_col.clone(),
             label: spec.label_col.clone(),
+            pair: spec.pair_col.clone(),
             require_label: false,
         },
         top_k,
+        segment: spec.segment.unwrap_or_default(),
     })
 }
 
@@ -516,20 +555,37 @@ pub fn targets(
     corpus: &Corpus,
     model: &Classifier,
     limit: Option<usize>,
+    segment: super::Segment,
 ) -> Result<Vec<Target>, CorpusError> {
     let gold = match corpus.label_column {
         Some(_) => Some(corpus.label_indices(model.info())?),
         None => None,
     };
+    if gold.is_some()
+        && let Some(warning) = corpus.label_warning(model.info())
+    {
+        tracing::warn!("{warning}");
+    }
     Ok(corpus
         .rows
         .iter()
         .enumerate()
         .take(limit.unwrap_or(usize::MAX))
-        .map(|(i, row)| Target {
-            line: row.line,
-            text: row.text.clone(),
-            gold: gold.as_ref().map(|g| g[i]),
+        .map(|(i, row)| {
+            let (text, context) = match (&row.pair, segment) {
+                (None, _) => (row.text.clone(), None),
+                (Some(pair), super::Segment::First) => (row.text.clone(), Some((pair, segment))),
+                (Some(pair), super::Segment::Second) => (pair.clone(), Some((&row.text, segment))),
+            };
+            Target {
+                line: row.line,
+                text,
+                gold: gold.as_ref().map(|g| g[i]),
+                context: context.map(|(other, segment)| super::runner::PairContext {
+                    other: other.clone(),
+                    segment,
+                }),
+            }
         })
         .collect())
 }
@@ -634,7 +690,7 @@ fn perturbation(
     let corpus = read_corpus(&attack.corpus, &plan.columns)?;
     let model = models.classifier(&attack.model)?;
     model.clear_cache();
-    let targets = targets(&corpus, model, attack.limit)?;
+    let targets = targets(&corpus, model, attack.limit, plan.segment)?;
     let perturber = attack
         .perturber
         .as_deref()
@@ -792,7 +848,7 @@ fn trigger_search(plan: &Plan, models: &mut Models) -> Result<AttackResult, Engi
     };
     let model = models.classifier(&attack.model)?;
     model.clear_cache();
-    let targets = targets(&corpus, model, attack.limit)?;
+    let targets = targets(&corpus, model, attack.limit, plan.segment)?;
     let before = model.stats();
     let start = Instant::now();
     let outcome = trigger::run_attack(

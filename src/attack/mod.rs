@@ -30,6 +30,35 @@ pub struct Perturbation {
     pub group: String,
 }
 
+/// Which segment of a sentence pair an attack perturbs (the other is fed as it is). The
+/// default is the first; a trigger goes into the segment named here.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Deserialize,
+    serde::Serialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Segment {
+    #[default]
+    First,
+    Second,
+}
+
+impl Segment {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Segment::First => "first",
+            Segment::Second => "second",
+        }
+    }
+}
+
 /// Why an input got no perturbation; reported and counted, never silently dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum SkipReason {

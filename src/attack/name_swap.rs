@@ -560,6 +560,7 @@ pub fn run(
         outcomes.push(ExampleOutcome {
             line: row.line,
             text: row.text.clone(),
+            context: None,
             gold: row.gold().map(|g| g.unwrap_or(neither)),
             original: original.as_prediction(),
             result,

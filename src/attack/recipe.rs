@@ -95,6 +95,8 @@ const GENERAL_KEYS: &[&str] = &[
     "corpus",
     "text_col",
     "label_col",
+    "pair_col",
+    "segment",
     "seed",
     "limit",
 ];
@@ -214,6 +216,13 @@ attack_spec! {
         /// Column holding the gold label [default: `label`, if present].
         #[arg(long, value_name = "NAME")]
         pub label_col: Option<String>,
+        /// Column holding the second segment of sentence pairs (NLI's hypothesis, say): each
+        /// row is then fed as the tokenizer's pair.
+        #[arg(long, value_name = "NAME")]
+        pub pair_col: Option<String>,
+        /// Which segment of a pair the attack perturbs, or where a trigger goes [default: first].
+        #[arg(long, value_enum)]
+        pub segment: Option<super::Segment>,
         /// Seed (the global --seed on the command line).
         #[arg(skip)]
         pub seed: Option<u64>,

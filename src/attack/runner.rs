@@ -11,15 +11,44 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use super::Perturber;
-use crate::model::{ModelError, Progress, QueryStats, TextModel};
+use crate::model::{Input, ModelError, Progress, QueryStats, TextModel};
 use crate::score::{ExampleOutcome, PerturbedOutcome};
 
-/// One example to attack: its text, line in the corpus, and gold label if known.
+/// One example to attack: its text, line in the corpus, and gold label if known. For a
+/// sentence pair, `text` is the segment the attack perturbs and `context` the other one.
 #[derive(Debug, Clone)]
 pub struct Target {
     pub line: usize,
     pub text: String,
     pub gold: Option<usize>,
+    pub context: Option<PairContext>,
+}
+
+/// The half of a sentence pair an attack leaves alone, and which half the attacked text is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PairContext {
+    pub other: String,
+    pub segment: super::Segment,
+}
+
+impl PairContext {
+    /// The model input with `text` in the attacked segment.
+    pub fn input<'a>(&'a self, text: &'a str) -> Input<'a> {
+        match self.segment {
+            super::Segment::First => Input::new(text, Some(&self.other)),
+            super::Segment::Second => Input::new(&self.other, Some(text)),
+        }
+    }
+}
+
+impl Target {
+    /// The model input for this example with `text` in place of the attacked text.
+    pub fn input<'a>(&'a self, text: &'a str) -> Input<'a> {
+        match &self.context {
+            Some(c) => c.input(text),
+            None => Input::new(text, None),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -54,11 +83,22 @@ pub fn run(
         .collect();
     // Originals and every variant in one request: the model sees length-sorted batches across
     // the whole corpus, and repeats are answered by the cache.
-    let mut texts: Vec<&str> = targets.iter().map(|t| t.text.as_str()).collect();
-    for variants in perturbed.iter().flatten() {
-        texts.extend(variants.iter().map(|v| v.text.as_str()));
+    let mut predictions = if targets.iter().any(|t| t.context.is_some()) {
+        let mut inputs: Vec<Input> = targets.iter().map(|t| t.input(&t.text)).collect();
+        for (t, variants) in targets.iter().zip(&perturbed) {
+            if let Ok(variants) = variants {
+                inputs.extend(variants.iter().map(|v| t.input(&v.text)));
+            }
+        }
+        model.predict_inputs(&inputs, progress)?
+    } else {
+        let mut texts: Vec<&str> = targets.iter().map(|t| t.text.as_str()).collect();
+        for variants in perturbed.iter().flatten() {
+            texts.extend(variants.iter().map(|v| v.text.as_str()));
+        }
+        model.predict_with_progress(&texts, progress)?
     }
-    let mut predictions = model.predict_with_progress(&texts, progress)?.into_iter();
+    .into_iter();
     let originals: Vec<_> = predictions.by_ref().take(targets.len()).collect();
     let mut outcomes = Vec::with_capacity(targets.len());
     for ((target, original), result) in targets.iter().zip(originals).zip(perturbed) {
@@ -79,6 +119,7 @@ pub fn run(
         outcomes.push(ExampleOutcome {
             line: target.line,
             text: target.text.clone(),
+            context: target.context.clone(),
             gold: target.gold,
             original,
             result,
@@ -108,6 +149,7 @@ mod tests {
                 line: i + 2,
                 text: t.to_string(),
                 gold: Some(*g),
+                context: None,
             })
             .collect()
     }
@@ -189,5 +231,42 @@ mod tests {
             .map(|v| v.prediction.label)
             .collect();
         assert_eq!(labels, [0, 0, 1]);
+    }
+
+    /// Issue 15: the attack perturbs one segment of a sentence pair and feeds the other
+    /// unchanged, in its place.
+    #[test]
+    fn sentence_pairs_perturb_one_segment_and_keep_the_other() {
+        use crate::attack::Segment;
+        let pair = |segment| Target {
+            line: 2,
+            text: "good".into(),
+            gold: Some(1),
+            context: Some(PairContext {
+                other: "a fine film".into(),
+                segment,
+            }),
+        };
+        for segment in [Segment::First, Segment::Second] {
+            let mut model = KeywordModel::default();
+            let run = run(&mut model, &[pair(segment)], &Repeats, 0, &mut |_, _| {}).unwrap();
+            let o = &run.outcomes[0];
+            // "good" + "a fine film": two positive cues; "bad" + "a fine film": one each.
+            assert_eq!(o.original.label, 1);
+            let labels: Vec<usize> = o
+                .result
+                .as_ref()
+                .unwrap()
+                .iter()
+                .map(|v| v.prediction.label)
+                .collect();
+            assert_eq!(labels, [0, 0, 1], "{segment:?}");
+            assert_eq!(o.context.as_ref().unwrap().other, "a fine film");
+            assert_eq!(o.context.as_ref().unwrap().segment, segment);
+        }
+        let t = pair(Segment::Second);
+        assert_eq!(t.input("x"), Input::new("a fine film", Some("x")));
+        let t = pair(Segment::First);
+        assert_eq!(t.input("x"), Input::new("x", Some("a fine film")));
     }
 }

@@ -234,10 +234,20 @@ fn gaussian(rng: &mut ChaCha8Rng, n: usize) -> Vec<f32> {
     out
 }
 
-/// Token ids a trigger may use: no special tokens, and by default no `##` pieces, numbers or
-/// stop words.
+/// What a vocabulary entry is, as the tokenizer that owns it says: which ids are special, and
+/// how a word's first piece is marked (`##` continuations for WordPiece, `▁` / `Ġ` word starts
+/// for SentencePiece and byte-level BPE).
+pub struct VocabularyKind<'a> {
+    pub special_ids: &'a std::collections::HashSet<u32>,
+    pub marker: &'a crate::tokenize::WordMarker,
+}
+
+/// Token ids a trigger may use: no special tokens, and by default only whole words (a word's
+/// first piece), no numbers and no stop words. Words are compared with the stop words and
+/// label names after the word marker is stripped and case folded.
 pub fn allowed_tokens(
     vocab: &[(u32, String)],
+    kind: &VocabularyKind,
     config: &TriggerConfig,
     label_words: &[String],
 ) -> Vec<u32> {
@@ -245,19 +255,22 @@ pub fn allowed_tokens(
         .stop_words
         .iter()
         .chain(label_words)
-        .map(|w| w.to_lowercase())
+        .map(|w| kind.marker.bare(w).0.to_lowercase())
         .collect();
     let mut ids: Vec<u32> = vocab
         .iter()
-        .filter(|(_, tok)| {
-            let special = tok.starts_with('[') && tok.ends_with(']');
-            let subword = tok.starts_with("##");
-            let number = tok.chars().any(|c| c.is_ascii_digit());
-            !tok.is_empty()
+        .filter(|(id, tok)| {
+            // Bracketed entries are specials too where the tokenizer does not list them
+            // (BERT's `[unused0]` ... `[unused993]`).
+            let special =
+                kind.special_ids.contains(id) || (tok.starts_with('[') && tok.ends_with(']'));
+            let (word, starts_word) = kind.marker.bare(tok);
+            let number = word.chars().any(|c| c.is_ascii_digit());
+            !word.trim().is_empty()
                 && !special
-                && (config.allow_subwords || !subword)
+                && (config.allow_subwords || starts_word)
                 && (config.allow_numbers || !number)
-                && !stop.contains(&tok.to_lowercase())
+                && !stop.contains(&word.to_lowercase())
         })
         .map(|(id, _)| *id)
         .collect();
@@ -637,9 +650,10 @@ pub fn run_attack(
         config
             .stop_words
             .extend(words.iter().map(|w| w.to_string()));
+        let special_ids = classifier.encoder().special_ids();
         for e in encoded {
-            if let Some(&first) = e.input.ids.get(1)
-                && let Some(piece) = classifier.encoder().id_to_token(first)
+            if let Some(first) = e.input.ids.iter().find(|id| !special_ids.contains(id))
+                && let Some(piece) = classifier.encoder().id_to_token(*first)
             {
                 config.stop_words.push(piece);
             }
@@ -663,13 +677,25 @@ pub fn run_attack(
         v.sort();
         v
     };
-    let allowed = allowed_tokens(&vocab, &config, classifier.labels());
+    let special_ids = classifier.encoder().special_ids();
+    let marker = classifier.encoder().word_marker();
+    let kind = VocabularyKind {
+        special_ids: &special_ids,
+        marker: &marker,
+    };
+    let allowed = allowed_tokens(&vocab, &kind, &config, classifier.labels());
     if allowed.is_empty() {
         return Err(TriggerError::EmptyVocabulary);
     }
+    // The trigger as text is what the tokenizer's own decoder makes of its ids: that text,
+    // placed in a sentence, is what examples.csv holds and what is evaluated below.
+    let tokenizer = classifier.encoder().tokenizer().clone();
     let decode = |ids: &[u32]| -> (Vec<String>, String) {
         let tokens: Vec<String> = ids.iter().map(|&i| classifier_token(&vocab, i)).collect();
-        let text = tokens.join(" ").replace(" ##", "");
+        let text = tokenizer
+            .decode(ids, true)
+            .map(|t| t.trim().to_string())
+            .unwrap_or_else(|_| tokens.join(" "));
         (tokens, text)
     };
     let proposals = config.proposals;
@@ -725,51 +751,66 @@ pub fn run_attack(
         .filter(|t| t.gold.is_some_and(|g| attacked(g, source, target)))
         .collect();
     let texts: Vec<&str> = eval.iter().map(|t| t.text.as_str()).collect();
-    let originals_encoded = classifier.encode(&texts)?;
-    let originals_ids: Vec<TokenIds> = originals_encoded.into_iter().map(|e| e.input).collect();
-    let originals = classifier.predict_ids(&originals_ids, &mut |_, _| {})?;
-    let mut outcome_for = |trigger: &[u32],
-                           trigger_text: &str,
+    let originals = if eval.iter().any(|t| t.context.is_some()) {
+        let inputs: Vec<crate::model::Input> = eval.iter().map(|t| t.input(&t.text)).collect();
+        classifier.predict_inputs(&inputs, &mut |_, _| {})?
+    } else {
+        let originals_encoded = classifier.encode(&texts)?;
+        let originals_ids: Vec<TokenIds> = originals_encoded.into_iter().map(|e| e.input).collect();
+        classifier.predict_ids(&originals_ids, &mut |_, _| {})?
+    };
+    // Triggers are evaluated as text: each perturbed sentence is tokenized as `robust predict`
+    // would tokenize it, so every row of examples.csv reproduces when fed back, whatever the
+    // tokenizer makes of a word at the start of a sentence (byte-level BPE) or of the space
+    // between trigger and text.
+    let mut outcome_for = |trigger_text: &str,
                            group: &str|
      -> Result<Vec<crate::score::ExampleOutcome>, TriggerError> {
-        let inputs: Vec<TokenIds> = originals_ids
+        let perturbed: Vec<String> = eval
             .iter()
-            .map(|t| {
-                TokenIds::single(with_trigger(specials, config.position, trigger, &strip(&t.ids)).0)
+            .map(|t| match config.position {
+                Position::Prefix => format!("{trigger_text} {}", t.text),
+                Position::Suffix => format!("{} {trigger_text}", t.text),
             })
             .collect();
-        let predictions = classifier.predict_ids(&inputs, &mut |_, _| {})?;
+        let inputs: Vec<crate::model::Input> = eval
+            .iter()
+            .zip(&perturbed)
+            .map(|(t, p)| t.input(p))
+            .collect();
+        let predictions = classifier.predict_inputs(&inputs, &mut |_, _| {})?;
         Ok(eval
             .iter()
             .zip(&originals)
             .zip(predictions)
-            .map(|((t, original), prediction)| crate::score::ExampleOutcome {
-                line: t.line,
-                text: t.text.clone(),
-                gold: t.gold,
-                original: original.clone(),
-                result: Ok(vec![crate::score::PerturbedOutcome {
-                    perturbation: super::Perturbation {
-                        text: match config.position {
-                            Position::Prefix => format!("{trigger_text} {}", t.text),
-                            Position::Suffix => format!("{} {trigger_text}", t.text),
+            .zip(perturbed)
+            .map(
+                |(((t, original), prediction), text)| crate::score::ExampleOutcome {
+                    line: t.line,
+                    text: t.text.clone(),
+                    context: t.context.clone(),
+                    gold: t.gold,
+                    original: original.clone(),
+                    result: Ok(vec![crate::score::PerturbedOutcome {
+                        perturbation: super::Perturbation {
+                            text,
+                            detail: format!("trigger '{trigger_text}'"),
+                            group: group.to_string(),
                         },
-                        detail: format!("trigger '{trigger_text}'"),
-                        group: group.to_string(),
-                    },
-                    prediction,
-                }]),
-                queries: 2,
-            })
+                        prediction,
+                    }]),
+                    queries: 2,
+                },
+            )
             .collect())
     };
     let searched_text = given_text.map_or_else(|| decode(&result.ids).1, str::to_string);
-    let searched = outcome_for(&result.ids, &searched_text, "trigger")?;
+    let searched = outcome_for(&searched_text, "trigger")?;
     let mut baseline = Vec::new();
     let mut random_triggers = Vec::new();
     for (i, r) in random.iter().enumerate() {
         let text = decode(r).1;
-        let outcomes = outcome_for(r, &text, &format!("random-{}", i + 1))?;
+        let outcomes = outcome_for(&text, &format!("random-{}", i + 1))?;
         random_triggers.push(text);
         if baseline.is_empty() {
             baseline = outcomes;
@@ -866,21 +907,26 @@ fn search_trigger(
             None
         }
     };
+    // A word is looked up as a vocabulary entry with its word-start marker (`▁the`, `Ġthe`)
+    // where the vocabulary marks word starts, else as it is written.
+    let marker = classifier.encoder().word_marker();
+    let word_id = |w: &str| -> Option<u32> {
+        let encoder = classifier.encoder();
+        match marker {
+            crate::tokenize::WordMarker::Start(m) => encoder
+                .token_to_id(&format!("{m}{w}"))
+                .or_else(|| encoder.token_to_id(w)),
+            _ => encoder.token_to_id(w),
+        }
+    };
     let init: Vec<u32> = match &config.init {
         Some(words) => words
             .iter()
-            .map(|w| {
-                classifier
-                    .encoder()
-                    .token_to_id(w)
-                    .ok_or_else(|| TriggerError::InitToken { token: w.clone() })
-            })
+            .map(|w| word_id(w).ok_or_else(|| TriggerError::InitToken { token: w.clone() }))
             .collect::<Result<_, _>>()?,
         None => {
             // "the", unless an exclusion list keeps it out.
-            let the = classifier
-                .encoder()
-                .token_to_id("the")
+            let the = word_id("the")
                 .filter(|id| allowed.binary_search(id).is_ok())
                 .unwrap_or(allowed[0]);
             vec![the; config.length]
@@ -1087,7 +1133,64 @@ mod tests {
         .enumerate()
         .map(|(i, t)| (i as u32, t.to_string()))
         .collect();
-        let allowed = allowed_tokens(&vocab, &TriggerConfig::default(), &["positive".into()]);
+        let specials = std::collections::HashSet::from([0, 1]);
+        let marker = crate::tokenize::WordMarker::Continuation("##".into());
+        let kind = VocabularyKind {
+            special_ids: &specials,
+            marker: &marker,
+        };
+        let allowed = allowed_tokens(
+            &vocab,
+            &kind,
+            &TriggerConfig::default(),
+            &["positive".into()],
+        );
         assert_eq!(allowed, vec![3, 6]);
+    }
+
+    /// Issue 15: on ALBERT, XLM-R and RoBERTa the candidate pool held `<s> </s> <pad> <unk>
+    /// <mask>`, the label word `▁positive` and mid-word pieces.
+    #[test]
+    fn sentencepiece_and_byte_level_vocabularies_offer_whole_words_only() {
+        let sentencepiece: Vec<(u32, String)> = [
+            "<s>",
+            "</s>",
+            "<pad>",
+            "▁good",
+            "ing",
+            "▁positive",
+            "▁",
+            "▁film",
+            "<mask>",
+        ]
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (i as u32, t.to_string()))
+        .collect();
+        let specials = std::collections::HashSet::from([0, 1, 2, 8]);
+        let marker = crate::tokenize::WordMarker::Start('▁');
+        let kind = VocabularyKind {
+            special_ids: &specials,
+            marker: &marker,
+        };
+        let labels = ["positive".to_string(), "negative".into()];
+        let allowed = allowed_tokens(&sentencepiece, &kind, &TriggerConfig::default(), &labels);
+        assert_eq!(allowed, vec![3, 7]);
+
+        let byte_level: Vec<(u32, String)> = ["<s>", "Ġgood", "ing", "ĠPositive", "Ġfilm", "Ġ42"]
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (i as u32, t.to_string()))
+            .collect();
+        let specials = std::collections::HashSet::from([0]);
+        let marker = crate::tokenize::WordMarker::Start('Ġ');
+        let kind = VocabularyKind {
+            special_ids: &specials,
+            marker: &marker,
+        };
+        let mut config = TriggerConfig::default();
+        config.stop_words.push("Ġfilm".into());
+        let allowed = allowed_tokens(&byte_level, &kind, &config, &labels);
+        assert_eq!(allowed, vec![1]);
     }
 }

@@ -20,6 +20,9 @@ pub struct EvalArgs {
     /// Write the report here (atomically) instead of standard output.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Evaluate the first N rows only.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
 }
 
 pub fn run(global: &GlobalArgs, args: EvalArgs) -> anyhow::Result<()> {
@@ -32,10 +35,16 @@ pub fn run(global: &GlobalArgs, args: EvalArgs) -> anyhow::Result<()> {
             args.out.as_deref(),
         );
     }
-    let corpus = args.corpus.read(true)?;
+    let mut corpus = args.corpus.read(true)?;
+    if let Some(limit) = args.limit {
+        corpus.rows.truncate(limit);
+    }
     let mut model = global.load_classifier(&args.model)?;
     // Check every label before spending time on inference.
     corpus.label_indices(model.info())?;
+    if let Some(warning) = corpus.label_warning(model.info()) {
+        tracing::warn!("{warning}");
+    }
     let mut bar = Progress::new("eval");
     let report = robust::eval::evaluate(&mut model, &corpus, &mut |d, t| bar.update(d, t))?;
     bar.finish();

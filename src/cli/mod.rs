@@ -95,6 +95,9 @@ pub struct CorpusArgs {
     /// Column holding the gold label, as a label name or index [default: `label`].
     #[arg(long, value_name = "NAME")]
     pub label_col: Option<String>,
+    /// Column holding the second segment of sentence pairs (fed as the tokenizer's pair).
+    #[arg(long, value_name = "NAME")]
+    pub pair_col: Option<String>,
 }
 
 impl CorpusArgs {
@@ -102,6 +105,7 @@ impl CorpusArgs {
         let columns = robust::corpus::Columns {
             text: self.text_col.clone(),
             label: self.label_col.clone(),
+            pair: self.pair_col.clone(),
             require_label,
         };
         let corpus = robust::corpus::Corpus::read(&self.corpus, &columns)?;

@@ -19,6 +19,13 @@ pub struct PredictArgs {
     /// Write the CSV here (atomically) instead of standard output.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Each line is a sentence pair, the two segments separated by a tab (premise, then
+    /// hypothesis); they are fed as the tokenizer's pair (`[CLS] a [SEP] b [SEP]` for BERT).
+    #[arg(long)]
+    pub pairs: bool,
+    /// Also write the raw logits (`logit_<label>` columns), e.g. to compare with PyTorch.
+    #[arg(long)]
+    pub logits: bool,
 }
 
 pub fn run(global: &GlobalArgs, args: PredictArgs) -> anyhow::Result<()> {
@@ -34,10 +41,29 @@ pub fn run(global: &GlobalArgs, args: PredictArgs) -> anyhow::Result<()> {
     if blank > 0 {
         tracing::info!(blank_lines = blank, "skipped blank lines");
     }
+    let pairs: Vec<(&str, &str)> = if args.pairs {
+        rows.iter()
+            .map(|r| {
+                r.text.split_once('\t').ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "{}:{}: --pairs needs two segments separated by a tab",
+                        name.display(),
+                        r.line
+                    )
+                })
+            })
+            .collect::<anyhow::Result<_>>()?
+    } else {
+        Vec::new()
+    };
     let mut model = global.load_classifier(&args.model)?;
     let texts: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();
     let mut bar = Progress::new("predict");
-    let predictions = model.predict_with_progress(&texts, &mut |d, t| bar.update(d, t))?;
+    let predictions = if args.pairs {
+        model.predict_pairs(&pairs, &mut |d, t| bar.update(d, t))?
+    } else {
+        model.predict_with_progress(&texts, &mut |d, t| bar.update(d, t))?
+    };
     bar.finish();
     let truncated = model.stats().truncated;
     if truncated > 0 {
@@ -47,12 +73,26 @@ pub fn run(global: &GlobalArgs, args: PredictArgs) -> anyhow::Result<()> {
         );
     }
     let mut w = csv::Writer::from_writer(Vec::new());
-    let mut header = vec!["text".to_string(), "label".to_string()];
+    let mut header = vec!["text".to_string()];
+    if args.pairs {
+        header.push("pair".to_string());
+    }
+    header.push("label".to_string());
     header.extend(model.labels().iter().map(|l| format!("p_{l}")));
+    if args.logits {
+        header.extend(model.labels().iter().map(|l| format!("logit_{l}")));
+    }
     w.write_record(&header)?;
-    for (text, p) in texts.iter().zip(&predictions) {
-        let mut record = vec![text.to_string(), model.labels()[p.label].clone()];
+    for (i, p) in predictions.iter().enumerate() {
+        let mut record = match pairs.get(i) {
+            Some((a, b)) => vec![a.to_string(), b.to_string()],
+            None => vec![texts[i].to_string()],
+        };
+        record.push(model.labels()[p.label].clone());
         record.extend(p.probs.iter().map(|x| format!("{x:.6}")));
+        if args.logits {
+            record.extend(p.logits.iter().map(|x| format!("{x:.6}")));
+        }
         w.write_record(&record)?;
     }
     let out = String::from_utf8(w.into_inner()?)?;

@@ -120,9 +120,8 @@ fn run_suite(global: &GlobalArgs, args: &ReportArgs, path: &Path) -> anyhow::Res
     }
     let mut model_sha = BTreeMap::new();
     for dir in &suite.models {
-        let model = dir.join("model.onnx");
-        let sha = robust::hash::sha256_file(&model)
-            .with_context(|| format!("failed to read {}", model.display()))?;
+        let sha = robust::model::model_sha256(dir)
+            .with_context(|| format!("failed to read the model in {}", dir.display()))?;
         model_sha.insert(dir.clone(), sha);
     }
     let fingerprint = suite.fingerprint(&model_sha);

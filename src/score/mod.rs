@@ -36,7 +36,10 @@ pub struct PerturbedOutcome {
 pub struct ExampleOutcome {
     /// Line in the corpus file.
     pub line: usize,
+    /// The attacked text (of a sentence pair, the attacked segment).
     pub text: String,
+    /// Of a sentence pair, the segment left alone.
+    pub context: Option<crate::attack::runner::PairContext>,
     pub gold: Option<usize>,
     pub original: Prediction,
     pub result: Result<Vec<PerturbedOutcome>, SkipReason>,
@@ -255,6 +258,7 @@ mod tests {
         ExampleOutcome {
             line: 2,
             text: "t".into(),
+            context: None,
             gold: Some(gold),
             original: pred(orig),
             result: if variants.is_empty() {

@@ -226,6 +226,7 @@ fn scores_ignore_order_and_add_up() {
             line: i + 2,
             text,
             gold: None,
+            context: None,
         })
         .collect();
     let shuffle = Shuffle {
