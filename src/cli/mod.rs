@@ -130,7 +130,9 @@ pub enum Command {
     /// probe, on a coreference model GAP name swaps) and score how many predictions change.
     Attack(Box<attack::AttackArgs>),
     /// Run an attack suite (nightly job): per-run folder with CSVs, manifest and an HTML
-    /// report, history.csv, --resume, and --compare that exits 3 on a regression.
+    /// report, history.csv, --resume, and --compare that exits 3 on a regression; --shard K/N
+    /// runs one part of it, and `robust report merge` joins the parts.
+    #[command(args_conflicts_with_subcommands = true)]
     Report(report::ReportArgs),
 }
 

@@ -25,6 +25,7 @@ use robust::attack::engine::{self, FailureExample, Models};
 use robust::report::history::{self, Comparison, HistoryRow, SummaryRow, Verdict};
 use robust::report::{fixed, html};
 use robust::suite::gate::GateOutcome;
+use robust::suite::shard::Shard;
 use robust::suite::{Job, Suite};
 use serde_json::json;
 
@@ -37,6 +38,8 @@ pub const EXIT_GATE: u8 = 4;
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
+    #[command(subcommand)]
+    pub command: Option<ReportCommand>,
     /// Suite to run (e.g. attacks/nightly.toml): attacks × models × corpora.
     #[arg(long, value_name = "FILE")]
     pub suite: Option<PathBuf>,
@@ -68,6 +71,36 @@ pub struct ReportArgs {
     /// Significance level of the two-proportion test behind --compare (between 0 and 1).
     #[arg(long, default_value_t = 0.01, value_name = "ALPHA", value_parser = parse_alpha)]
     pub alpha: f64,
+    /// Run only shard K of N: the suite's jobs at positions K-1, K-1+N, ... (from 0), in a
+    /// shard run folder of its own; `robust report merge` joins the N shards into one run.
+    /// Nothing is assembled and history.csv is not touched until the merge.
+    #[arg(long, value_name = "K/N", requires = "suite", conflicts_with_all = ["compare", "check"])]
+    pub shard: Option<Shard>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum ReportCommand {
+    /// Join the shard runs of one suite (each from `robust report --suite S --shard K/N`) into
+    /// one run: the same examples.csv, summary.csv, history rows and report as an unsharded
+    /// run. Refuses shards of different suites, seeds, models, corpora or robust versions, a
+    /// missing or repeated shard, and an unfinished one; nothing is written to --out then.
+    Merge(MergeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Shard run folders, in any order.
+    #[arg(value_name = "SHARD_DIR", required = true)]
+    pub shards: Vec<PathBuf>,
+    /// Folder holding one folder per run and `history.csv`.
+    #[arg(long, value_name = "DIR", default_value = "results")]
+    pub out: PathBuf,
+    /// As for `robust report --compare`: compare the merged run with a previous one.
+    #[arg(long, value_name = "PREV", num_args = 0..=1, default_missing_value = "")]
+    pub compare: Option<String>,
+    /// Significance level of the two-proportion test behind --compare (between 0 and 1).
+    #[arg(long, default_value_t = 0.01, value_name = "ALPHA", value_parser = parse_alpha)]
+    pub alpha: f64,
 }
 
 /// A bad --alpha is a bad command line (exit 2), like any other flag clap rejects.
@@ -81,6 +114,9 @@ fn parse_alpha(text: &str) -> Result<f64, String> {
 }
 
 pub fn run(global: &GlobalArgs, args: ReportArgs) -> anyhow::Result<ExitCode> {
+    if let Some(ReportCommand::Merge(merge)) = &args.command {
+        return merge_shards(global, merge);
+    }
     if args.out.is_file() {
         bail!("--out {}: is a file, not a folder", args.out.display());
     }
@@ -102,7 +138,29 @@ struct RunState {
     started_at: String,
     /// One entry per invocation that worked on this run (the first, then each --resume).
     sessions: Vec<String>,
+    /// The part of the suite this run covers, for a shard run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    shard: Option<Shard>,
+    /// For a merged run, the shard runs it joins.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    merged_from: Vec<String>,
 }
+
+/// What a finished shard run records (`shard.json`): enough for a merge to check that the
+/// shards belong together without trusting their folder names.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ShardRecord {
+    run_id: String,
+    suite: String,
+    suite_sha256: String,
+    fingerprint: String,
+    robust_version: String,
+    shard: Shard,
+    jobs: Vec<String>,
+    finished_at: String,
+}
+
+const SHARD_FILE: &str = "shard.json";
 
 fn unix_now() -> u64 {
     SystemTime::now()
@@ -134,10 +192,11 @@ fn run_suite(global: &GlobalArgs, args: &ReportArgs, path: &Path) -> anyhow::Res
     if let Some(prev) = args.compare.as_deref().filter(|p| !p.is_empty()) {
         previous_rows(&args.out, &past, prev)?;
     }
+    let mine = |job: &&Job| args.shard.is_none_or(|s| s.owns(job.index));
     let mut models = Models::new(global.inference_options());
     // Every model loads and answers once before the first attack (and before a run folder
     // exists); a broken second model fails now, not after the first model's attacks ran.
-    for job in &suite.jobs {
+    for job in suite.jobs.iter().filter(mine) {
         job.plan
             .preflight(&mut models)
             .with_context(|| format!("{}: {}", suite.path.display(), job.origin))?;
@@ -148,9 +207,19 @@ fn run_suite(global: &GlobalArgs, args: &ReportArgs, path: &Path) -> anyhow::Res
         Some(dir) => {
             let dir = match dir {
                 Some(d) => d.clone(),
-                None => latest_unfinished(&args.out, &suite.name)?,
+                None => latest_unfinished(&args.out, &suite.name, args.shard)?,
             };
             let state = read_state(&dir)?;
+            if state.shard != args.shard {
+                let part =
+                    |s: Option<Shard>| s.map_or("the whole suite".into(), |s| format!("shard {s}"));
+                bail!(
+                    "{} ran {}, not {}; resume it with the same --shard",
+                    dir.display(),
+                    part(state.shard),
+                    part(args.shard)
+                );
+            }
             if state.fingerprint != fingerprint {
                 bail!(
                     "{}: the suite, a recipe, a model or a corpus changed since this run began; \
@@ -169,7 +238,10 @@ fn run_suite(global: &GlobalArgs, args: &ReportArgs, path: &Path) -> anyhow::Res
             let short = &robust::hash::sha256_bytes(
                 format!("{fingerprint}{nanos}{}", std::process::id()).as_bytes(),
             )[..8];
-            let run_id = format!("{date}-{short}");
+            let run_id = match args.shard {
+                Some(s) => format!("{date}-{short}-shard-{}-of-{}", s.index, s.count),
+                None => format!("{date}-{short}"),
+            };
             let dir = args.out.join(&run_id);
             if dir.exists() {
                 bail!("{} already exists", dir.display());
@@ -182,6 +254,8 @@ fn run_suite(global: &GlobalArgs, args: &ReportArgs, path: &Path) -> anyhow::Res
                 fingerprint: fingerprint.clone(),
                 started_at: now.clone(),
                 sessions: Vec::new(),
+                shard: args.shard,
+                merged_from: Vec::new(),
             };
             tracing::info!("run {} of suite {}", dir.display(), suite.name);
             (dir, state)
@@ -195,7 +269,7 @@ fn run_suite(global: &GlobalArgs, args: &ReportArgs, path: &Path) -> anyhow::Res
     remove_stale_temporaries(&run_dir)?;
 
     let total = suite.jobs.len();
-    for job in &suite.jobs {
+    for job in suite.jobs.iter().filter(mine) {
         let position = format!("[{}/{total}] {}", job.index + 1, job.id);
         if jobs_dir.join(&job.id).is_dir() {
             tracing::info!("{position}: already done, skipped");
@@ -204,6 +278,33 @@ fn run_suite(global: &GlobalArgs, args: &ReportArgs, path: &Path) -> anyhow::Res
         run_job(job, &mut models, &jobs_dir, &position)?;
     }
     drop(models);
+    if let Some(shard) = args.shard {
+        let record = ShardRecord {
+            run_id: state.run_id.clone(),
+            suite: suite.name.clone(),
+            suite_sha256: suite.sha256.clone(),
+            fingerprint: state.fingerprint.clone(),
+            robust_version: robust::VERSION.to_string(),
+            shard,
+            jobs: suite
+                .jobs
+                .iter()
+                .filter(mine)
+                .map(|j| j.id.clone())
+                .collect(),
+            finished_at: history::utc(unix_now()).1,
+        };
+        let text = serde_json::to_string_pretty(&record)? + "\n";
+        robust::report::write_atomic(&run_dir.join(SHARD_FILE), text.as_bytes())?;
+        println!(
+            "shard {shard} of suite {}: {} of {total} jobs done in {}; join the shards with \
+             robust report merge",
+            suite.name,
+            record.jobs.len(),
+            run_dir.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     finalize(
         global,
         args,
@@ -303,6 +404,208 @@ fn run_job(job: &Job, models: &mut Models, jobs_dir: &Path, position: &str) -> a
         result.wall_seconds
     );
     Ok(())
+}
+
+/// `robust report merge`: check that the shard runs are the N parts of one run of one suite,
+/// then assemble that run in --out from their job checkpoints, exactly as an unsharded run is
+/// assembled from its own.
+fn merge_shards(global: &GlobalArgs, args: &MergeArgs) -> anyhow::Result<ExitCode> {
+    let session_start = Instant::now();
+    if args.out.is_file() {
+        bail!("--out {}: is a file, not a folder", args.out.display());
+    }
+    let mut parts: Vec<(PathBuf, RunState, ShardRecord)> = Vec::new();
+    for dir in &args.shards {
+        let state = read_state(dir)?;
+        if state.shard.is_none() {
+            bail!(
+                "{}: not a shard run (it ran the whole suite, so there is nothing to merge)",
+                dir.display()
+            );
+        }
+        let record_path = dir.join(SHARD_FILE);
+        let Ok(text) = std::fs::read_to_string(&record_path) else {
+            bail!(
+                "{}: shard {} of suite {} is unfinished (no {SHARD_FILE}); finish it with \
+                 robust report --suite {} --shard {} --resume {}",
+                dir.display(),
+                state.shard.map(|s| s.to_string()).unwrap_or_default(),
+                state.suite,
+                state.suite_path.display(),
+                state.shard.map(|s| s.to_string()).unwrap_or_default(),
+                dir.display()
+            );
+        };
+        let record: ShardRecord = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a valid shard record", record_path.display()))?;
+        parts.push((dir.clone(), state, record));
+    }
+    let (first_dir, first, first_record) = &parts[0];
+    for (dir, state, record) in &parts[1..] {
+        let differs = |what: &str, a: &str, b: &str| -> anyhow::Result<()> {
+            if a != b {
+                bail!(
+                    "{} and {} are shards of different runs: {what} {a:?} vs {b:?}",
+                    first_dir.display(),
+                    dir.display()
+                );
+            }
+            Ok(())
+        };
+        differs("suite", &first.suite, &state.suite)?;
+        differs(
+            "suite file sha256",
+            &first.suite_sha256,
+            &state.suite_sha256,
+        )?;
+        differs(
+            "fingerprint (recipes, seeds, models, corpora)",
+            &first.fingerprint,
+            &state.fingerprint,
+        )?;
+        differs(
+            "robust version",
+            &first_record.robust_version,
+            &record.robust_version,
+        )?;
+    }
+    if first_record.robust_version != robust::VERSION {
+        bail!(
+            "{}: the shards ran robust {}, this is {}; merge with the version that ran them",
+            first_dir.display(),
+            first_record.robust_version,
+            robust::VERSION
+        );
+    }
+    let shards: Vec<Shard> = parts.iter().map(|(_, _, r)| r.shard).collect();
+    Shard::check_complete(&shards).map_err(|problem| {
+        let given: Vec<String> = parts
+            .iter()
+            .map(|(d, _, r)| format!("{} ({})", d.display(), r.shard))
+            .collect();
+        anyhow::anyhow!("{problem}; given: {}", given.join(", "))
+    })?;
+    // The suite as it is here must be the suite the shards ran.
+    let suite = Suite::load(&first.suite_path)?;
+    let mut model_sha = BTreeMap::new();
+    for dir in &suite.models {
+        let sha = robust::model::model_sha256(dir)
+            .with_context(|| format!("failed to read the model in {}", dir.display()))?;
+        model_sha.insert(dir.clone(), sha);
+    }
+    if suite.sha256 != first.suite_sha256 || suite.fingerprint(&model_sha) != first.fingerprint {
+        bail!(
+            "{}: the suite, a recipe, a model or a corpus here differs from what the shards \
+             ran; merge where the shards' inputs are",
+            suite.path.display()
+        );
+    }
+    for job in &suite.jobs {
+        let (dir, _, record) = parts
+            .iter()
+            .find(|(_, _, r)| r.shard.owns(job.index))
+            .expect("the shards are complete");
+        if !record.jobs.contains(&job.id) || !dir.join("jobs").join(&job.id).is_dir() {
+            bail!(
+                "{}: shard {} lacks job {}",
+                dir.display(),
+                record.shard,
+                job.id
+            );
+        }
+    }
+
+    // Every check passed: only now is anything written to --out.
+    let _lock = lock_out(&args.out)?;
+    let mut shard_runs: Vec<String> = parts.iter().map(|(_, s, _)| s.run_id.clone()).collect();
+    shard_runs.sort();
+    let (date, _) = history::utc(unix_now());
+    let short = &robust::hash::sha256_bytes(
+        format!("{}{}", first.fingerprint, shard_runs.join(",")).as_bytes(),
+    )[..8];
+    let run_id = format!("{date}-{short}");
+    let run_dir = args.out.join(&run_id);
+    if run_dir.exists() {
+        bail!(
+            "{} already exists: these shards were merged there",
+            run_dir.display()
+        );
+    }
+    let mut sessions: Vec<String> = parts
+        .iter()
+        .flat_map(|(_, s, _)| s.sessions.iter().cloned())
+        .collect();
+    sessions.sort();
+    let state = RunState {
+        run_id,
+        suite: first.suite.clone(),
+        suite_path: first.suite_path.clone(),
+        suite_sha256: first.suite_sha256.clone(),
+        fingerprint: first.fingerprint.clone(),
+        started_at: parts
+            .iter()
+            .map(|(_, s, _)| s.started_at.clone())
+            .min()
+            .unwrap_or_default(),
+        sessions,
+        shard: None,
+        merged_from: shard_runs,
+    };
+    // The job folders are copied into a staging folder that is renamed into place whole.
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("failed to create {}", args.out.display()))?;
+    let staging = tempfile::Builder::new()
+        .prefix(".tmp-merge-")
+        .tempdir_in(&args.out)
+        .with_context(|| format!("failed to create a folder in {}", args.out.display()))?;
+    for job in &suite.jobs {
+        let (dir, _, _) = parts
+            .iter()
+            .find(|(_, _, r)| r.shard.owns(job.index))
+            .expect("the shards are complete");
+        let from = dir.join("jobs").join(&job.id);
+        let to = staging.path().join("jobs").join(&job.id);
+        std::fs::create_dir_all(&to)
+            .with_context(|| format!("failed to create {}", to.display()))?;
+        for entry in std::fs::read_dir(&from)
+            .with_context(|| format!("failed to read {}", from.display()))?
+        {
+            let entry = entry?;
+            std::fs::copy(entry.path(), to.join(entry.file_name()))
+                .with_context(|| format!("failed to copy {}", entry.path().display()))?;
+        }
+    }
+    write_state(staging.path(), &state)?;
+    let staged = staging.keep();
+    std::fs::rename(&staged, &run_dir)
+        .with_context(|| format!("failed to move {} into place", run_dir.display()))?;
+    sync_dir(&args.out);
+    tracing::info!(
+        "merged {} shards of suite {} into {}",
+        parts.len(),
+        suite.name,
+        run_dir.display()
+    );
+    let report_args = ReportArgs {
+        command: None,
+        suite: Some(first.suite_path.clone()),
+        out: args.out.clone(),
+        resume: None,
+        compare: args.compare.clone(),
+        run: None,
+        check: false,
+        alpha: args.alpha,
+        shard: None,
+    };
+    finalize(
+        global,
+        &report_args,
+        &suite,
+        &state,
+        &run_dir,
+        &model_sha,
+        session_start,
+    )
 }
 
 /// An exclusive lock on `<out>/.robust.lock` for the life of the run. Where another report
@@ -408,17 +711,18 @@ fn remove_stale_temporaries(run_dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The most recently started run of `suite` in `out` that has no manifest yet.
-fn latest_unfinished(out: &Path, suite: &str) -> anyhow::Result<PathBuf> {
+/// The most recently started run of `suite` (of `shard` of it) in `out` that is not finished.
+fn latest_unfinished(out: &Path, suite: &str, shard: Option<Shard>) -> anyhow::Result<PathBuf> {
     let mut found: Vec<(String, PathBuf)> = Vec::new();
     if let Ok(entries) = std::fs::read_dir(out) {
         for entry in entries.flatten() {
             let dir = entry.path();
-            if dir.join("manifest.json").exists() {
+            if dir.join("manifest.json").exists() || dir.join(SHARD_FILE).exists() {
                 continue;
             }
             if let Ok(state) = read_state(&dir)
                 && state.suite == suite
+                && state.shard == shard
             {
                 found.push((state.started_at.clone(), dir));
             }
@@ -547,7 +851,7 @@ fn finalize(
         .iter()
         .filter_map(|j| j["wall_seconds"].as_f64())
         .sum();
-    let manifest = json!({
+    let mut manifest = json!({
         "run_id": state.run_id,
         "suite": {
             "name": suite.name,
@@ -588,6 +892,9 @@ fn finalize(
             "tested": c.iter().filter(|x| x.verdict != Verdict::NotTested).count(),
         })),
     });
+    if !state.merged_from.is_empty() {
+        manifest["merged_from"] = json!(state.merged_from);
+    }
 
     let mut facts = vec![
         ("run".to_string(), state.run_id.clone()),

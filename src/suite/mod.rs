@@ -29,6 +29,7 @@
 //! ```
 
 pub mod gate;
+pub mod shard;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -11,4 +11,5 @@ mod engine;
 mod properties;
 mod reliability;
 mod report;
+mod sharding;
 mod util;

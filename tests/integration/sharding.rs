@@ -1,0 +1,254 @@
+//! Sharded suites (issue 17): N shards run side by side as separate processes, then `robust
+//! report merge` joins them into the run an unsharded report makes, byte for byte; bad shard
+//! specs and bad merges fail with a message and write nothing.
+
+use std::path::{Path, PathBuf};
+
+use crate::util::*;
+
+fn suite(dir: &Path) -> PathBuf {
+    let path = dir.join("suite.toml");
+    let text = format!(
+        r#"name = "sharded"
+seed = 5
+models = ["{model}"]
+corpora = ["{corpus}"]
+
+[[attack]]
+name = "shuffle-full"
+kind = "shuffle"
+samples = 2
+limit = 50
+
+[[attack]]
+name = "negation"
+kind = "negation"
+limit = 50
+
+[[attack]]
+name = "shuffle-local"
+kind = "shuffle"
+mode = "local"
+samples = 2
+limit = 50
+max_flip_rate = 0.5
+
+[[attack]]
+name = "entity-swap"
+kind = "entity-swap"
+samples = 2
+limit = 80
+"#,
+        model = default_model_dir().display(),
+        corpus = default_corpus().display(),
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The one run folder under `out` (its name holds the run id).
+fn run_dir(out: &Path) -> PathBuf {
+    let runs: Vec<PathBuf> = std::fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    runs[0].clone()
+}
+
+/// History rows without the run id and finish time, which differ between any two runs.
+fn history_rows(out: &Path) -> Vec<String> {
+    std::fs::read_to_string(out.join("history.csv"))
+        .unwrap()
+        .lines()
+        .map(|l| l.splitn(4, ',').nth(3).unwrap_or("").to_string())
+        .collect()
+}
+
+fn ok(out: &std::process::Output, what: &str) {
+    assert!(out.status.success(), "{what}:\n{}", stderr(out));
+}
+
+#[test]
+fn shards_run_side_by_side_and_merge_into_the_unsharded_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let suite = suite(tmp.path());
+    let suite = suite.to_str().unwrap();
+    let whole = tmp.path().join("whole");
+    ok(
+        &robust(&[
+            "report",
+            "--suite",
+            suite,
+            "--out",
+            whole.to_str().unwrap(),
+            "-q",
+        ]),
+        "unsharded run",
+    );
+
+    let shards = tmp.path().join("shards");
+    let children: Vec<_> = (1..=3)
+        .map(|k| {
+            robust_spawn(
+                &repo(),
+                &[
+                    "report",
+                    "--suite",
+                    suite,
+                    "--shard",
+                    &format!("{k}/3"),
+                    "--out",
+                    shards.to_str().unwrap(),
+                    "-q",
+                ],
+            )
+        })
+        .collect();
+    for child in children {
+        ok(&child.wait_with_output().unwrap(), "shard");
+    }
+    assert!(
+        !shards.join("history.csv").exists(),
+        "shards leave the history to the merge"
+    );
+    let mut dirs: Vec<String> = std::fs::read_dir(&shards)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .map(|p| p.to_str().unwrap().to_string())
+        .collect();
+    dirs.sort();
+    assert_eq!(dirs.len(), 3);
+    // Each shard did its own jobs only: 4 jobs dealt round-robin over 3 shards.
+    let jobs: Vec<usize> = dirs
+        .iter()
+        .map(|d| {
+            std::fs::read_dir(Path::new(d).join("jobs"))
+                .unwrap()
+                .count()
+        })
+        .collect();
+    assert_eq!(jobs.iter().sum::<usize>(), 4, "{jobs:?}");
+
+    let merged = tmp.path().join("merged");
+    let mut args = vec!["report", "merge"];
+    args.extend(dirs.iter().rev().map(String::as_str));
+    args.extend(["--out", merged.to_str().unwrap(), "-q"]);
+    ok(&robust(&args), "merge");
+
+    let (a, b) = (run_dir(&whole), run_dir(&merged));
+    for file in ["examples.csv", "summary.csv"] {
+        assert_eq!(
+            std::fs::read(a.join(file)).unwrap(),
+            std::fs::read(b.join(file)).unwrap(),
+            "{file} of the merged run differs from the unsharded run's"
+        );
+    }
+    assert_eq!(history_rows(&whole), history_rows(&merged));
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(b.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["merged_from"].as_array().unwrap().len(), 3);
+    assert!(b.join("report.html").is_file());
+
+    // Bad merges: a shard missing, a shard twice, an unsharded run. Nothing reaches --out.
+    let refused = tmp.path().join("refused");
+    for (shards, problem) in [
+        (vec![dirs[0].as_str(), dirs[1].as_str()], "missing"),
+        (
+            vec![
+                dirs[0].as_str(),
+                dirs[1].as_str(),
+                dirs[1].as_str(),
+                dirs[2].as_str(),
+            ],
+            "given more than once",
+        ),
+        (vec![a.to_str().unwrap()], "not a shard run"),
+    ] {
+        let mut args = vec!["report", "merge"];
+        args.extend(shards);
+        args.extend(["--out", refused.to_str().unwrap()]);
+        let out = robust(&args);
+        assert!(!out.status.success());
+        assert!(stderr(&out).contains(problem), "{}", stderr(&out));
+        assert!(
+            !refused.exists(),
+            "a refused merge wrote {}",
+            refused.display()
+        );
+    }
+}
+
+#[test]
+fn shards_of_different_suites_do_not_merge() {
+    let tmp = tempfile::tempdir().unwrap();
+    let one = suite(tmp.path());
+    let other_dir = tmp.path().join("other");
+    std::fs::create_dir_all(&other_dir).unwrap();
+    let other = suite(&other_dir);
+    let text = std::fs::read_to_string(&other)
+        .unwrap()
+        .replace("seed = 5", "seed = 6");
+    std::fs::write(&other, text).unwrap();
+    let out = tmp.path().join("shards");
+    for (suite, k) in [(&one, 1), (&other, 2)] {
+        ok(
+            &robust(&[
+                "report",
+                "--suite",
+                suite.to_str().unwrap(),
+                "--shard",
+                &format!("{k}/2"),
+                "--out",
+                out.to_str().unwrap(),
+                "-q",
+            ]),
+            "shard",
+        );
+    }
+    let dirs: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .map(|p| p.to_str().unwrap().to_string())
+        .collect();
+    let merged = tmp.path().join("merged");
+    let mut args = vec!["report", "merge"];
+    args.extend(dirs.iter().map(String::as_str));
+    args.extend(["--out", merged.to_str().unwrap()]);
+    let result = robust(&args);
+    assert!(!result.status.success());
+    assert!(
+        stderr(&result).contains("shards of different runs"),
+        "{}",
+        stderr(&result)
+    );
+    assert!(!merged.exists());
+}
+
+#[test]
+fn bad_shard_specs_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let suite = suite(tmp.path());
+    let out = tmp.path().join("out");
+    for (spec, problem) in [
+        ("0/3", "numbered from 1"),
+        ("4/3", "larger than N"),
+        ("a/b", "not a whole number"),
+    ] {
+        let result = robust(&[
+            "report",
+            "--suite",
+            suite.to_str().unwrap(),
+            "--shard",
+            spec,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(result.status.code(), Some(2), "{spec}");
+        assert!(stderr(&result).contains(problem), "{}", stderr(&result));
+        assert!(!out.exists());
+    }
+}
