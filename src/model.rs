@@ -684,7 +684,7 @@ impl TokenizerConfig {
     /// transformers writes `int(1e30)` when a tokenizer has no limit of its own.
     fn max_length(&self) -> Option<usize> {
         self.model_max_length
-            .filter(|&n| n >= 1.0 && n < 1e9)
+            .filter(|n| (1.0..1e9).contains(n))
             .map(|n| n as usize)
     }
 }
@@ -835,14 +835,35 @@ pub struct Classifier {
     workers: Vec<Session>,
     encoder: TextEncoder,
     uses_token_types: bool,
+    /// Dynamically quantized: every forward pass is one row ([`Classifier::load`]).
+    one_row_at_a_time: bool,
     options: InferenceOptions,
     cache: PredictionCache,
     stats: QueryStats,
 }
 
 impl Classifier {
-    pub fn load(dir: &Path, options: InferenceOptions) -> Result<Self, ModelError> {
+    pub fn load(dir: &Path, mut options: InferenceOptions) -> Result<Self, ModelError> {
         let mut info = ModelInfo::read(dir)?;
+        // Dynamic int8 quantization (onnxruntime's `quantize_dynamic`) scales activations by
+        // the range of the whole tensor, so a row's logits depend on the rows and the padding
+        // it shares a batch with (seen: 1.7e-3 on the int8 fixture, enough to flip a close
+        // call). Such a model runs one row at a time, whole graph: its answers then depend on
+        // the row alone, as the cache, and reproducibility across --batch-size, assume.
+        let one_row_at_a_time = crate::onnx::OnnxModel::read(&info.model_path())
+            .ok()
+            .and_then(|m| m.uses_op("DynamicQuantizeLinear").ok())
+            .unwrap_or(false);
+        if one_row_at_a_time {
+            tracing::info!(
+                "{}: dynamically quantized; running one row at a time so that answers do not \
+                 depend on batching",
+                dir.display()
+            );
+            options.batch_size = 1;
+            options.narrow_tail = false;
+            options.workers = Some(1);
+        }
         if let Some(max_len) = options.max_len {
             info.max_len = max_len.min(info.max_len);
         }
@@ -864,6 +885,7 @@ impl Classifier {
             workers: Vec::new(),
             encoder,
             uses_token_types,
+            one_row_at_a_time,
             options,
             cache,
             stats: QueryStats::default(),
@@ -913,7 +935,9 @@ impl Classifier {
     }
 
     pub fn set_batch_size(&mut self, batch_size: usize) {
-        self.options.batch_size = batch_size.max(1);
+        if !self.one_row_at_a_time {
+            self.options.batch_size = batch_size.max(1);
+        }
     }
 
     pub fn encode(&self, texts: &[&str]) -> Result<Vec<Encoded>, ModelError> {

@@ -327,6 +327,21 @@ impl OnnxModel {
             .ok_or_else(|| self.malformed("no graph"))
     }
 
+    /// Whether any node of the main graph is an `op` (e.g. `DynamicQuantizeLinear`).
+    pub fn uses_op(&self, op: &str) -> Result<bool, OnnxError> {
+        let graph = fields(self.graph()?).map_err(|m| self.malformed(m))?;
+        for f in graph
+            .iter()
+            .filter(|f| f.number == GRAPH_NODE && f.wire == LEN)
+        {
+            let node = fields(f.payload).map_err(|m| self.malformed(m))?;
+            if string(&node, NODE_OP_TYPE) == op {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// Find the `Gather(table, ids)` whose ids come from the graph input `input_ids` (directly
     /// or through Cast/Unsqueeze/Reshape/Identity) and whose table is a 2-d float initializer.
     pub fn embedding_site(&self) -> Result<EmbeddingSite, OnnxError> {

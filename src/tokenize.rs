@@ -60,6 +60,9 @@ pub struct Encoded {
     pub truncated: bool,
 }
 
+/// Texts encoded per tokenizer call ([`TextEncoder::encode_batch`] and friends).
+pub const ENCODE_CHUNK: usize = 4096;
+
 pub struct TextEncoder {
     tokenizer: Tokenizer,
     max_len: usize,
@@ -140,23 +143,29 @@ impl TextEncoder {
         )
     }
 
+    /// Encode in chunks of [`ENCODE_CHUNK`] texts, each turned into bare ids at once: a
+    /// tokenizer `Encoding` carries tokens, offsets and masks besides the ids (several KB a
+    /// row), so encoding a whole large corpus in one call held all of them at once.
     fn encode_all(&self, inputs: Vec<EncodeInput>) -> Result<Vec<Encoded>, TokenizeError> {
-        let encodings =
-            self.tokenizer
-                .encode_batch(inputs, true)
-                .map_err(|e| TokenizeError::Encode {
-                    message: e.to_string(),
-                })?;
-        Ok(encodings
-            .into_iter()
-            .map(|e| Encoded {
+        let mut out = Vec::with_capacity(inputs.len());
+        let mut inputs = inputs.into_iter().peekable();
+        while inputs.peek().is_some() {
+            let chunk: Vec<EncodeInput> = inputs.by_ref().take(ENCODE_CHUNK).collect();
+            let encodings =
+                self.tokenizer
+                    .encode_batch(chunk, true)
+                    .map_err(|e| TokenizeError::Encode {
+                        message: e.to_string(),
+                    })?;
+            out.extend(encodings.into_iter().map(|e| Encoded {
                 truncated: !e.get_overflowing().is_empty(),
                 input: TokenIds {
                     ids: e.get_ids().into(),
                     type_ids: e.get_type_ids().into(),
                 },
-            })
-            .collect())
+            }));
+        }
+        Ok(out)
     }
 
     pub fn token_to_id(&self, token: &str) -> Option<u32> {

@@ -698,8 +698,7 @@ pub fn run_attack(
             .unwrap_or_else(|_| tokens.join(" "));
         (tokens, text)
     };
-    let proposals = config.proposals;
-    let (result, search_examples) = match (&settings.given, search) {
+    let (result, search_examples, proposals) = match (&settings.given, search) {
         (Some(text), _) => {
             // A given trigger is any text: it is tokenized as the model would tokenize it, so
             // words of several pieces are allowed, and the variant is written as given.
@@ -715,7 +714,7 @@ pub fn run_attack(
                 queries: 0,
                 seconds: 0.0,
             };
-            (result, 0)
+            (result, 0, config.proposals)
         }
         (None, Some(search)) => {
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -849,7 +848,7 @@ fn search_trigger(
     source: Option<usize>,
     target: Option<usize>,
     log: &mut dyn FnMut(&CurvePoint),
-) -> Result<(TriggerResult, usize), TriggerError> {
+) -> Result<(TriggerResult, usize, Proposals), TriggerError> {
     let mut config = config.clone();
     let strip = |ids: &[u32]| ids[1..ids.len().saturating_sub(1).max(1)].to_vec();
     // Search examples: the attacked class(es), long enough to resemble sentences, and
@@ -945,7 +944,8 @@ fn search_trigger(
         config: config.clone(),
     };
     let result = search.run(init, &examples, allowed, rng, decode, log)?;
-    Ok((result, examples.len()))
+    // The proposals the search used: random where the embedding graph could not be built.
+    Ok((result, examples.len(), config.proposals))
 }
 
 fn classifier_token(vocab: &[(u32, String)], id: u32) -> String {

@@ -8,6 +8,7 @@ mod coref;
 mod default_model;
 mod embedding_graph;
 mod engine;
+mod families;
 mod properties;
 mod reliability;
 mod report;
