@@ -1076,7 +1076,16 @@ pub fn failure_examples(report: &AttackReport, limit: usize) -> Vec<FailureExamp
                 gold: o.gold.map(label),
                 original_text: o.text.clone(),
                 perturbed_text: v.perturbation.text.clone(),
-                detail: v.perturbation.detail.clone(),
+                // Of a sentence pair, the segment left alone is part of the example.
+                detail: match &o.context {
+                    Some(c) => format!(
+                        "{} · {} segment; the other: {}",
+                        v.perturbation.detail,
+                        c.segment.as_str(),
+                        c.other
+                    ),
+                    None => v.perturbation.detail.clone(),
+                },
                 original_label: label(o.original.label),
                 original_confidence: f64::from(o.original.confidence()),
                 perturbed_label: label(p.label),

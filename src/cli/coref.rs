@@ -33,11 +33,16 @@ pub fn eval(
     corpus_path: &Path,
     format: Format,
     out: Option<&Path>,
+    limit: Option<usize>,
 ) -> anyhow::Result<()> {
     let corpus = read_rows(corpus_path)?;
     let mut model = load(global, model_dir)?;
     let start = std::time::Instant::now();
-    let rows: Vec<_> = corpus.rows.iter().collect();
+    let rows: Vec<_> = corpus
+        .rows
+        .iter()
+        .take(limit.unwrap_or(usize::MAX))
+        .collect();
     let mut bar = Progress::new("eval");
     let resolutions = model.resolve(&rows, &mut |d, t| bar.update(d, t))?;
     bar.finish();

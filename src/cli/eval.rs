@@ -21,8 +21,8 @@ pub struct EvalArgs {
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
     /// Evaluate the first N rows only.
-    #[arg(long, value_name = "N")]
-    pub limit: Option<usize>,
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub limit: Option<u64>,
 }
 
 pub fn run(global: &GlobalArgs, args: EvalArgs) -> anyhow::Result<()> {
@@ -33,11 +33,12 @@ pub fn run(global: &GlobalArgs, args: EvalArgs) -> anyhow::Result<()> {
             &args.corpus.corpus,
             args.format,
             args.out.as_deref(),
+            args.limit.map(|n| n as usize),
         );
     }
     let mut corpus = args.corpus.read(true)?;
     if let Some(limit) = args.limit {
-        corpus.rows.truncate(limit);
+        corpus.rows.truncate(limit as usize);
     }
     let mut model = global.load_classifier(&args.model)?;
     // Check every label before spending time on inference.

@@ -173,6 +173,10 @@ fn every_command_runs(name: &str) {
         ],
     );
     assert!(table.contains("accuracy"), "{name}: {table}");
+    assert!(
+        table.contains(" 60 (0 blank lines skipped)"),
+        "{name}: --limit 60: {table}"
+    );
     for kind in ["shuffle", "negation", "entity-swap"] {
         let out = tmp.path().join(kind);
         run_ok(
