@@ -850,8 +850,12 @@ impl Classifier {
         // it shares a batch with (seen: 1.7e-3 on the int8 fixture, enough to flip a close
         // call). Such a model runs one row at a time, whole graph: its answers then depend on
         // the row alone, as the cache, and reproducibility across --batch-size, assume.
-        let one_row_at_a_time = crate::onnx::OnnxModel::read(&info.model_path())
-            .ok()
+        let path = info.model_path();
+        // Read once, for this check and for the narrowed graph below; a file that cannot be
+        // read or parsed here is left to ONNX Runtime to report on.
+        let onnx = crate::onnx::OnnxModel::read(&path).ok();
+        let one_row_at_a_time = onnx
+            .as_ref()
             .and_then(|m| m.uses_op("DynamicQuantizeLinear").ok())
             .unwrap_or(false);
         if one_row_at_a_time {
@@ -868,8 +872,10 @@ impl Classifier {
             info.max_len = max_len.min(info.max_len);
         }
         let env = runtime::environment(options.ort_lib.as_deref())?;
-        let path = info.model_path();
-        let session = build_sessions(env, &path, 1, options.threads, options.narrow_tail)
+        let graph = onnx
+            .filter(|_| options.narrow_tail)
+            .and_then(|onnx| narrowed_graph(&onnx));
+        let session = build_sessions(env, &path, graph.as_deref(), 1, options.threads)
             .map_err(|source| ModelError::Session {
                 path: path.clone(),
                 source,
@@ -898,7 +904,15 @@ impl Classifier {
         let env = runtime::environment(self.options.ort_lib.as_deref())?;
         let path = self.info.model_path();
         let (_, threads) = worker_split(self.options.threads, Some(workers));
-        build_sessions(env, &path, workers, threads, self.options.narrow_tail).map_err(|source| {
+        let graph = self
+            .options
+            .narrow_tail
+            .then(|| crate::onnx::OnnxModel::read(&path).ok())
+            .flatten()
+            .and_then(|onnx| narrowed_graph(&onnx));
+        // (Read again rather than kept: the narrowed graph is as large as the model, and most
+        // runs never build workers.)
+        build_sessions(env, &path, graph.as_deref(), workers, threads).map_err(|source| {
             ModelError::Session {
                 path: path.clone(),
                 source,
@@ -1349,20 +1363,16 @@ pub(crate) fn session_builder(
         .with_inter_threads(1)?)
 }
 
-/// `workers` identical sessions of the graph (narrowed when asked and possible), each with
-/// `threads` threads inside its operators.
+/// `workers` identical sessions, each with `threads` threads inside its operators, of `graph`
+/// (the narrowed graph, [`narrowed_graph`]) where given, else of the file at `path`.
 fn build_sessions(
     env: &ort::environment::Environment,
     path: &Path,
+    graph: Option<&[u8]>,
     workers: usize,
     threads: usize,
-    narrow_tail: bool,
 ) -> ort::Result<Vec<Session>> {
-    let graph = narrow_tail
-        .then(|| crate::onnx::OnnxModel::read(path).ok())
-        .flatten()
-        .and_then(|onnx| narrowed_graph(&onnx));
-    let build = || match &graph {
+    let build = || match graph {
         Some(bytes) => session_builder(env, threads)?.commit_from_memory(bytes),
         None => session_builder(env, threads)?.commit_from_file(path),
     };

@@ -638,6 +638,7 @@ pub fn run_attack(
     let source = label_index(classifier, "source", settings.source.as_deref())?;
     let mut config = settings.config.clone();
     config.target = target;
+    let special_ids = classifier.encoder().special_ids();
     if !settings.exclude.is_empty() {
         // Excluded: each listed word, and the word piece that starts it (a word the vocabulary
         // splits, such as "unwatchable", must not come back as its first piece).
@@ -650,7 +651,6 @@ pub fn run_attack(
         config
             .stop_words
             .extend(words.iter().map(|w| w.to_string()));
-        let special_ids = classifier.encoder().special_ids();
         for e in encoded {
             if let Some(first) = e.input.ids.iter().find(|id| !special_ids.contains(id))
                 && let Some(piece) = classifier.encoder().id_to_token(*first)
@@ -677,7 +677,6 @@ pub fn run_attack(
         v.sort();
         v
     };
-    let special_ids = classifier.encoder().special_ids();
     let marker = classifier.encoder().word_marker();
     let kind = VocabularyKind {
         special_ids: &special_ids,

@@ -176,12 +176,7 @@ fn run_suite(global: &GlobalArgs, args: &ReportArgs, path: &Path) -> anyhow::Res
         print!("{}", describe(&suite));
         return Ok(ExitCode::SUCCESS);
     }
-    let mut model_sha = BTreeMap::new();
-    for dir in &suite.models {
-        let sha = robust::model::model_sha256(dir)
-            .with_context(|| format!("failed to read the model in {}", dir.display()))?;
-        model_sha.insert(dir.clone(), sha);
-    }
+    let model_sha = model_shas(&suite)?;
     let fingerprint = suite.fingerprint(&model_sha);
     // One report at a time writes into --out: a second waits here (a --resume of a run that
     // is still going would otherwise race it for the same job folders).
@@ -406,6 +401,17 @@ fn run_job(job: &Job, models: &mut Models, jobs_dir: &Path, position: &str) -> a
     Ok(())
 }
 
+/// sha256 of every model of the suite (of `model.onnx` and its external data), by folder.
+fn model_shas(suite: &Suite) -> anyhow::Result<BTreeMap<PathBuf, String>> {
+    let mut model_sha = BTreeMap::new();
+    for dir in &suite.models {
+        let sha = robust::model::model_sha256(dir)
+            .with_context(|| format!("failed to read the model in {}", dir.display()))?;
+        model_sha.insert(dir.clone(), sha);
+    }
+    Ok(model_sha)
+}
+
 /// `robust report merge`: check that the shard runs are the N parts of one run of one suite,
 /// then assemble that run in --out from their job checkpoints, exactly as an unsharded run is
 /// assembled from its own.
@@ -487,12 +493,7 @@ fn merge_shards(global: &GlobalArgs, args: &MergeArgs) -> anyhow::Result<ExitCod
     })?;
     // The suite as it is here must be the suite the shards ran.
     let suite = Suite::load(&first.suite_path)?;
-    let mut model_sha = BTreeMap::new();
-    for dir in &suite.models {
-        let sha = robust::model::model_sha256(dir)
-            .with_context(|| format!("failed to read the model in {}", dir.display()))?;
-        model_sha.insert(dir.clone(), sha);
-    }
+    let model_sha = model_shas(&suite)?;
     if suite.sha256 != first.suite_sha256 || suite.fingerprint(&model_sha) != first.fingerprint {
         bail!(
             "{}: the suite, a recipe, a model or a corpus here differs from what the shards \
@@ -500,11 +501,16 @@ fn merge_shards(global: &GlobalArgs, args: &MergeArgs) -> anyhow::Result<ExitCod
             suite.path.display()
         );
     }
-    for job in &suite.jobs {
-        let (dir, _, record) = parts
-            .iter()
-            .find(|(_, _, r)| r.shard.owns(job.index))
-            .expect("the shards are complete");
+    // Each job with the shard that ran it (the shards are complete, so there is one).
+    let owners: Vec<(&Job, &(PathBuf, RunState, ShardRecord))> = suite
+        .jobs
+        .iter()
+        .filter_map(|job| {
+            let owner = parts.iter().find(|(_, _, r)| r.shard.owns(job.index))?;
+            Some((job, owner))
+        })
+        .collect();
+    for &(job, (dir, _, record)) in &owners {
         if !record.jobs.contains(&job.id) || !dir.join("jobs").join(&job.id).is_dir() {
             bail!(
                 "{}: shard {} lacks job {}",
@@ -558,11 +564,7 @@ fn merge_shards(global: &GlobalArgs, args: &MergeArgs) -> anyhow::Result<ExitCod
         .prefix(".tmp-merge-")
         .tempdir_in(&args.out)
         .with_context(|| format!("failed to create a folder in {}", args.out.display()))?;
-    for job in &suite.jobs {
-        let (dir, _, _) = parts
-            .iter()
-            .find(|(_, _, r)| r.shard.owns(job.index))
-            .expect("the shards are complete");
+    for &(job, (dir, _, _)) in &owners {
         let from = dir.join("jobs").join(&job.id);
         let to = staging.path().join("jobs").join(&job.id);
         std::fs::create_dir_all(&to)

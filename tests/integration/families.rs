@@ -404,6 +404,14 @@ fn copy_fixture(name: &str, into: &Path) -> PathBuf {
     dir
 }
 
+/// Rewrite a JSON file of a copied fixture with `change` applied.
+fn edit_json(path: &Path, change: impl FnOnce(&mut serde_json::Value)) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    change(&mut value);
+    std::fs::write(path, value.to_string()).unwrap();
+}
+
 fn predict_fails(dir: &Path) -> String {
     let out = robust_in(
         &repo(),
@@ -434,27 +442,24 @@ fn mismatched_model_folders_are_refused_at_load() {
     );
 
     let pad = copy_fixture("roberta", &tmp.path().join("pad"));
-    let config = std::fs::read_to_string(pad.join("config.json")).unwrap();
-    let mut config: serde_json::Value = serde_json::from_str(&config).unwrap();
-    config["pad_token_id"] = serde_json::json!(999_999);
-    config["max_position_embeddings"] = serde_json::json!(2_000_000);
-    std::fs::write(pad.join("config.json"), config.to_string()).unwrap();
+    edit_json(&pad.join("config.json"), |config| {
+        config["pad_token_id"] = serde_json::json!(999_999);
+        config["max_position_embeddings"] = serde_json::json!(2_000_000);
+    });
     let err = predict_fails(&pad);
     assert!(err.contains("names pad_token_id 999999"), "{err}");
 
     let mask = copy_fixture("albert", &tmp.path().join("mask"));
-    let tc = std::fs::read_to_string(mask.join("tokenizer_config.json")).unwrap();
-    let mut tc: serde_json::Value = serde_json::from_str(&tc).unwrap();
-    tc["mask_token"] = serde_json::json!("[NOMASK]");
-    std::fs::write(mask.join("tokenizer_config.json"), tc.to_string()).unwrap();
+    edit_json(&mask.join("tokenizer_config.json"), |tc| {
+        tc["mask_token"] = serde_json::json!("[NOMASK]");
+    });
     let err = predict_fails(&mask);
     assert!(err.contains("names mask_token \"[NOMASK]\""), "{err}");
 
     let labels = copy_fixture("bert", &tmp.path().join("labels"));
-    let config = std::fs::read_to_string(labels.join("config.json")).unwrap();
-    let mut config: serde_json::Value = serde_json::from_str(&config).unwrap();
-    config["id2label"] = serde_json::json!({"0": "negative", "1": "neutral", "2": "positive"});
-    std::fs::write(labels.join("config.json"), config.to_string()).unwrap();
+    edit_json(&labels.join("config.json"), |config| {
+        config["id2label"] = serde_json::json!({"0": "negative", "1": "neutral", "2": "positive"});
+    });
     let err = predict_fails(&labels);
     assert!(err.contains("labels"), "{err}");
 }
