@@ -152,7 +152,7 @@ pub fn worker_split(threads: usize, workers: Option<usize>) -> (usize, usize) {
 
 /// Counters that attacks report: how many rows were asked for, how many the cache answered,
 /// and how many the model actually ran.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct QueryStats {
     /// Rows asked for, cached or not.
     pub requests: u64,
@@ -703,13 +703,22 @@ fn read_manifest(dir: &Path) -> Result<Option<Manifest>, ModelError> {
     })
 }
 
+/// One cache entry: an exact model input and its logits.
+pub type CacheEntry = (TokenIds, Arc<[f32]>);
+
 /// A bounded map from exact model input to logits. Oldest entries go first when it is full;
 /// attacks revisit recent inputs far more often than old ones.
+///
+/// What the cache holds is a function of the order of insertions alone (lookups do not
+/// reorder it), so replaying a [journal](PredictionCache::start_journal) of insertions
+/// rebuilds it exactly: a resumed trigger search relies on that to pay for, and count, the
+/// same queries as one that was never stopped.
 #[derive(Debug)]
 pub struct PredictionCache {
     map: HashMap<TokenIds, Arc<[f32]>>,
     order: VecDeque<TokenIds>,
     capacity: usize,
+    journal: Option<Vec<CacheEntry>>,
 }
 
 impl PredictionCache {
@@ -718,7 +727,26 @@ impl PredictionCache {
             map: HashMap::new(),
             order: VecDeque::new(),
             capacity,
+            journal: None,
         }
+    }
+
+    /// Record every insertion from now on (see [`PredictionCache::take_journal`]).
+    pub fn start_journal(&mut self) {
+        self.journal = Some(Vec::new());
+    }
+
+    /// The insertions recorded since the journal started or was last taken, in order; the
+    /// journal keeps recording.
+    pub fn take_journal(&mut self) -> Vec<CacheEntry> {
+        self.journal
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    pub fn stop_journal(&mut self) {
+        self.journal = None;
     }
 
     pub fn get(&self, key: &TokenIds) -> Option<&Arc<[f32]>> {
@@ -738,6 +766,9 @@ impl PredictionCache {
             }
         }
         self.order.push_back(key.clone());
+        if let Some(journal) = self.journal.as_mut() {
+            journal.push((key.clone(), logits.clone()));
+        }
         self.map.insert(key, logits);
     }
 
@@ -946,6 +977,16 @@ impl Classifier {
 
     pub fn clear_cache(&mut self) {
         self.cache.clear();
+    }
+
+    pub fn cache_mut(&mut self) -> &mut PredictionCache {
+        &mut self.cache
+    }
+
+    /// Count work done by an earlier process as done here: a resumed search adds what its
+    /// checkpoint says the interrupted one had spent, so its totals equal an unbroken run's.
+    pub fn add_stats(&mut self, earlier: &QueryStats) {
+        self.stats.add(earlier);
     }
 
     pub fn set_batch_size(&mut self, batch_size: usize) {
@@ -1542,6 +1583,37 @@ mod tests {
     #[test]
     fn argmax_takes_first_on_ties() {
         assert_eq!(argmax(&[0.5, 0.5]), 0);
+    }
+
+    #[test]
+    fn replaying_a_journal_rebuilds_the_cache() {
+        // Insertions (with repeats and evictions) recorded in a journal, taken in two parts
+        // as a checkpointing search takes them, and replayed into a fresh cache that saw the
+        // same insertions before the journal started: the same entries, evicted alike.
+        let key = |i: u32| TokenIds::single(vec![101, i, 102]);
+        let mut original = PredictionCache::new(4);
+        let mut replayed = PredictionCache::new(4);
+        for i in 0..3 {
+            original.insert(key(i), Arc::from(vec![i as f32]));
+            replayed.insert(key(i), Arc::from(vec![i as f32]));
+        }
+        original.start_journal();
+        let mut journal = Vec::new();
+        for i in [2, 3, 4, 1, 5, 6, 3] {
+            original.insert(key(i), Arc::from(vec![i as f32]));
+            if i == 1 {
+                journal.extend(original.take_journal());
+            }
+        }
+        journal.extend(original.take_journal());
+        assert_eq!(journal.len(), 4, "repeats of cached keys are not inserted");
+        for (k, v) in journal {
+            replayed.insert(k, v);
+        }
+        for i in 0..8 {
+            assert_eq!(original.get(&key(i)), replayed.get(&key(i)), "key {i}");
+        }
+        assert_eq!(original.order, replayed.order);
     }
 
     #[test]

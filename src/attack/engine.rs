@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use super::name_swap::{self, SpanNameSwap};
 use super::recipe::{AttackKind, AttackSpec, ProbeName, RecipeError, ResolvedAttack};
 use super::runner::{self, Target};
+use super::search_state::{Checkpoint, ResumeMode};
 use super::trigger::{self, TriggerError};
 use crate::cloze::{ClozeError, ItemResult};
 use crate::coref::{CorefError, CorefModel, SpanTemplate};
@@ -541,10 +542,32 @@ pub fn execute(
     models: &mut Models,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<AttackResult, EngineError> {
+    execute_with(plan, models, &ExecuteOptions::default(), progress)
+}
+
+/// State a run may keep beside its results. Only a trigger search has any: it is the one
+/// attack long enough (minutes to an hour) to be worth resuming from the middle.
+#[derive(Debug, Clone, Default)]
+pub struct ExecuteOptions {
+    /// A folder for the trigger search's checkpoint (written after every iteration).
+    pub checkpoint: Option<PathBuf>,
+    /// Whether a checkpoint found there is resumed, required or replaced.
+    pub resume: Option<ResumeMode>,
+    /// Where the trigger search writes its gradient estimates (JSON lines).
+    pub gradient_trace: Option<PathBuf>,
+}
+
+/// [`execute`], with a checkpoint folder and a gradient trace for a trigger search.
+pub fn execute_with(
+    plan: &Plan,
+    models: &mut Models,
+    options: &ExecuteOptions,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<AttackResult, EngineError> {
     match plan.shape {
         Shape::TextPerturbation => perturbation(plan, models, progress),
         Shape::SpanSwap => span_swap(plan, models, progress),
-        Shape::TriggerSearch => trigger_search(plan, models),
+        Shape::TriggerSearch => trigger_search(plan, models, options),
         Shape::ClozeProbe => cloze_probe(plan, models),
     }
 }
@@ -820,7 +843,11 @@ fn span_swap(
     finish_reports(plan, vec![report], rows.len(), sha, None, Vec::new())
 }
 
-fn trigger_search(plan: &Plan, models: &mut Models) -> Result<AttackResult, EngineError> {
+fn trigger_search(
+    plan: &Plan,
+    models: &mut Models,
+    options: &ExecuteOptions,
+) -> Result<AttackResult, EngineError> {
     let attack = &plan.attack;
     let settings = attack
         .trigger
@@ -849,14 +876,39 @@ fn trigger_search(plan: &Plan, models: &mut Models) -> Result<AttackResult, Engi
     let model = models.classifier(&attack.model)?;
     model.clear_cache();
     let targets = targets(&corpus, model, attack.limit, plan.segment)?;
+    let model_sha = model
+        .info()
+        .sha256()
+        .map_err(Models::load_err(&attack.model))?;
     let before = model.stats();
     let start = Instant::now();
+    let checkpoint = options.checkpoint.as_ref().map(|dir| Checkpoint {
+        dir: dir.clone(),
+        mode: options.resume.unwrap_or(ResumeMode::Fresh),
+        context: format!(
+            "model {model_sha}\ncorpus {}\nsearch {:?}\nseed {}\nlimit {:?}\n{:?}\n{:?}",
+            corpus.sha256,
+            search.as_ref().map(|c| &c.sha256),
+            attack.seed,
+            attack.limit,
+            attack.parameters,
+            model.options().max_len,
+        ),
+    });
+    let trace = options.gradient_trace.as_ref().map(|path| {
+        let mut context = serde_json::Map::new();
+        context.insert("model".into(), attack.model.display().to_string().into());
+        context.insert("source".into(), settings.source.clone().into());
+        context.insert("labels".into(), model.labels().to_vec().into());
+        trigger::GradientTrace::new(path.clone(), context)
+    });
     let outcome = trigger::run_attack(
         model,
         settings,
         &targets,
         search.as_ref(),
         attack.seed,
+        trigger::SearchHooks { checkpoint, trace },
         &mut |p| {
             tracing::info!(
                 "iteration {:>2}: trigger {:?}, batch loss {:.4}, validation loss {:.4}, {} queries, {:.0} s",
@@ -885,10 +937,7 @@ fn trigger_search(plan: &Plan, models: &mut Models) -> Result<AttackResult, Engi
         outcome.search_examples.to_string(),
     );
     let labels = model.labels().to_vec();
-    let sha = model
-        .info()
-        .sha256()
-        .map_err(Models::load_err(&attack.model))?;
+    let sha = model_sha;
     let searched = new_report(
         attack,
         attack.name.clone(),

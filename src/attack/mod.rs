@@ -16,6 +16,7 @@ pub mod name_swap;
 pub mod negation;
 pub mod recipe;
 pub mod runner;
+pub mod search_state;
 pub mod shuffle;
 pub mod trigger;
 pub mod words;

@@ -20,6 +20,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
+use super::search_state::{Checkpoint, CheckpointError, SearchState};
 use crate::embed::{EmbedError, EmbeddedRow, EmbeddingModel};
 use crate::model::{Classifier, ModelError};
 use crate::tokenize::TokenIds;
@@ -28,6 +29,14 @@ use crate::tokenize::TokenIds;
 pub enum TriggerError {
     #[error(transparent)]
     Model(#[from] ModelError),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error("failed to write the gradient trace {}", path.display())]
+    Trace {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Embed(#[from] EmbedError),
     #[error("trigger init {token:?} is not one token of the model's vocabulary")]
@@ -134,7 +143,7 @@ pub struct SearchExample {
 }
 
 /// One line of the loss curve.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct CurvePoint {
     pub iteration: usize,
     pub trigger: String,
@@ -175,6 +184,106 @@ pub struct TriggerSearch<'m> {
     pub embedded: Option<&'m mut EmbeddingModel>,
     pub specials: Specials,
     pub config: TriggerConfig,
+    pub hooks: SearchHooks,
+}
+
+/// What a search keeps outside its result: a checkpoint after every iteration (so a killed
+/// search resumes), and a trace of its gradient estimates (for comparison with exact
+/// gradients, `benches/compare`).
+#[derive(Debug, Default)]
+pub struct SearchHooks {
+    pub checkpoint: Option<Checkpoint>,
+    pub trace: Option<GradientTrace>,
+}
+
+/// JSON lines describing a search: one `setup` line (examples, validation batch, pool order,
+/// allowed tokens, configuration), then per iteration its `gradient` estimates and an
+/// `iteration` line. A resumed search appends to the trace of the search it resumes.
+#[derive(Debug)]
+pub struct GradientTrace {
+    pub path: std::path::PathBuf,
+    /// Added to the setup line: what the caller knows (model folder, source label).
+    pub context: serde_json::Map<String, serde_json::Value>,
+    pending: Vec<String>,
+    written: bool,
+}
+
+impl GradientTrace {
+    pub fn new(
+        path: std::path::PathBuf,
+        context: serde_json::Map<String, serde_json::Value>,
+    ) -> Self {
+        Self {
+            path,
+            context,
+            pending: Vec::new(),
+            written: false,
+        }
+    }
+
+    fn push(&mut self, line: serde_json::Value) {
+        self.pending.push(line.to_string());
+    }
+
+    /// Cut the trace back to what the iterations a checkpoint covers had written.
+    fn truncate(&mut self, bytes: u64) -> Result<(), TriggerError> {
+        let err = |source| TriggerError::Trace {
+            path: self.path.clone(),
+            source,
+        };
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&self.path)
+            .map_err(err)?;
+        file.set_len(bytes).map_err(err)?;
+        self.written = true;
+        Ok(())
+    }
+
+    /// Write what was traced since the last flush; returns the file's length. A search that
+    /// did not resume starts the file afresh on its first flush; a resumed one appends to what
+    /// it resumes.
+    fn flush(&mut self, resumed: bool) -> Result<u64, TriggerError> {
+        use std::io::Write;
+        let err = |source| TriggerError::Trace {
+            path: self.path.clone(),
+            source,
+        };
+        let fresh = !resumed && !self.written;
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(fresh)
+            .append(!fresh)
+            .open(&self.path)
+            .map_err(err)?;
+        self.written = true;
+        let mut text = self.pending.join("\n");
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        file.write_all(text.as_bytes()).map_err(err)?;
+        self.pending.clear();
+        file.metadata().map(|m| m.len()).map_err(err)
+    }
+}
+
+/// Digest of everything a search starts from, so a checkpoint resumes only its own search.
+fn search_key(
+    context: &str,
+    config: &TriggerConfig,
+    init: &[u32],
+    examples: &[SearchExample],
+    allowed: &[u32],
+) -> String {
+    let mut text = format!(
+        "{context}\n{}\n{init:?}\n{allowed:?}\n",
+        serde_json::to_string(config).unwrap_or_default()
+    );
+    for e in examples {
+        text.push_str(&format!("{}:{:?}\n", e.gold, e.ids));
+    }
+    crate::hash::sha256_bytes(text.as_bytes())
 }
 
 /// Place a trigger in an example: `[CLS] trigger text [SEP]` or `[CLS] text trigger [SEP]`.
@@ -459,6 +568,8 @@ impl TriggerSearch<'_> {
         }
         let start = Instant::now();
         let queries_at_start = self.queries();
+        let stats_at_start = self.classifier.stats();
+        let embedded_at_start = self.embedded.as_ref().map_or(0, |e| e.queries);
         let mut order: Vec<usize> = (0..examples.len()).collect();
         order.shuffle(rng);
         let validation_size = self.config.batch.clamp(1, examples.len() / 2);
@@ -467,14 +578,107 @@ impl TriggerSearch<'_> {
             .map(|&i| examples[i].clone())
             .collect();
         let pool: Vec<usize> = order[validation_size..].to_vec();
+        let checkpoint = self.hooks.checkpoint.take();
+        let key = checkpoint
+            .as_ref()
+            .map(|c| search_key(&c.context, &self.config, &init, examples, allowed));
+        let resumed = match (&checkpoint, &key) {
+            (Some(c), Some(k)) => c.open(k)?,
+            _ => None,
+        };
+        let is_resumed = resumed.is_some();
+        if let Some(trace) = self.hooks.trace.as_mut()
+            && !is_resumed
+        {
+            let mut setup = serde_json::Map::new();
+            setup.insert("type".into(), "setup".into());
+            setup.extend(trace.context.clone());
+            let position = match self.config.position {
+                Position::Prefix => "prefix",
+                Position::Suffix => "suffix",
+            };
+            let rest = serde_json::json!({
+                "position": position,
+                "target": self.config.target,
+                "cls": self.specials.cls,
+                "sep": self.specials.sep,
+                "init": init,
+                "allowed": allowed,
+                "examples": examples.iter().map(|e| serde_json::json!({"ids": e.ids, "gold": e.gold})).collect::<Vec<_>>(),
+                "validation": &order[..validation_size],
+                "pool": pool,
+                "config": {
+                    "length": self.config.length,
+                    "directions": self.config.directions,
+                    "sigma": self.config.sigma,
+                    "sigma_abs": self.embedded.as_ref().map(|e| self.config.sigma * e.table_rms()),
+                    "candidates": self.config.candidates,
+                    "beam": self.config.beam,
+                    "batch": self.config.batch,
+                    "max_iterations": self.config.max_iterations,
+                    "patience": self.config.patience,
+                    "max_queries": self.config.max_queries,
+                    "proposals": self.config.proposals,
+                },
+            });
+            if let serde_json::Value::Object(m) = rest {
+                setup.extend(m);
+            }
+            trace.push(serde_json::Value::Object(setup));
+        }
         let mut cursor = 0;
-        let mut trigger = init;
-        let mut best = (
-            self.losses(std::slice::from_ref(&trigger), &validation)?[0],
-            trigger.clone(),
-        );
-        let mut curve = Vec::new();
+        let mut trigger;
+        let mut best;
+        let mut curve;
         let mut stale = 0;
+        let mut done = 0;
+        let mut finished = false;
+        let mut seconds_before = 0.0;
+        let mut saved = (0, 0);
+        match resumed {
+            Some(r) => {
+                let state = r.state;
+                saved = (state.cache_entries, state.cache_bytes);
+                for (k, v) in r.journal {
+                    self.classifier.cache_mut().insert(k, v);
+                }
+                self.classifier.add_stats(&state.classifier);
+                if let Some(e) = self.embedded.as_deref_mut() {
+                    e.queries += state.embedded_queries;
+                }
+                *rng = state.rng().ok_or_else(|| CheckpointError::Corrupt {
+                    path: checkpoint
+                        .as_ref()
+                        .map(|c| c.dir.clone())
+                        .unwrap_or_default(),
+                    problem: "unreadable random generator state".into(),
+                })?;
+                cursor = state.cursor;
+                trigger = state.trigger;
+                best = (state.best_loss, state.best);
+                curve = state.curve;
+                stale = state.stale;
+                done = state.iteration;
+                finished = state.finished;
+                seconds_before = state.seconds;
+                if let (Some(trace), Some(bytes)) = (self.hooks.trace.as_mut(), state.trace_bytes) {
+                    trace.truncate(bytes)?;
+                }
+                self.classifier.cache_mut().start_journal();
+            }
+            None => {
+                if checkpoint.is_some() {
+                    self.classifier.cache_mut().start_journal();
+                }
+                trigger = init;
+                best = (
+                    self.losses(std::slice::from_ref(&trigger), &validation)?[0],
+                    trigger.clone(),
+                );
+                curve = Vec::new();
+            }
+        }
+        let elapsed = |start: &Instant| seconds_before + start.elapsed().as_secs_f64();
         // The query budget is checked before every model request, with the rows the request
         // may run (cache hits only make it cheaper): a search never spends more than its
         // budget, and stops at the first request that would not fit.
@@ -484,7 +688,12 @@ impl TriggerSearch<'_> {
                 q.saturating_sub(s.queries() - queries_at_start)
             })
         };
-        'search: for iteration in 1..=self.config.max_iterations {
+        let first = if finished {
+            self.config.max_iterations + 1
+        } else {
+            done + 1
+        };
+        'search: for iteration in first..=self.config.max_iterations {
             let batch: Vec<SearchExample> = (0..self.config.batch.min(pool.len()))
                 .map(|k| examples[pool[(cursor + k) % pool.len()]].clone())
                 .collect();
@@ -500,10 +709,23 @@ impl TriggerSearch<'_> {
             if left(self) < gradient_rows + rows + validation.len() as u64 {
                 break 'search;
             }
+            let batch_start = cursor;
             cursor = (cursor + batch.len()) % pool.len().max(1);
             let candidates = match self.config.proposals {
                 Proposals::Hotflip if self.embedded.is_some() => {
                     let grad = self.gradient(&trigger, &batch, rng)?;
+                    if let Some(trace) = self.hooks.trace.as_mut() {
+                        let indices: Vec<usize> = (0..batch.len())
+                            .map(|k| pool[(batch_start + k) % pool.len()])
+                            .collect();
+                        trace.push(serde_json::json!({
+                            "type": "gradient",
+                            "iteration": iteration,
+                            "trigger": trigger,
+                            "batch": indices,
+                            "estimate": grad,
+                        }));
+                    }
                     self.hotflip_candidates(&trigger, &grad, allowed)
                 }
                 _ => self.random_candidates(&trigger, allowed, rng),
@@ -551,9 +773,21 @@ impl TriggerSearch<'_> {
                 batch_loss,
                 validation_loss,
                 queries: self.queries() - queries_at_start,
-                seconds: start.elapsed().as_secs_f64(),
+                seconds: elapsed(&start),
             };
             log(&point);
+            if let Some(trace) = self.hooks.trace.as_mut() {
+                trace.push(serde_json::json!({
+                    "type": "iteration",
+                    "iteration": iteration,
+                    "trigger": trigger,
+                    "text": point.trigger,
+                    "batch_loss": batch_loss,
+                    "validation_loss": validation_loss,
+                    "queries": point.queries,
+                    "seconds": point.seconds,
+                }));
+            }
             curve.push(point);
             let out_of_queries = self
                 .config
@@ -562,11 +796,50 @@ impl TriggerSearch<'_> {
             let out_of_time = self
                 .config
                 .max_seconds
-                .is_some_and(|s| start.elapsed().as_secs_f64() >= s);
-            if stale >= self.config.patience || out_of_queries || out_of_time {
+                .is_some_and(|s| elapsed(&start) >= s);
+            let stop = stale >= self.config.patience || out_of_queries || out_of_time;
+            // The trace first, then the state that records the trace's length: a kill between
+            // the two leaves lines the resumed search cuts off and writes again.
+            let trace_bytes = match self.hooks.trace.as_mut() {
+                Some(trace) => Some(trace.flush(is_resumed)?),
+                None => None,
+            };
+            if let (Some(c), Some(k)) = (&checkpoint, &key) {
+                let mut state = SearchState::new(
+                    k.clone(),
+                    iteration,
+                    cursor,
+                    trigger.clone(),
+                    best.clone(),
+                    stale,
+                    stop,
+                    curve.clone(),
+                    rng,
+                );
+                state.classifier = self.classifier.stats().since(&stats_at_start);
+                state.embedded_queries =
+                    self.embedded.as_ref().map_or(0, |e| e.queries) - embedded_at_start;
+                state.seconds = elapsed(&start);
+                let journal = self.classifier.cache_mut().take_journal();
+                // The state's entries and bytes count from the start of the search: carry
+                // over what the resumed checkpoint (or the last save) had recorded.
+                state.cache_entries = saved.0;
+                state.cache_bytes = saved.1;
+                state.trace_bytes = trace_bytes;
+                c.save(&mut state, &journal)?;
+                saved = (state.cache_entries, state.cache_bytes);
+            }
+            if stop {
                 break;
             }
         }
+        if checkpoint.is_some() {
+            self.classifier.cache_mut().stop_journal();
+        }
+        if let Some(trace) = self.hooks.trace.as_mut() {
+            trace.flush(is_resumed)?;
+        }
+        self.hooks.checkpoint = checkpoint;
         let (tokens, text) = token_text(&best.1);
         Ok(TriggerResult {
             ids: best.1,
@@ -575,7 +848,7 @@ impl TriggerSearch<'_> {
             validation_loss: best.0,
             curve,
             queries: self.queries() - queries_at_start,
-            seconds: start.elapsed().as_secs_f64(),
+            seconds: elapsed(&start),
         })
     }
 }
@@ -630,6 +903,7 @@ pub fn run_attack(
     eval: &[super::runner::Target],
     search: Option<&crate::corpus::Corpus>,
     seed: u64,
+    hooks: SearchHooks,
     log: &mut dyn FnMut(&CurvePoint),
 ) -> Result<TriggerAttack, TriggerError> {
     use rand::SeedableRng;
@@ -719,7 +993,7 @@ pub fn run_attack(
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
             search_trigger(
                 classifier, settings, &config, search, specials, &allowed, &decode, &mut rng,
-                source, target, log,
+                source, target, hooks, log,
             )?
         }
         (None, None) => {
@@ -846,6 +1120,7 @@ fn search_trigger(
     rng: &mut ChaCha8Rng,
     source: Option<usize>,
     target: Option<usize>,
+    hooks: SearchHooks,
     log: &mut dyn FnMut(&CurvePoint),
 ) -> Result<(TriggerResult, usize, Proposals), TriggerError> {
     let mut config = config.clone();
@@ -941,6 +1216,7 @@ fn search_trigger(
         embedded: embedded.as_mut(),
         specials,
         config: config.clone(),
+        hooks,
     };
     let result = search.run(init, &examples, allowed, rng, decode, log)?;
     // The proposals the search used: random where the embedding graph could not be built.
@@ -1063,6 +1339,7 @@ mod tests {
             embedded: Some(&mut embedded),
             specials,
             config,
+            hooks: SearchHooks::default(),
         };
         let mut rng = ChaCha8Rng::seed_from_u64(9);
         let estimate = search.gradient(&trigger, &batch, &mut rng).unwrap();

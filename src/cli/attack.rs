@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::Args;
 use robust::attack::engine::{self, Models};
 use robust::attack::recipe::AttackSpec;
+use robust::attack::search_state::ResumeMode;
 use robust::report::Format;
 
 use super::{GlobalArgs, emit, progress::Progress};
@@ -25,7 +26,20 @@ pub struct AttackArgs {
     /// Format of the summary printed to standard output.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// Go on with the trigger search that an earlier run with the same recipe, flags and --out
+    /// left unfinished (killed or stopped): it ends byte-identical to a search never stopped.
+    /// A trigger search keeps its checkpoint in DIR/.trigger-search until its results are
+    /// written.
+    #[arg(long, requires = "out")]
+    pub resume: bool,
+    /// Write the trigger search's set-up, gradient estimates and iterations to FILE as JSON
+    /// lines (for benches/compare's side-by-side against exact gradients).
+    #[arg(long, value_name = "FILE")]
+    pub gradient_trace: Option<PathBuf>,
 }
+
+/// Where `robust attack --out DIR` keeps a trigger search's checkpoint.
+pub const CHECKPOINT_DIR: &str = ".trigger-search";
 
 pub fn run(global: &GlobalArgs, args: AttackArgs) -> anyhow::Result<()> {
     let flags = AttackSpec {
@@ -45,9 +59,41 @@ pub fn run(global: &GlobalArgs, args: AttackArgs) -> anyhow::Result<()> {
         anyhow::bail!("--out {}: is a file, not a folder", out.display());
     }
     let plan = engine::plan(&spec, &origin)?;
+    let searches = plan.shape == engine::Shape::TriggerSearch
+        && plan
+            .attack
+            .trigger
+            .as_ref()
+            .is_some_and(|t| t.given.is_none());
+    if args.resume && !searches {
+        anyhow::bail!(
+            "--resume: {} does not search a trigger; only trigger searches keep a checkpoint \
+             (other attacks run again in one pass)",
+            plan.attack.name
+        );
+    }
+    if args.gradient_trace.is_some() && !searches {
+        anyhow::bail!(
+            "--gradient-trace: {} does not search a trigger",
+            plan.attack.name
+        );
+    }
+    let options = engine::ExecuteOptions {
+        checkpoint: args
+            .out
+            .as_ref()
+            .filter(|_| searches)
+            .map(|dir| dir.join(CHECKPOINT_DIR)),
+        resume: Some(if args.resume {
+            ResumeMode::Required
+        } else {
+            ResumeMode::Fresh
+        }),
+        gradient_trace: args.gradient_trace.clone(),
+    };
     let mut models = Models::new(global.inference_options());
     let mut bar = Progress::new(&plan.attack.name);
-    let result = engine::execute(&plan, &mut models, &mut |d, t| bar.update(d, t))?;
+    let result = engine::execute_with(&plan, &mut models, &options, &mut |d, t| bar.update(d, t))?;
     bar.finish();
     if let Some(dir) = &args.out {
         let files: Vec<(&str, String)> = result
@@ -57,6 +103,15 @@ pub fn run(global: &GlobalArgs, args: AttackArgs) -> anyhow::Result<()> {
             .collect();
         robust::report::write_all_atomic(dir, &files)
             .with_context(|| format!("failed to write results to {}", dir.display()))?;
+        if let Some(checkpoint) = options.checkpoint.as_ref().filter(|c| c.exists()) {
+            // The results are written: the checkpoint that led to them is spent.
+            std::fs::remove_dir_all(checkpoint).with_context(|| {
+                format!(
+                    "failed to remove the search checkpoint {}",
+                    checkpoint.display()
+                )
+            })?;
+        }
         tracing::info!(
             "wrote {} to {}",
             files.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "),

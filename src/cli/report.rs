@@ -22,6 +22,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, bail};
 use clap::Args;
 use robust::attack::engine::{self, FailureExample, Models};
+use robust::attack::search_state::ResumeMode;
 use robust::report::history::{self, Comparison, HistoryRow, SummaryRow, Verdict};
 use robust::report::{fixed, html};
 use robust::suite::gate::GateOutcome;
@@ -323,7 +324,15 @@ fn run_job(job: &Job, models: &mut Models, jobs_dir: &Path, position: &str) -> a
     );
     let started_at = history::utc(unix_now()).1;
     let mut bar = Progress::new(&job.id);
-    let result = engine::execute(plan, models, &mut |d, t| bar.update(d, t))?;
+    // A trigger search checkpoints beside the job folders, so a --resume after a kill goes on
+    // from its last iteration rather than from the start of the job.
+    let checkpoint = jobs_dir.join(format!(".search-{}", job.id));
+    let options = engine::ExecuteOptions {
+        checkpoint: Some(checkpoint.clone()).filter(|_| plan.shape == engine::Shape::TriggerSearch),
+        resume: Some(ResumeMode::IfPresent),
+        gradient_trace: None,
+    };
+    let result = engine::execute_with(plan, models, &options, &mut |d, t| bar.update(d, t))?;
     bar.finish();
     let (corpus, corpus_sha256, headline) = match (&result.cloze, result.reports.first()) {
         (Some(c), _) => (
@@ -394,6 +403,14 @@ fn run_job(job: &Job, models: &mut Models, jobs_dir: &Path, position: &str) -> a
     std::fs::rename(&staged, &target)
         .with_context(|| format!("failed to move {} into place", target.display()))?;
     sync_dir(jobs_dir);
+    if checkpoint.exists() {
+        std::fs::remove_dir_all(&checkpoint).with_context(|| {
+            format!(
+                "failed to remove the search checkpoint {}",
+                checkpoint.display()
+            )
+        })?;
+    }
     tracing::info!(
         "{position}: done in {:.1} s; {headline}",
         result.wall_seconds

@@ -203,3 +203,139 @@ fn recipe_flags_override_and_unknown_keys_fail() {
     );
     assert!(stderr(&out).contains("r.toml"), "{}", stderr(&out));
 }
+
+/// Issue 14: a trigger search killed (-9) mid-way goes on with `--resume` from its last
+/// checkpoint and ends byte-identical to a search never stopped: results, loss curve, and the
+/// gradient trace (timings aside). `--resume` refuses another search's checkpoint, and a
+/// finished search leaves no checkpoint behind.
+#[test]
+fn a_killed_trigger_search_resumes_byte_identical() {
+    use std::time::{Duration, Instant};
+    let work = tempfile::tempdir().unwrap();
+    let recipe = repo().join("attacks/trigger-default.toml");
+    let args = |out: &Path, trace: &Path| -> Vec<String> {
+        [
+            "attack",
+            "--recipe",
+            recipe.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--gradient-trace",
+            trace.to_str().unwrap(),
+            "--budget-queries",
+            "4000",
+            "--iterations",
+            "12",
+            "--patience",
+            "12",
+            "--directions",
+            "4",
+            "--candidates",
+            "6",
+            "--search-batch",
+            "8",
+            "--max-search-examples",
+            "200",
+            "--limit",
+            "100",
+            "--random-baselines",
+            "1",
+            "-q",
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let run = |args: &[String]| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        robust_in(&repo(), &args, None)
+    };
+    let (a, trace_a) = (work.path().join("a"), work.path().join("a.jsonl"));
+    let whole = run(&args(&a, &trace_a));
+    assert!(whole.status.success(), "{}", stderr(&whole));
+    assert!(
+        !a.join(".trigger-search").exists(),
+        "a finished search leaves no checkpoint"
+    );
+    let curve = String::from_utf8(read(&a, "loss_curve.csv")).unwrap();
+    assert!(curve.lines().count() > 5, "several iterations:\n{curve}");
+
+    let (b, trace_b) = (work.path().join("b"), work.path().join("b.jsonl"));
+    let b_args = args(&b, &trace_b);
+    let mut child = {
+        let a: Vec<&str> = b_args.iter().map(String::as_str).collect();
+        robust_spawn(&repo(), &a)
+    };
+    let state = b.join(".trigger-search/state.json");
+    let started = Instant::now();
+    loop {
+        let iteration = std::fs::read(&state)
+            .ok()
+            .and_then(|t| serde_json::from_slice::<serde_json::Value>(&t).ok())
+            .and_then(|v| v["iteration"].as_u64());
+        if iteration.is_some_and(|i| i >= 3) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "no checkpoint of iteration 3"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().expect("kill -9");
+    let _ = child.wait();
+    assert!(!b.join("examples.csv").exists(), "killed before the end");
+
+    // Another search (another seed) may not take over this checkpoint.
+    let mut other = b_args.clone();
+    other.extend(["--resume", "--seed", "14"].map(String::from));
+    let refused = run(&other);
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("written by a different search"),
+        "{}",
+        stderr(&refused)
+    );
+    let mut resume = b_args.clone();
+    resume.push("--resume".into());
+    let resumed = run(&resume);
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    for f in ["examples.csv", "summary.csv", "loss_curve.csv"] {
+        assert_eq!(read(&b, f), read(&a, f), "{f} after --resume");
+    }
+    let trigger = |dir: &Path| {
+        let mut v: serde_json::Value = serde_json::from_slice(&read(dir, "trigger.json")).unwrap();
+        let t = &mut v["trigger"];
+        t["seconds"] = 0.into();
+        for p in t["curve"].as_array_mut().unwrap() {
+            p["seconds"] = 0.into();
+        }
+        v["wall_seconds"] = 0.into();
+        v
+    };
+    assert_eq!(trigger(&b), trigger(&a), "trigger.json but for timings");
+    let lines = |path: &Path| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+                if let Some(o) = v.as_object_mut() {
+                    o.remove("seconds");
+                }
+                v
+            })
+            .collect()
+    };
+    let (ta, tb) = (lines(&trace_a), lines(&trace_b));
+    assert_eq!(ta.first().unwrap()["type"], "setup");
+    assert!(ta.iter().any(|l| l["type"] == "gradient"));
+    assert_eq!(tb, ta, "the gradient trace after --resume");
+    assert!(!b.join(".trigger-search").exists());
+    let again = run(&resume);
+    assert!(!again.status.success());
+    assert!(
+        stderr(&again).contains("no trigger-search checkpoint"),
+        "{}",
+        stderr(&again)
+    );
+}

@@ -1,0 +1,510 @@
+//! A trigger search's checkpoint: what a killed search needs to go on as if it had never
+//! stopped.
+//!
+//! Why this much state: a search's next steps depend on its beam, best trigger, stale count,
+//! cursor and random generator, but also on the classifier's prediction cache, because a cached
+//! row costs no query and the query budget decides when the search stops (and which proposals it
+//! can still afford). So besides `state.json` the checkpoint keeps `cache.bin`, a journal of
+//! every cache insertion since the search began; a resumed search recomputes the deterministic
+//! set-up (search examples, validation batch), replays the journal into the cache and adds the
+//! recorded query counts, and from there makes the same requests, pays the same queries and
+//! writes the same bytes as an uninterrupted search.
+//!
+//! Crash safety: the journal is appended and synced before `state.json` is replaced (atomically,
+//! by rename), and the state records how many journal bytes it covers; a kill at any point
+//! leaves a state that matches a prefix of the journal, and bytes past that prefix are cut off
+//! on resume.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use super::trigger::CurvePoint;
+use crate::model::{CacheEntry, QueryStats};
+use crate::tokenize::TokenIds;
+
+const STATE_FILE: &str = "state.json";
+const JOURNAL_FILE: &str = "cache.bin";
+/// Bumped whenever the state's meaning changes, so an old checkpoint is refused, not misread.
+const FORMAT: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    #[error("failed to {action} search checkpoint {}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("search checkpoint {} is damaged: {problem}", path.display())]
+    Corrupt { path: PathBuf, problem: String },
+    #[error("no trigger-search checkpoint in {} to resume", dir.display())]
+    Missing { dir: PathBuf },
+    #[error(
+        "the checkpoint in {} was written by a different search (recipe, flags, seed, model or \
+         corpus differ); run without --resume to start over",
+        dir.display()
+    )]
+    Mismatch { dir: PathBuf },
+}
+
+/// What to do with a checkpoint found in the folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResumeMode {
+    /// Start over; an old checkpoint is removed.
+    Fresh,
+    /// Go on from a checkpoint of the same search, else start over (a suite's job).
+    IfPresent,
+    /// Go on from a checkpoint of the same search; its absence is an error (`--resume`).
+    Required,
+}
+
+/// Where a search keeps its checkpoint, and whether it resumes from one.
+#[derive(Debug, Clone)]
+pub struct Checkpoint {
+    pub dir: PathBuf,
+    pub mode: ResumeMode,
+    /// What the caller knows of the search (model and corpus digests, seed, parameters); it
+    /// enters the digest that ties a checkpoint to its search.
+    pub context: String,
+}
+
+/// The random generator's exact position.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RngState {
+    seed: String,
+    stream: u64,
+    /// A u128, written as text (JSON numbers do not hold it).
+    word_pos: String,
+}
+
+impl RngState {
+    pub fn of(rng: &ChaCha8Rng) -> Self {
+        Self {
+            seed: rng.get_seed().iter().map(|b| format!("{b:02x}")).collect(),
+            stream: rng.get_stream(),
+            word_pos: rng.get_word_pos().to_string(),
+        }
+    }
+
+    fn restore(&self) -> Option<ChaCha8Rng> {
+        let mut seed = [0u8; 32];
+        if self.seed.len() != 64 {
+            return None;
+        }
+        for (i, b) in seed.iter_mut().enumerate() {
+            *b = u8::from_str_radix(self.seed.get(2 * i..2 * i + 2)?, 16).ok()?;
+        }
+        let mut rng = ChaCha8Rng::from_seed(seed);
+        rng.set_stream(self.stream);
+        rng.set_word_pos(self.word_pos.parse().ok()?);
+        Some(rng)
+    }
+}
+
+/// A search between two iterations.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SearchState {
+    format: u32,
+    /// Digest of everything the search was set up from; a checkpoint resumes only the search
+    /// that wrote it.
+    pub key: String,
+    /// Iterations done.
+    pub iteration: usize,
+    pub cursor: usize,
+    pub trigger: Vec<u32>,
+    pub best_loss: f64,
+    pub best: Vec<u32>,
+    pub stale: usize,
+    /// The search stopped (patience, budget or time) after `iteration`.
+    pub finished: bool,
+    pub curve: Vec<CurvePoint>,
+    pub rng: RngState,
+    /// The classifier's work since the search began.
+    pub classifier: QueryStats,
+    /// Rows the embedding-input graph ran since the search began.
+    pub embedded_queries: u64,
+    /// Search time so far, over every process that worked on it.
+    pub seconds: f64,
+    /// Cache insertions journaled, and the journal bytes they take.
+    pub cache_entries: u64,
+    pub cache_bytes: u64,
+    /// Bytes of the gradient trace written by the iterations the state covers (a resumed
+    /// search cuts the trace back to them before appending).
+    #[serde(default)]
+    pub trace_bytes: Option<u64>,
+}
+
+impl SearchState {
+    /// A state to fill in; `format` is set here so callers cannot forget it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        key: String,
+        iteration: usize,
+        cursor: usize,
+        trigger: Vec<u32>,
+        best: (f64, Vec<u32>),
+        stale: usize,
+        finished: bool,
+        curve: Vec<CurvePoint>,
+        rng: &ChaCha8Rng,
+    ) -> Self {
+        Self {
+            format: FORMAT,
+            key,
+            iteration,
+            cursor,
+            trigger,
+            best_loss: best.0,
+            best: best.1,
+            stale,
+            finished,
+            curve,
+            rng: RngState::of(rng),
+            classifier: QueryStats::default(),
+            embedded_queries: 0,
+            seconds: 0.0,
+            cache_entries: 0,
+            cache_bytes: 0,
+            trace_bytes: None,
+        }
+    }
+
+    pub fn rng(&self) -> Option<ChaCha8Rng> {
+        self.rng.restore()
+    }
+}
+
+/// A checkpoint found and read: the state, and the cache insertions to replay.
+pub struct Resumed {
+    pub state: SearchState,
+    pub journal: Vec<CacheEntry>,
+}
+
+impl Checkpoint {
+    fn state_path(&self) -> PathBuf {
+        self.dir.join(STATE_FILE)
+    }
+
+    fn journal_path(&self) -> PathBuf {
+        self.dir.join(JOURNAL_FILE)
+    }
+
+    fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> CheckpointError {
+        let path = path.to_path_buf();
+        move |source| CheckpointError::Io {
+            action,
+            path,
+            source,
+        }
+    }
+
+    /// Open the checkpoint for the search whose set-up digest is `key`: the state and journal
+    /// to resume from, or `None` to start over (leaving an empty folder to write into).
+    pub fn open(&self, key: &str) -> Result<Option<Resumed>, CheckpointError> {
+        let state_path = self.state_path();
+        let existing = match std::fs::read_to_string(&state_path) {
+            Ok(text) => Some(text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(Self::io("read", &state_path)(e)),
+        };
+        let resumed = match (existing, self.mode) {
+            (None, ResumeMode::Required) => {
+                return Err(CheckpointError::Missing {
+                    dir: self.dir.clone(),
+                });
+            }
+            (Some(_), ResumeMode::Fresh) | (None, _) => None,
+            (Some(text), mode) => {
+                let state: SearchState =
+                    serde_json::from_str(&text).map_err(|e| CheckpointError::Corrupt {
+                        path: state_path.clone(),
+                        problem: e.to_string(),
+                    })?;
+                if state.format == FORMAT && state.key == key {
+                    Some(state)
+                } else if mode == ResumeMode::Required {
+                    return Err(CheckpointError::Mismatch {
+                        dir: self.dir.clone(),
+                    });
+                } else {
+                    tracing::warn!(
+                        "the search checkpoint in {} belongs to another search; starting over",
+                        self.dir.display()
+                    );
+                    None
+                }
+            }
+        };
+        let Some(state) = resumed else {
+            self.remove()?;
+            std::fs::create_dir_all(&self.dir).map_err(Self::io("create", &self.dir))?;
+            return Ok(None);
+        };
+        let journal = self.read_journal(&state)?;
+        tracing::info!(
+            "resuming the trigger search after iteration {} ({} queries, {} cached rows)",
+            state.iteration,
+            state.classifier.model_queries + state.embedded_queries,
+            journal.len()
+        );
+        Ok(Some(Resumed { state, journal }))
+    }
+
+    /// The journal's first `state.cache_bytes` bytes, parsed; anything after them (written by
+    /// a process killed before its state was saved) is cut off.
+    fn read_journal(&self, state: &SearchState) -> Result<Vec<CacheEntry>, CheckpointError> {
+        let path = self.journal_path();
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(Self::io("open", &path))?;
+        let mut bytes = Vec::new();
+        (&mut file)
+            .take(state.cache_bytes)
+            .read_to_end(&mut bytes)
+            .map_err(Self::io("read", &path))?;
+        let corrupt = |problem: String| CheckpointError::Corrupt {
+            path: path.clone(),
+            problem,
+        };
+        if bytes.len() as u64 != state.cache_bytes {
+            return Err(corrupt(format!(
+                "{} bytes, the state says {}",
+                bytes.len(),
+                state.cache_bytes
+            )));
+        }
+        file.set_len(state.cache_bytes)
+            .map_err(Self::io("truncate", &path))?;
+        let journal = decode_journal(&bytes).map_err(corrupt)?;
+        if journal.len() as u64 != state.cache_entries {
+            return Err(corrupt(format!(
+                "{} entries, the state says {}",
+                journal.len(),
+                state.cache_entries
+            )));
+        }
+        Ok(journal)
+    }
+
+    /// Append `journal` to the cache journal, then replace the state (which records the
+    /// journal's new length).
+    pub fn save(
+        &self,
+        state: &mut SearchState,
+        journal: &[CacheEntry],
+    ) -> Result<(), CheckpointError> {
+        let path = self.journal_path();
+        let bytes = encode_journal(journal);
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(Self::io("open", &path))?;
+        file.write_all(&bytes)
+            .and_then(|()| file.sync_data())
+            .map_err(Self::io("write", &path))?;
+        state.cache_bytes += bytes.len() as u64;
+        state.cache_entries += journal.len() as u64;
+        let state_path = self.state_path();
+        let text = serde_json::to_string(state).map_err(|e| CheckpointError::Corrupt {
+            path: state_path.clone(),
+            problem: e.to_string(),
+        })?;
+        let mut tmp =
+            tempfile::NamedTempFile::new_in(&self.dir).map_err(Self::io("write", &state_path))?;
+        tmp.write_all(text.as_bytes())
+            .and_then(|()| tmp.as_file().sync_data())
+            .map_err(Self::io("write", &state_path))?;
+        tmp.persist(&state_path)
+            .map_err(|e| Self::io("write", &state_path)(e.error))?;
+        Ok(())
+    }
+
+    /// Remove the checkpoint (once the results it leads to are written).
+    pub fn remove(&self) -> Result<(), CheckpointError> {
+        match std::fs::remove_dir_all(&self.dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Self::io("remove", &self.dir)(e)),
+        }
+    }
+}
+
+/// Entries as little-endian u32 counts and values: ids, type ids, logits.
+fn encode_journal(journal: &[CacheEntry]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (key, logits) in journal {
+        out.extend_from_slice(&(key.ids.len() as u32).to_le_bytes());
+        for v in key.ids.iter().chain(key.type_ids.iter()) {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out.extend_from_slice(&(logits.len() as u32).to_le_bytes());
+        for v in logits.iter() {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    out
+}
+
+fn decode_journal(bytes: &[u8]) -> Result<Vec<CacheEntry>, String> {
+    let mut at = 0usize;
+    let word = |at: &mut usize| -> Result<[u8; 4], String> {
+        let w = bytes
+            .get(*at..*at + 4)
+            .ok_or_else(|| format!("cut off at byte {}", *at))?;
+        *at += 4;
+        Ok([w[0], w[1], w[2], w[3]])
+    };
+    let mut out = Vec::new();
+    while at < bytes.len() {
+        let n = u32::from_le_bytes(word(&mut at)?) as usize;
+        if n > bytes.len() / 4 {
+            return Err(format!("an entry of {n} tokens at byte {at}"));
+        }
+        let ids: Vec<u32> = (0..n)
+            .map(|_| word(&mut at).map(u32::from_le_bytes))
+            .collect::<Result<_, _>>()?;
+        let type_ids: Vec<u32> = (0..n)
+            .map(|_| word(&mut at).map(u32::from_le_bytes))
+            .collect::<Result<_, _>>()?;
+        let m = u32::from_le_bytes(word(&mut at)?) as usize;
+        if m > bytes.len() / 4 {
+            return Err(format!("an entry of {m} logits at byte {at}"));
+        }
+        let logits: Vec<f32> = (0..m)
+            .map(|_| word(&mut at).map(f32::from_le_bytes))
+            .collect::<Result<_, _>>()?;
+        out.push((
+            TokenIds {
+                ids: ids.into(),
+                type_ids: type_ids.into(),
+            },
+            Arc::from(logits),
+        ));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::RngExt;
+
+    fn entry(ids: &[u32], logits: &[f32]) -> CacheEntry {
+        (TokenIds::single(ids.to_vec()), Arc::from(logits.to_vec()))
+    }
+
+    fn state(key: &str) -> SearchState {
+        let rng = ChaCha8Rng::seed_from_u64(7);
+        SearchState::new(
+            key.into(),
+            2,
+            5,
+            vec![1, 2, 3],
+            (0.25, vec![1, 2, 3]),
+            1,
+            false,
+            Vec::new(),
+            &rng,
+        )
+    }
+
+    #[test]
+    fn the_generator_resumes_where_it_was() {
+        let mut rng = ChaCha8Rng::seed_from_u64(13);
+        rng.set_stream(3);
+        for _ in 0..17 {
+            rng.random::<u32>();
+        }
+        let mut restored = RngState::of(&rng).restore().expect("restores");
+        let a: Vec<u64> = (0..50).map(|_| rng.random()).collect();
+        let b: Vec<u64> = (0..50).map(|_| restored.random()).collect();
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn journal_and_state_round_trip_and_a_torn_tail_is_cut() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cp = Checkpoint {
+            dir: dir.path().join("search"),
+            mode: ResumeMode::IfPresent,
+            context: String::new(),
+        };
+        assert!(cp.open("k").expect("opens").is_none());
+        let mut s = state("k");
+        let first = vec![entry(&[101, 7, 102], &[0.5, -1.25])];
+        cp.save(&mut s, &first).expect("saves");
+        let second = vec![
+            entry(&[101, 8, 9, 102], &[f32::MIN_POSITIVE, 3.0]),
+            entry(&[101, 102], &[0.0, -0.0]),
+        ];
+        cp.save(&mut s, &second).expect("saves");
+        // A process killed after appending to the journal but before saving its state.
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(cp.journal_path())
+            .expect("journal");
+        f.write_all(&[1, 2, 3, 4, 5]).expect("appends");
+        let resumed = cp.open("k").expect("opens").expect("resumes");
+        assert_eq!(resumed.state.cache_entries, 3);
+        let want: Vec<_> = first.into_iter().chain(second).collect();
+        assert_eq!(resumed.journal.len(), want.len());
+        for ((k, v), (wk, wv)) in resumed.journal.iter().zip(&want) {
+            assert_eq!(k, wk);
+            assert_eq!(v.iter().map(|x| x.to_bits()).collect::<Vec<_>>(), {
+                wv.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+            });
+        }
+        assert_eq!(
+            std::fs::metadata(cp.journal_path()).expect("meta").len(),
+            resumed.state.cache_bytes,
+            "the torn tail is cut off"
+        );
+    }
+
+    #[test]
+    fn another_search_or_none_is_refused_on_resume_and_replaced_otherwise() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let required = Checkpoint {
+            dir: dir.path().join("search"),
+            mode: ResumeMode::Required,
+            context: String::new(),
+        };
+        assert!(matches!(
+            required.open("k"),
+            Err(CheckpointError::Missing { .. })
+        ));
+        let fresh = Checkpoint {
+            mode: ResumeMode::Fresh,
+            ..required.clone()
+        };
+        assert!(fresh.open("k").expect("opens").is_none());
+        fresh.save(&mut state("k"), &[]).expect("saves");
+        assert!(matches!(
+            required.open("other"),
+            Err(CheckpointError::Mismatch { .. })
+        ));
+        let if_present = Checkpoint {
+            mode: ResumeMode::IfPresent,
+            ..required.clone()
+        };
+        assert!(if_present.open("other").expect("opens").is_none());
+        assert!(
+            !required.state_path().exists(),
+            "the other search's checkpoint is replaced"
+        );
+        std::fs::write(required.state_path(), "{ not json").expect("writes");
+        assert!(matches!(
+            required.open("k"),
+            Err(CheckpointError::Corrupt { .. })
+        ));
+    }
+}
