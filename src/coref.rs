@@ -144,6 +144,18 @@ pub struct CorefModel {
     positive: usize,
 }
 
+impl crate::model::LoadedModel for CorefModel {
+    fn dir(&self) -> &std::path::Path {
+        self.classifier.dir()
+    }
+    fn name(&self) -> &str {
+        self.classifier.name()
+    }
+    fn work(&self) -> crate::model::QueryStats {
+        self.classifier.work()
+    }
+}
+
 /// The model's answer for one row.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RowResolution {

@@ -4,14 +4,14 @@
 //! token-id lookup. Gradient-free attacks use it to evaluate the loss at points *between*
 //! tokens, which is what a finite-difference gradient estimate needs.
 
-use std::borrow::Cow;
+use std::path::PathBuf;
 
-use ort::session::{Session, SessionInputValue};
-use ort::value::Tensor;
+use ort::session::Session;
 
-use crate::model::{InferenceOptions, ModelInfo};
+use crate::model::{InferenceOptions, ModelError, ModelInfo, QueryStats};
 use crate::onnx::{EmbeddingSite, OnnxError, OnnxModel};
 use crate::runtime::{self, RuntimeError};
+use crate::session;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EmbedError {
@@ -27,15 +27,8 @@ pub enum EmbedError {
         #[source]
         source: ort::Error,
     },
-    #[error(
-        "embedding-input graph of {model} returned logits of shape {shape:?}, expected [{rows}, {labels}]"
-    )]
-    OutputShape {
-        model: String,
-        shape: Vec<i64>,
-        rows: usize,
-        labels: usize,
-    },
+    #[error(transparent)]
+    Model(#[from] ModelError),
     #[error("row {row}: {got} embedding values for {tokens} tokens of width {hidden}")]
     RowShape {
         row: usize,
@@ -56,6 +49,8 @@ pub struct EmbeddedRow {
 
 pub struct EmbeddingModel {
     name: String,
+    /// The model file the graph was built from (named in errors).
+    path: PathBuf,
     session: Session,
     site: EmbeddingSite,
     table: Vec<f32>,
@@ -86,10 +81,8 @@ impl EmbeddingModel {
                 model: info.name.clone(),
                 source,
             })?;
-        let uses_token_types = session
-            .inputs()
-            .iter()
-            .any(|i| i.name() == "token_type_ids");
+        let uses_token_types =
+            session::check_inputs(&session, &info.model_path(), &[site.output.as_str()])?;
         let table_rms = (table
             .iter()
             .map(|&x| f64::from(x) * f64::from(x))
@@ -98,6 +91,7 @@ impl EmbeddingModel {
             .sqrt() as f32;
         Ok(Self {
             name: info.name.clone(),
+            path: info.model_path(),
             session,
             site,
             table,
@@ -169,69 +163,60 @@ impl EmbeddingModel {
     fn run_batch(&mut self, rows: &[&EmbeddedRow]) -> Result<Vec<Vec<f32>>, EmbedError> {
         let h = self.site.hidden;
         let n = rows.len();
-        let width = rows.iter().map(|r| r.ids.len()).max().unwrap_or(0).max(1);
-        let mut ids = vec![0i64; n * width];
-        let mut mask = vec![0i64; n * width];
-        let mut types = vec![0i64; n * width];
+        let mut stats = QueryStats::default();
+        let (mut feed, width) =
+            session::padded_feed(rows, self.uses_token_types, &mut stats, &self.path)?;
+        self.queries += stats.model_queries;
         let mut emb = vec![0f32; n * width * h];
         for (r, row) in rows.iter().enumerate() {
-            for (c, (&id, &ty)) in row.ids.iter().zip(&row.type_ids).enumerate() {
-                ids[r * width + c] = i64::from(id);
-                mask[r * width + c] = 1;
-                types[r * width + c] = i64::from(ty);
-            }
             emb[r * width * h..r * width * h + row.embeddings.len()]
                 .copy_from_slice(&row.embeddings);
         }
-        self.queries += n as u64;
-        let name = self.name.clone();
-        let err = |source| EmbedError::Session {
-            model: name.clone(),
-            source,
-        };
-        let shape = [n, width];
-        let mut feed: Vec<(Cow<str>, SessionInputValue)> = vec![
-            (
-                "input_ids".into(),
-                Tensor::from_array((shape, ids)).map_err(err)?.into(),
-            ),
-            (
-                "attention_mask".into(),
-                Tensor::from_array((shape, mask)).map_err(err)?.into(),
-            ),
-            (
-                self.site.output.clone().into(),
-                Tensor::from_array(([n, width, h], emb))
-                    .map_err(err)?
-                    .into(),
-            ),
-        ];
-        if self.uses_token_types {
-            feed.push((
-                "token_type_ids".into(),
-                Tensor::from_array((shape, types)).map_err(err)?.into(),
-            ));
+        feed.push((
+            self.site.output.clone().into(),
+            session::tensor([n, width, h], emb, &self.path)?,
+        ));
+        let labels = self.labels;
+        Ok(session::run_logits(
+            &mut self.session,
+            feed,
+            &self.path,
+            |dims, data| {
+                if dims != [n as i64, labels as i64] {
+                    return Err(ModelError::OutputShape {
+                        shape: dims.to_vec(),
+                        rows: n,
+                        labels,
+                    });
+                }
+                Ok(data.chunks(labels).map(<[f32]>::to_vec).collect())
+            },
+        )?)
+    }
+}
+
+impl session::TokenRow for &EmbeddedRow {
+    fn ids(&self) -> &[u32] {
+        &self.ids
+    }
+    fn type_ids(&self) -> &[u32] {
+        &self.type_ids
+    }
+}
+
+impl crate::model::LoadedModel for EmbeddingModel {
+    fn dir(&self) -> &std::path::Path {
+        self.path.parent().unwrap_or(std::path::Path::new("."))
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn work(&self) -> QueryStats {
+        QueryStats {
+            requests: self.queries,
+            model_queries: self.queries,
+            ..QueryStats::default()
         }
-        let outputs = self.session.run(feed).map_err(err)?;
-        let value = outputs
-            .get("logits")
-            .ok_or_else(|| EmbedError::OutputShape {
-                model: self.name.clone(),
-                shape: Vec::new(),
-                rows: n,
-                labels: self.labels,
-            })?;
-        let (dims, data) = value.try_extract_tensor::<f32>().map_err(err)?;
-        let dims: Vec<i64> = dims.iter().copied().collect();
-        if dims != [n as i64, self.labels as i64] {
-            return Err(EmbedError::OutputShape {
-                model: self.name.clone(),
-                shape: dims,
-                rows: n,
-                labels: self.labels,
-            });
-        }
-        Ok(data.chunks(self.labels).map(<[f32]>::to_vec).collect())
     }
 }
 
@@ -240,5 +225,5 @@ fn build(
     bytes: &[u8],
     threads: usize,
 ) -> ort::Result<Session> {
-    crate::model::session_builder(env, threads)?.commit_from_memory(bytes)
+    session::session_builder(env, threads)?.commit_from_memory(bytes)
 }

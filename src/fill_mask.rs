@@ -9,13 +9,12 @@
 use std::path::{Path, PathBuf};
 
 use ort::session::Session;
-use ort::value::{TensorElementType, ValueType};
 
 use crate::model::{
     Folder, InferenceOptions, MODEL_FILE, ModelError, ModelKind, QueryStats, TOKENIZER_FILE,
-    padded_feed, session_builder,
 };
 use crate::runtime;
+use crate::session::{self, padded_feed, session_builder};
 use crate::tokenize::{TextEncoder, TokenIds};
 
 /// Logit floats per batch at most (256 MB).
@@ -131,43 +130,45 @@ impl MaskedLm {
         let path = self.dir.join(MODEL_FILE);
         self.stats.requests += n as u64;
         let (feed, width) = padded_feed(rows, self.uses_token_types, &mut self.stats, &path)?;
-        let session_err = |source| ModelError::Session {
-            path: path.clone(),
-            source,
-        };
-        let outputs = self.session.run(feed).map_err(session_err)?;
-        let value = outputs
-            .get("logits")
-            .ok_or_else(|| ModelError::Incompatible {
-                path: path.clone(),
-                message: "no output named logits".into(),
-            })?;
-        let (dims, data) = value.try_extract_tensor::<f32>().map_err(session_err)?;
-        let dims: Vec<i64> = dims.iter().copied().collect();
-        if dims != [n as i64, width as i64, self.vocab as i64] {
-            return Err(ModelError::Incompatible {
-                path,
-                message: format!(
-                    "logits have shape {dims:?}, expected [{n}, {width}, {}]",
-                    self.vocab
-                ),
-            });
-        }
-        Ok(rows
-            .iter()
-            .enumerate()
-            .map(|(r, row)| {
-                row.ids
-                    .iter()
-                    .enumerate()
-                    .filter(|&(_, &id)| id == self.mask_id)
-                    .map(|(c, _)| {
-                        let at = (r * width + c) * self.vocab;
-                        log_softmax(&data[at..at + self.vocab])
-                    })
-                    .collect()
-            })
-            .collect())
+        let (vocab, mask_id) = (self.vocab, self.mask_id);
+        session::run_logits(&mut self.session, feed, &path, |dims, data| {
+            if dims != [n as i64, width as i64, vocab as i64] {
+                return Err(ModelError::Incompatible {
+                    path: path.clone(),
+                    message: format!(
+                        "logits have shape {dims:?}, expected [{n}, {width}, {vocab}]"
+                    ),
+                });
+            }
+            // Only the rows at mask positions are kept; the rest of the batch's logits go.
+            Ok(rows
+                .iter()
+                .enumerate()
+                .map(|(r, row)| {
+                    row.ids
+                        .iter()
+                        .enumerate()
+                        .filter(|&(_, &id)| id == mask_id)
+                        .map(|(c, _)| {
+                            let at = (r * width + c) * vocab;
+                            log_softmax(&data[at..at + vocab])
+                        })
+                        .collect()
+                })
+                .collect())
+        })
+    }
+}
+
+impl crate::model::LoadedModel for MaskedLm {
+    fn dir(&self) -> &Path {
+        &self.dir
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn work(&self) -> QueryStats {
+        self.stats
     }
 }
 
@@ -182,39 +183,20 @@ pub fn log_softmax(logits: &[f32]) -> Vec<f32> {
 /// whether it takes token_type_ids, and the vocabulary size.
 fn check_signature(session: &Session, dir: &Path) -> Result<(bool, usize), ModelError> {
     let path = dir.join(MODEL_FILE);
-    let bad = |message: String| ModelError::Incompatible {
-        path: path.clone(),
-        message,
-    };
-    let inputs: Vec<&str> = session.inputs().iter().map(|i| i.name()).collect();
-    for required in ["input_ids", "attention_mask"] {
-        if !inputs.contains(&required) {
-            return Err(bad(format!(
-                "missing input {required:?}; inputs are {inputs:?}"
-            )));
-        }
-    }
-    let logits = session
-        .outputs()
-        .iter()
-        .find(|o| o.name() == "logits")
-        .ok_or_else(|| bad("missing output \"logits\"".into()))?;
-    match logits.dtype() {
-        ValueType::Tensor {
-            ty: TensorElementType::Float32,
-            shape,
-            ..
-        } if shape.len() == 3 && shape[2] > 0 => {
-            Ok((inputs.contains(&"token_type_ids"), shape[2] as usize))
-        }
-        ValueType::Tensor { shape, .. } if shape.len() == 2 => Err(ModelError::WrongKind {
+    let uses_token_types = session::check_inputs(session, &path, &[])?;
+    match session::logits_shape(session, &path)?[..] {
+        [_, _, vocab] if vocab > 0 => Ok((uses_token_types, vocab as usize)),
+        [_, _] => Err(ModelError::WrongKind {
             dir: dir.to_path_buf(),
             found: ModelKind::Classifier.as_str(),
             needed: ModelKind::FillMask.as_str(),
         }),
-        other => Err(bad(format!(
-            "output \"logits\" is {other}, expected float32 [batch, sequence, vocab]"
-        ))),
+        ref other => Err(ModelError::Incompatible {
+            path,
+            message: format!(
+                "output \"logits\" has shape {other:?}, expected float32 [batch, sequence, vocab]"
+            ),
+        }),
     }
 }
 

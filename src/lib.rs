@@ -18,6 +18,7 @@ pub mod prop;
 pub mod report;
 pub mod runtime;
 pub mod score;
+pub mod session;
 pub mod spans;
 pub mod stats;
 pub mod suite;

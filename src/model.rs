@@ -13,11 +13,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
 
 use ort::session::Session;
-use ort::session::builder::GraphOptimizationLevel;
-use ort::value::{Tensor, TensorElementType, ValueType};
+
 use serde::Deserialize;
 
 use crate::runtime::{self, RuntimeError};
+use crate::session::{self, padded_feed, session_builder};
 use crate::tokenize::{Encoded, TextEncoder, TokenIds, TokenizeError, WordMarker};
 
 pub const MODEL_FILE: &str = "model.onnx";
@@ -703,6 +703,35 @@ fn read_manifest(dir: &Path) -> Result<Option<Manifest>, ModelError> {
     })
 }
 
+/// What every loaded model answers, whatever its head: the folder it came from, its name and
+/// the model work it has done. The classifier, the coreference model, the fill-mask model and
+/// the embedding-input graph implement it, over one session module ([`crate::session`]) that
+/// builds, checks and feeds all of them; the engine names any of them in reports through it.
+pub trait LoadedModel {
+    /// The model folder.
+    fn dir(&self) -> &Path;
+    /// The name reports give the model (the folder's name unless its manifest says otherwise).
+    fn name(&self) -> &str;
+    /// Model work so far: rows run, cache hits, padding.
+    fn work(&self) -> QueryStats;
+    /// sha256 of `model.onnx` and its external data: what reports name the model by.
+    fn sha256(&self) -> Result<String, ModelError> {
+        model_sha256(self.dir())
+    }
+}
+
+impl LoadedModel for Classifier {
+    fn dir(&self) -> &Path {
+        &self.info.dir
+    }
+    fn name(&self) -> &str {
+        &self.info.name
+    }
+    fn work(&self) -> QueryStats {
+        self.stats
+    }
+}
+
 /// One cache entry: an exact model input and its logits.
 pub type CacheEntry = (TokenIds, Arc<[f32]>);
 
@@ -1258,29 +1287,19 @@ fn run_batch(
     path: &Path,
 ) -> Result<BatchOutput, ModelError> {
     let n = rows.len();
-    let session_err = |source| ModelError::Session {
-        path: path.to_path_buf(),
-        source,
-    };
     let mut stats = QueryStats::default();
     let (feed, _) = padded_feed(rows, uses_token_types, &mut stats, path)?;
-    let outputs = session.run(feed).map_err(session_err)?;
-    let value = outputs
-        .get("logits")
-        .ok_or_else(|| ModelError::Incompatible {
-            path: path.to_path_buf(),
-            message: "no output named logits".into(),
-        })?;
-    let (dims, data) = value.try_extract_tensor::<f32>().map_err(session_err)?;
-    let dims: Vec<i64> = dims.iter().copied().collect();
-    if dims != [n as i64, labels as i64] {
-        return Err(ModelError::OutputShape {
-            shape: dims,
-            rows: n,
-            labels,
-        });
-    }
-    Ok((data.chunks(labels).map(Arc::from).collect(), stats))
+    let logits = session::run_logits(session, feed, path, |dims, data| {
+        if dims != [n as i64, labels as i64] {
+            return Err(ModelError::OutputShape {
+                shape: dims.to_vec(),
+                rows: n,
+                labels,
+            });
+        }
+        Ok(data.chunks(labels).map(Arc::from).collect())
+    })?;
+    Ok((logits, stats))
 }
 
 /// [`run_batch`], and where the runtime refuses the batch, the first row that fails on its
@@ -1322,86 +1341,6 @@ fn run_batch_or_name_the_row(
             source: batch_error,
         }),
     }
-}
-
-/// Named input tensors for one forward pass.
-pub(crate) type Feed = Vec<(
-    std::borrow::Cow<'static, str>,
-    ort::session::SessionInputValue<'static>,
-)>;
-
-/// The int64 inputs (`input_ids`, `attention_mask`, and `token_type_ids` when the graph takes
-/// them) for a batch padded to its own longest row, with the batch counted in `stats`. Every
-/// graph that takes token ids is fed through here, so padding and its accounting are done one
-/// way. Returns the feed and the padded width.
-pub(crate) fn padded_feed(
-    rows: &[&TokenIds],
-    uses_token_types: bool,
-    stats: &mut QueryStats,
-    path: &Path,
-) -> Result<(Feed, usize), ModelError> {
-    let width = rows.iter().map(|r| r.len()).max().unwrap_or(0).max(1);
-    let n = rows.len();
-    let mut ids = vec![0i64; n * width];
-    let mut mask = vec![0i64; n * width];
-    let mut types = vec![0i64; n * width];
-    for (r, row) in rows.iter().enumerate() {
-        for (c, (&id, &ty)) in row.ids.iter().zip(row.type_ids.iter()).enumerate() {
-            ids[r * width + c] = i64::from(id);
-            mask[r * width + c] = 1;
-            types[r * width + c] = i64::from(ty);
-        }
-        stats.real_tokens += row.len() as u64;
-    }
-    stats.padded_tokens += (n * width) as u64;
-    stats.model_queries += n as u64;
-    stats.batches += 1;
-    let session_err = |source| ModelError::Session {
-        path: path.to_path_buf(),
-        source,
-    };
-    let shape = [n, width];
-    let mut feed: Feed = vec![
-        (
-            "input_ids".into(),
-            Tensor::from_array((shape, ids))
-                .map_err(session_err)?
-                .into(),
-        ),
-        (
-            "attention_mask".into(),
-            Tensor::from_array((shape, mask))
-                .map_err(session_err)?
-                .into(),
-        ),
-    ];
-    if uses_token_types {
-        feed.push((
-            "token_type_ids".into(),
-            Tensor::from_array((shape, types))
-                .map_err(session_err)?
-                .into(),
-        ));
-    }
-    Ok((feed, width))
-}
-
-/// Session options every graph robust runs shares: full graph optimisation, `threads` inside
-/// each operator, one graph-level thread (batches are already large).
-///
-/// Worker threads sleep between operators instead of spinning (ONNX Runtime's default). A
-/// spinning worker holds a core that, on a machine shared with other work, the thread doing
-/// the next matrix multiply needs: on 2 cores under load, inference over 256 SST-2 sentences
-/// took a median 9.6 s without spinning against 12.5 s with it (benches/compare).
-pub(crate) fn session_builder(
-    env: &ort::environment::Environment,
-    threads: usize,
-) -> ort::Result<ort::session::builder::SessionBuilder> {
-    Ok(Session::builder(env)?
-        .with_optimization_level(GraphOptimizationLevel::Level3)?
-        .with_intra_threads(threads.max(1))?
-        .with_intra_op_spinning(false)?
-        .with_inter_threads(1)?)
 }
 
 /// `workers` identical sessions, each with `threads` threads inside its operators, of `graph`
@@ -1453,80 +1392,33 @@ pub(crate) fn narrowed_graph(onnx: &crate::onnx::OnnxModel) -> Option<Vec<u8>> {
     }
 }
 
-/// Check that the graph takes `input_ids` and `attention_mask` (and maybe `token_type_ids`) as
-/// int64 and gives float `logits` of rank 2 with one column per label. Returns whether
-/// `token_type_ids` is an input.
+/// Check that the graph takes the token-id inputs ([`session::check_inputs`]) and gives float
+/// `logits` of rank 2 with one column per label. Returns whether `token_type_ids` is an input.
 fn check_signature(session: &Session, path: &Path, labels: usize) -> Result<bool, ModelError> {
+    let uses_token_types = session::check_inputs(session, path, &[])?;
     let bad = |message: String| ModelError::Incompatible {
         path: path.to_path_buf(),
         message,
     };
-    let mut seen = Vec::new();
-    for input in session.inputs() {
-        let name = input.name();
-        if !matches!(name, "input_ids" | "attention_mask" | "token_type_ids") {
-            return Err(bad(format!(
-                "unexpected input {name:?}; a classifier takes input_ids, attention_mask and optionally token_type_ids"
-            )));
-        }
-        match input.dtype() {
-            ValueType::Tensor {
-                ty: TensorElementType::Int64,
-                shape,
-                ..
-            } if shape.len() == 2 => {}
-            other => {
-                return Err(bad(format!(
-                    "input {name:?} is {other}, expected a 2-d int64 tensor"
-                )));
-            }
-        }
-        seen.push(name.to_string());
+    let shape = session::logits_shape(session, path)?;
+    if shape.len() == 3 {
+        return Err(bad(
+            "logits are [batch, sequence, vocab]: this is a fill-mask (masked-LM) head, not a classifier".into(),
+        ));
     }
-    for required in ["input_ids", "attention_mask"] {
-        if !seen.iter().any(|s| s == required) {
-            return Err(bad(format!(
-                "missing input {required:?}; inputs are {seen:?}"
-            )));
-        }
+    if shape.len() != 2 {
+        return Err(bad(format!(
+            "logits have rank {}, expected [batch, labels]",
+            shape.len()
+        )));
     }
-    let names: Vec<&str> = session.outputs().iter().map(|o| o.name()).collect();
-    let logits = session
-        .outputs()
-        .iter()
-        .find(|o| o.name() == "logits")
-        .ok_or_else(|| bad(format!("missing output \"logits\"; outputs are {names:?}")))?;
-    match logits.dtype() {
-        ValueType::Tensor {
-            ty: TensorElementType::Float32,
-            shape,
-            ..
-        } => {
-            if shape.len() == 3 {
-                return Err(bad(
-                    "logits are [batch, sequence, vocab]: this is a fill-mask (masked-LM) head, not a classifier".into(),
-                ));
-            }
-            if shape.len() != 2 {
-                return Err(bad(format!(
-                    "logits have rank {}, expected [batch, labels]",
-                    shape.len()
-                )));
-            }
-            if shape[1] > 0 && shape[1] as usize != labels {
-                return Err(bad(format!(
-                    "logits have {} columns but the folder names {labels} labels",
-                    shape[1]
-                )));
-            }
-        }
-        other => {
-            return Err(bad(format!(
-                "output \"logits\" is {other}, expected float32"
-            )));
-        }
+    if shape[1] > 0 && shape[1] as usize != labels {
+        return Err(bad(format!(
+            "logits have {} columns but the folder names {labels} labels",
+            shape[1]
+        )));
     }
-    Ok(seen.iter().any(|s| s == "token_type_ids"))
+    Ok(uses_token_types)
 }
 
 #[cfg(test)]

@@ -28,7 +28,7 @@ use crate::cloze::{ClozeError, ItemResult};
 use crate::coref::{CorefError, CorefModel, SpanTemplate};
 use crate::corpus::{Columns, Corpus, CorpusError};
 use crate::fill_mask::MaskedLm;
-use crate::model::{Classifier, InferenceOptions, ModelError, ModelKind, QueryStats};
+use crate::model::{Classifier, InferenceOptions, LoadedModel, ModelError, ModelKind, QueryStats};
 use crate::report::cloze::ClozeProvenance;
 use crate::report::{Format, ReportError, fixed};
 use crate::score::{AttackReport, ExampleOutcome, Expectation, score};
@@ -345,6 +345,8 @@ pub struct Models {
     classifiers: HashMap<PathBuf, Classifier>,
     coref: HashMap<PathBuf, CorefModel>,
     fill_mask: HashMap<PathBuf, MaskedLm>,
+    /// sha256 by folder: a model file is hashed once, however many jobs run on it.
+    shas: HashMap<PathBuf, String>,
 }
 
 impl Models {
@@ -354,7 +356,40 @@ impl Models {
             classifiers: HashMap::new(),
             coref: HashMap::new(),
             fill_mask: HashMap::new(),
+            shas: HashMap::new(),
         }
+    }
+
+    /// Digests already known (a suite hashes every model before its first job), so that jobs
+    /// do not read the model files again.
+    pub fn with_known_shas(mut self, shas: impl IntoIterator<Item = (PathBuf, String)>) -> Self {
+        self.shas.extend(shas);
+        self
+    }
+
+    /// The model loaded from `dir`, of whatever head.
+    pub fn loaded(&self, dir: &Path) -> Option<&dyn LoadedModel> {
+        if let Some(m) = self.classifiers.get(dir) {
+            return Some(m);
+        }
+        if let Some(m) = self.coref.get(dir) {
+            return Some(m);
+        }
+        self.fill_mask.get(dir).map(|m| m as &dyn LoadedModel)
+    }
+
+    /// sha256 of the model in `dir` (of `model.onnx` and its external data), read once.
+    pub fn sha256(&mut self, dir: &Path) -> Result<String, EngineError> {
+        if let Some(sha) = self.shas.get(dir) {
+            return Ok(sha.clone());
+        }
+        let sha = match self.loaded(dir) {
+            Some(model) => model.sha256(),
+            None => crate::model::model_sha256(dir),
+        }
+        .map_err(Self::load_err(dir))?;
+        self.shas.insert(dir.to_path_buf(), sha.clone());
+        Ok(sha)
     }
 
     pub fn options(&self) -> &InferenceOptions {
@@ -711,6 +746,7 @@ fn perturbation(
 ) -> Result<AttackResult, EngineError> {
     let attack = &plan.attack;
     let corpus = read_corpus(&attack.corpus, &plan.columns)?;
+    let sha = models.sha256(&attack.model)?;
     let model = models.classifier(&attack.model)?;
     model.clear_cache();
     let targets = targets(&corpus, model, attack.limit, plan.segment)?;
@@ -724,10 +760,6 @@ fn perturbation(
             source,
         }
     })?;
-    let sha = model
-        .info()
-        .sha256()
-        .map_err(Models::load_err(&attack.model))?;
     let mut parameters = attack.parameters.clone();
     record_truncation(
         &mut parameters,
@@ -797,6 +829,7 @@ fn span_swap(
         });
     }
     let corpus = SpanCorpus::read(&attack.corpus)?;
+    let sha = models.sha256(&attack.model)?;
     let model = models.coref(&attack.model)?;
     model.classifier.clear_cache();
     let rows = &corpus.rows[..corpus.rows.len().min(attack.limit.unwrap_or(usize::MAX))];
@@ -823,7 +856,6 @@ fn span_swap(
     );
     let scores = name_swap::score_breakdown(&run);
     let info = model.classifier.info();
-    let sha = info.sha256().map_err(Models::load_err(&attack.model))?;
     let report = AttackReport {
         scores,
         attack: attack.name.clone(),
@@ -873,13 +905,10 @@ fn trigger_search(
         Some(path) => Some(read_corpus(path, &search_columns)?),
         None => None,
     };
+    let model_sha = models.sha256(&attack.model)?;
     let model = models.classifier(&attack.model)?;
     model.clear_cache();
     let targets = targets(&corpus, model, attack.limit, plan.segment)?;
-    let model_sha = model
-        .info()
-        .sha256()
-        .map_err(Models::load_err(&attack.model))?;
     let before = model.stats();
     let start = Instant::now();
     let checkpoint = options.checkpoint.as_ref().map(|dir| Checkpoint {
@@ -1019,6 +1048,7 @@ fn cloze_probe(plan: &Plan, models: &mut Models) -> Result<AttackResult, EngineE
     let attack = &plan.attack;
     let items = crate::cloze::read_items(&attack.corpus)?;
     let items = &items[..items.len().min(attack.limit.unwrap_or(usize::MAX))];
+    let model_sha256 = models.sha256(&attack.model)?;
     let model = models.masked_lm(&attack.model)?;
     let before = model.stats();
     let start = Instant::now();
@@ -1041,7 +1071,7 @@ fn cloze_probe(plan: &Plan, models: &mut Models) -> Result<AttackResult, EngineE
     if let Some(limit) = attack.limit {
         parameters.insert("limit".to_string(), limit.to_string());
     }
-    let model_sha256 = model.sha256().map_err(Models::load_err(&attack.model))?;
+
     let provenance = ClozeProvenance {
         attack: attack.name.clone(),
         model: model.name().to_string(),

@@ -189,7 +189,8 @@ fn run_suite(global: &GlobalArgs, args: &ReportArgs, path: &Path) -> anyhow::Res
         previous_rows(&args.out, &past, prev)?;
     }
     let mine = |job: &&Job| args.shard.is_none_or(|s| s.owns(job.index));
-    let mut models = Models::new(global.inference_options());
+    let mut models = Models::new(global.inference_options())
+        .with_known_shas(model_sha.iter().map(|(d, s)| (d.clone(), s.clone())));
     // Every model loads and answers once before the first attack (and before a run folder
     // exists); a broken second model fails now, not after the first model's attacks ran.
     for job in suite.jobs.iter().filter(mine) {
