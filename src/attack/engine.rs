@@ -31,6 +31,7 @@ use crate::fill_mask::MaskedLm;
 use crate::model::{Classifier, InferenceOptions, LoadedModel, ModelError, ModelKind, QueryStats};
 use crate::report::cloze::ClozeProvenance;
 use crate::report::{Format, ReportError, fixed};
+use crate::score::metric::Metric;
 use crate::score::{AttackReport, ExampleOutcome, Expectation, score};
 use crate::spans::{SpanCorpus, SpanCorpusError};
 
@@ -125,31 +126,26 @@ impl Plan {
 
     /// The rate metrics (group "all") this plan's `summary.csv` can hold, for checking gates
     /// before anything runs. `labelled` says whether the evaluated corpus has gold labels.
-    pub fn rate_metrics(&self, labelled: bool) -> Vec<&'static str> {
+    pub fn rate_metrics(&self, labelled: bool) -> Vec<Metric> {
+        use Metric::*;
         match self.shape {
             Shape::ClozeProbe => vec![
-                "true_preferred_affirmative",
-                "true_preferred_negated",
-                "top1_unchanged",
-                "answer_in_topk",
+                TruePreferredAffirmative,
+                TruePreferredNegated,
+                Top1Unchanged,
+                AnswerInTopk,
             ],
             _ => {
-                let mut m = vec!["flip_rate", "example_flip_rate"];
+                let mut m = vec![FlipRate, ExampleFlipRate];
                 // Span rows always carry their gold resolution; sentences only with labels.
                 if labelled || self.shape == Shape::SpanSwap || self.shape == Shape::TriggerSearch {
-                    m.extend([
-                        "attack_success_rate",
-                        "accuracy_before",
-                        "perturbed_accuracy",
-                    ]);
+                    m.extend([AttackSuccessRate, AccuracyBefore, PerturbedAccuracy]);
                     match self.attack.kind.expectation() {
-                        Expectation::Invariant => m.push("accuracy_after"),
-                        Expectation::FlipFromGold => {
-                            m.extend(["expected_direction_rate", "ignored_rate"])
-                        }
+                        Expectation::Invariant => m.push(AccuracyAfter),
+                        Expectation::FlipFromGold => m.extend([ExpectedDirectionRate, IgnoredRate]),
                     }
                 } else if self.attack.kind.expectation() == Expectation::FlipFromGold {
-                    m.push("ignored_rate");
+                    m.push(IgnoredRate);
                 }
                 m
             }

@@ -129,6 +129,18 @@ impl AttackKind {
         }
     }
 
+    /// The kind named `name` (as [`AttackKind::as_str`] writes it in reports).
+    pub fn from_name(name: &str) -> Option<Self> {
+        [
+            AttackKind::Shuffle,
+            AttackKind::Negation,
+            AttackKind::EntitySwap,
+            AttackKind::Trigger,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == name)
+    }
+
     pub fn expectation(self) -> Expectation {
         match self {
             AttackKind::Negation => Expectation::FlipFromGold,

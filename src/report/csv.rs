@@ -142,7 +142,7 @@ fn group_metrics(g: &GroupScores, out: &mut Vec<Metric>) {
     for (class, r) in &g.per_class_flip_rate {
         out.push(Metric::rate(
             name,
-            &format!("flip_rate[{class}]"),
+            &crate::score::metric::Metric::class_flip_rate(class),
             "perturbations of that class",
             r,
         ));

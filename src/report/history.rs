@@ -18,6 +18,9 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::ReportError;
+use crate::attack::recipe::AttackKind;
+use crate::score::Expectation;
+use crate::score::metric::Metric;
 use crate::stats::{Rate, two_proportion_p};
 
 /// One row of `summary.csv` (see [`super::csv::SUMMARY_HEADER`]), as text, so that rows read
@@ -348,44 +351,15 @@ pub fn rows_of(history: &[HistoryRow], run_id: &str) -> Vec<SummaryRow> {
         .collect()
 }
 
-/// Which way a metric gets worse.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Worse {
-    Higher,
-    Lower,
-}
+pub use crate::score::metric::Worse;
 
-/// The bad direction of a metric, or None for counts and for rates whose direction depends on
-/// what the attack wanted. For invariance attacks any change of label is a failure; for
-/// negation (kind `negation`) a change away from the gold label is wanted, so there the
-/// tested rates are the expected-direction and ignored rates.
+/// The bad direction of a `summary.csv` row's metric, or None for values that are not rates
+/// and for rates whose direction depends on what the attack wanted (a negation is meant to
+/// flip the label). Typed in [`Metric`]; the kind says what the attack expected.
 pub fn worse_direction(kind: &str, metric: &str) -> Option<Worse> {
-    if metric == "accuracy_before" {
-        return Some(Worse::Lower);
-    }
-    if kind == "cloze" {
-        return match metric {
-            "true_preferred_affirmative" | "true_preferred_negated" | "answer_in_topk" => {
-                Some(Worse::Lower)
-            }
-            "top1_unchanged" => Some(Worse::Higher),
-            _ => None,
-        };
-    }
-    if kind == "negation" {
-        return match metric {
-            "expected_direction_rate" => Some(Worse::Lower),
-            "ignored_rate" => Some(Worse::Higher),
-            _ => None,
-        };
-    }
-    match metric {
-        "flip_rate" | "example_flip_rate" | "attack_success_rate" => Some(Worse::Higher),
-        m if m.starts_with("flip_rate[") => Some(Worse::Higher),
-        "accuracy_after" | "perturbed_accuracy" => Some(Worse::Lower),
-        _ => None,
-    }
+    let expectation =
+        AttackKind::from_name(kind).map_or(Expectation::Invariant, |k| k.expectation());
+    Metric::parse(metric)?.worse(expectation)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -9,8 +9,9 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use super::history::{Comparison, HistoryRow, SummaryRow, Verdict, worse_direction};
+use super::history::{Comparison, HistoryRow, SummaryRow, Verdict, Worse, worse_direction};
 use crate::attack::engine::FailureExample;
+use crate::score::metric::Metric;
 use crate::stats::Rate;
 use crate::suite::gate::GateOutcome;
 
@@ -314,7 +315,7 @@ fn job_section(
                 label: label.to_string(),
                 rate: row.rate()?,
                 verdict: verdict_of("all", metric),
-                bad_high: worse_direction(kind, metric) == Some(super::history::Worse::Higher),
+                bad_high: worse_direction(kind, metric) == Some(Worse::Higher),
             })
         })
         .collect();
@@ -360,24 +361,19 @@ fn job_section(
                 label: r.group.clone(),
                 rate: r.rate()?,
                 verdict: verdict_of(&r.group, metric),
-                bad_high: metric == "flip_rate",
+                bad_high: worse_direction(kind, metric) == Some(Worse::Higher),
             })
         })
         .collect();
     let classes: Vec<Bar> = rows
         .iter()
-        .filter(|r| r.group == "all" && r.metric.starts_with("flip_rate["))
+        .filter(|r| r.group == "all")
         .filter_map(|r| {
             Some(Bar {
-                label: format!(
-                    "gold {}",
-                    r.metric
-                        .trim_start_matches("flip_rate[")
-                        .trim_end_matches(']')
-                ),
+                label: format!("gold {}", Metric::class_of(&r.metric)?),
                 rate: r.rate()?,
                 verdict: verdict_of("all", &r.metric),
-                bad_high: true,
+                bad_high: worse_direction(kind, &r.metric) == Some(Worse::Higher),
             })
         })
         .collect();

@@ -5,6 +5,8 @@
 //! it uses: perturbations, attacked examples, or attacked examples the model got right to
 //! begin with. Skipped examples are counted by reason, never folded into a denominator.
 
+pub mod metric;
+
 use std::collections::BTreeMap;
 
 use serde::Serialize;

@@ -532,7 +532,9 @@ impl Suite {
             }
             let produced = plan.rate_metrics(has_labels);
             for (key, _, metric, _) in entry_gates {
-                if !produced.contains(&metric.as_str()) {
+                if !crate::score::metric::Metric::parse(metric)
+                    .is_some_and(|m| produced.contains(&m))
+                {
                     return Err(key_err(
                         format!("{}.{key}", job.origin),
                         &format!(
