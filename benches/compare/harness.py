@@ -14,6 +14,19 @@ Workloads, each on the same model, corpus, batch size and ONNX Runtime thread co
   trigger  robust attack --kind trigger      queries per second, and the time until the trigger
                                                 found so far brings source-class accuracy on the
                                                 evaluation corpus down to --trigger-accept
+  trigger-exact
+           robust attack --kind trigger --gradient-trace vs trigger_exact.py search: the same search
+                                                from the trace's setup (examples, validation batch,
+                                                pool order, allowed tokens, init, config, budget)
+                                                with the exact gradient (PyTorch autodiff on the
+                                                weights of model.onnx) instead of robust's
+                                                finite-difference estimate; per iteration model
+                                                rows, seconds and source-class accuracy on the
+                                                recipe's evaluation corpus for both sides, and the
+                                                cosine between robust's estimate and the exact
+                                                gradient at every step of robust's search
+                                                (needs a python with torch + transformers + onnx:
+                                                --exact-python / EXACT_PYTHON)
   limit    sgemm GFLOP/s on the same threads (numpy's OpenBLAS and ONNX Runtime's own MatMul),
            the model's FLOPs per sentence from the ONNX graph at the corpus's token lengths, and
            the share of the limit robust reaches at each batch size of a sweep
@@ -41,6 +54,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 PY = sys.executable
 REFERENCE = str(HERE / "reference.py")
+TRIGGER_EXACT = str(HERE / "trigger_exact.py")
 
 
 def measure(cmd, env=None, stdout_path=None):
@@ -293,6 +307,180 @@ class Harness:
             print(f"    it {it['iteration']:2} {it['seconds']:5.0f} s {it['queries']:7} q  {it['trigger']!r:40} "
                   f"source accuracy {it['source_accuracy']:.3f}", flush=True)
 
+    def trigger_exact(self):
+        """robust's finite-difference trigger search beside the same search with exact gradients."""
+        import tomllib
+
+        a = self.a
+        py = a.exact_python
+        if not py or not Path(py).exists():
+            print(f"trigger-exact: skipped (no python with torch; set EXACT_PYTHON or --exact-python)")
+            return
+        probe = subprocess.run([py, "-c", "import torch, transformers, onnx, onnxruntime, tokenizers"],
+                               capture_output=True)
+        if probe.returncode != 0:
+            print(f"trigger-exact: skipped ({py} lacks torch/transformers/onnx/onnxruntime/tokenizers)")
+            return
+        recipe = tomllib.loads(Path(REPO / a.trigger_exact_recipe).read_text())
+        corpus = a.trigger_exact_corpus or recipe["corpus"]
+        source = recipe.get("source")
+        if source is None:
+            raise SystemExit(f"{a.trigger_exact_recipe}: trigger-exact needs a recipe with a source label")
+        limit = recipe.get("limit") if not a.trigger_exact_corpus else None
+        print(f"trigger-exact: {a.trigger_exact_recipe}, evaluated on {corpus}"
+              f"{f' (first {limit} rows)' if limit else ''}, exact side {py}", flush=True)
+        runs = []
+        trace = None
+        for rep in range(a.trigger_exact_repeats):
+            d = self.out / f"trigger-exact-{rep}"
+            d.mkdir(exist_ok=True)
+            run = {"rep": rep}
+
+            def robust_side(d=d, run=run):
+                nonlocal trace
+                out = d / "robust"
+                cmd = [self.robust, *self.common, "attack", "--recipe", a.trigger_exact_recipe, "--out", str(out),
+                       "--format", "json", "--random-baselines", "1", "--gradient-trace", str(d / "trace.jsonl")]
+                budget = a.trigger_exact_robust_budget or a.trigger_exact_budget
+                if budget:
+                    cmd += ["--budget-queries", str(budget)]
+                if a.trigger_exact_iterations:
+                    cmd += ["--iterations", str(a.trigger_exact_iterations)]
+                r = measure(cmd)
+                trace = d / "trace.jsonl"
+                tj = json.loads((out / "trigger.json").read_text())["trigger"]
+                its = []
+                for line in trace.read_text().splitlines():
+                    rec = json.loads(line)
+                    if rec.get("type") == "iteration":
+                        its.append({k: rec[k] for k in ("iteration", "trigger", "text", "batch_loss",
+                                                        "validation_loss", "queries", "seconds")})
+                setup_line = json.loads(trace.read_text().splitlines()[0])
+                run["robust"] = {"budget": setup_line["config"].get("max_queries"), "wall_s": r["wall_s"], "peak_rss_mib": r["peak_rss_mib"], "load1": r["load1"],
+                                 "search_seconds": tj["seconds"], "queries": tj["queries"], "text": tj["text"],
+                                 "validation_loss": tj["validation_loss"], "curve": its}
+                self.rows.append({"workload": "trigger-exact", "side": "robust (finite differences)",
+                                  "wall_s": r["wall_s"], "peak_rss_mib": r["peak_rss_mib"], "load1": r["load1"],
+                                  "work_s": tj["seconds"], "model_queries": tj["queries"]})
+                print(f"  robust: search {tj['seconds']:.1f} s, {tj['queries']} rows, {len(its)} iterations, "
+                      f"trigger {tj['text']!r}, load {r['load1']:.1f}", flush=True)
+
+            def exact_side(d=d, run=run):
+                cmd = [py, TRIGGER_EXACT, "search", str(trace), "--threads", str(a.threads),
+                       "--batch-size", str(a.batch_size), "--forward", a.trigger_exact_forward,
+                       "--out", str(d / "exact.json")]
+                if a.trigger_exact_robust_budget:
+                    # robust ran on its own budget: the exact side keeps the recipe's (or --trigger-exact-budget)
+                    cmd += ["--max-queries", str(a.trigger_exact_budget or recipe.get("budget_queries", 300_000))]
+                r = measure(cmd)
+                x = json.loads((d / "exact.json").read_text())
+                run["exact"] = {"wall_s": r["wall_s"], "peak_rss_mib": r["peak_rss_mib"], "load1": r["load1"],
+                                "search_seconds": x["seconds"], "queries": x["queries"], "text": x["text"],
+                                "validation_loss": x["validation_loss"], "verify": x["verify"],
+                                "forward": x["forward"], "init_text": x["init_text"],
+                                "initial_validation_loss": x["initial_validation_loss"], "budget": x["max_queries"],
+                                "curve": [{k: p[k] for k in ("iteration", "trigger", "text", "batch_loss",
+                                                             "validation_loss", "queries", "seconds",
+                                                             "gradient_seconds")} for p in x["curve"]]}
+                self.rows.append({"workload": "trigger-exact", "side": "exact gradient (torch)",
+                                  "wall_s": r["wall_s"], "peak_rss_mib": r["peak_rss_mib"], "load1": r["load1"],
+                                  "work_s": x["seconds"], "model_queries": x["queries"]})
+                print(f"  exact:  search {x['seconds']:.1f} s, {x['queries']} rows, {len(x['curve'])} iterations, "
+                      f"trigger {x['text']!r}, load {r['load1']:.1f}", flush=True)
+
+            # The exact side needs a trace; after the first repeat, alternate which side goes first.
+            sides = [robust_side, exact_side]
+            if rep % 2 and trace is not None:
+                sides.reverse()
+            for side in sides:
+                side()
+            runs.append(run)
+        # The same loop fed robust's own estimates must retrace robust's search (triggers, rows,
+        # validation losses): the check that the exact side differs only in its gradient.
+        replay = None
+        if a.trigger_exact_replay:
+            measure([py, TRIGGER_EXACT, "search", str(trace), "--replay", "--threads", str(a.threads),
+                     "--batch-size", str(a.batch_size), "--out", str(self.out / "trigger-exact-replay.json")])
+            rp = json.loads((self.out / "trigger-exact-replay.json").read_text())["replay"]
+            robust_its = len(runs[-1]["robust"]["curve"])
+            replay = {"iterations": rp, "robust_iterations": robust_its,
+                      "matches": len(rp) == robust_its and all(
+                          p["same_trigger"] and p["rows"] == p["robust_rows"]
+                          and abs(p["validation_loss"] - p["robust_validation_loss"]) < 1e-4 for p in rp)}
+            print(f"  replay of robust's estimates: {'matches' if replay['matches'] else 'DIFFERS from'} robust's "
+                  f"search ({len(rp)} of {robust_its} iterations)", flush=True)
+        # Cosine between robust's estimates and the exact gradient, on the last trace.
+        r = measure([py, TRIGGER_EXACT, "cosine", str(trace), "--threads", str(a.threads),
+                     "--out", str(self.out / "trigger-exact-cosine.json")])
+        cosine = json.loads((self.out / "trigger-exact-cosine.json").read_text())
+        # Source-class accuracy with each trigger (current and best so far) in front.
+        setup = json.loads(trace.read_text().splitlines()[0])
+        texts = [runs[0]["exact"]["init_text"]]
+        for run in runs:
+            for side in ("robust", "exact"):
+                texts += [p["text"] for p in run[side]["curve"]] + [run[side]["text"]]
+        (self.out / "trigger-exact-texts.json").write_text(json.dumps(list(dict.fromkeys(texts))))
+        cmd = [py, TRIGGER_EXACT, "dev", "--model", setup["model"], "--corpus", corpus, "--source", str(source),
+               "--triggers", str(self.out / "trigger-exact-texts.json"), "--threads", str(a.threads),
+               "--batch-size", str(a.batch_size), "--out", str(self.out / "trigger-exact-dev.json")]
+        if limit:
+            cmd += ["--limit", str(limit)]
+        measure(cmd)
+        dev = json.loads((self.out / "trigger-exact-dev.json").read_text())
+        acc = {t: v["value"] for t, v in dev["accuracy"].items()}
+        init_text = runs[0]["exact"]["init_text"]
+        for run in runs:
+            for side in ("robust", "exact"):
+                best = (run["exact"]["initial_validation_loss"], init_text)
+                for p in run[side]["curve"]:
+                    p["dev_accuracy"] = acc[p["text"]]
+                    if p["validation_loss"] < best[0] - 1e-6:
+                        best = (p["validation_loss"], p["text"])
+                    p["best_text"], p["best_dev_accuracy"] = best[1], acc[best[1]]
+                run[side]["dev_accuracy"] = acc[run[side]["text"]]
+            run["goal"] = self.trigger_goal(run)
+        self.trigger_exact_result = {
+            "recipe": a.trigger_exact_recipe, "corpus": corpus, "limit": limit, "source": source,
+            "budget": setup["config"].get("max_queries"), "config": setup["config"],
+            "search_examples": len(setup["examples"]), "allowed_tokens": len(setup["allowed"]),
+            "no_trigger_accuracy": acc[""], "init_text": init_text, "init_accuracy": acc.get(init_text),
+            "dev_n": dev["n"], "runs": runs,
+            "cosine": {"summary": cosine["summary"], "dims": cosine["dims"], "directions": cosine["directions"],
+                       "candidates": cosine["candidates"],
+                       "records": [{k: c[k] for k in ("iteration", "cosine", "cosine_per_position", "topk_overlap",
+                                                      "topk_overlap_per_position", "norm_ratio")}
+                                   for c in cosine["records"]],
+                       "verify": cosine["verify"], "load1": r["load1"]},
+            "points": a.trigger_exact_points, "time_factor": a.trigger_exact_time_factor,
+            "replay": replay,
+        }
+        for run in runs:
+            g = run["goal"]
+            print(f"  rep {run['rep']}: exact {g['exact_accuracy']:.3f} at {g['exact_seconds']:.1f} s; robust best-so-far "
+                  f"{g['robust_accuracy_within']} within {g['limit_seconds']:.1f} s: goal {'met' if g['met'] else 'NOT met'}",
+                  flush=True)
+
+    def trigger_exact_summary(self):
+        return trigger_exact_lines(self.trigger_exact_result)
+
+    def trigger_goal(self, run):
+        """Does robust's best-so-far trigger come within `points` of the exact side's final dev
+        accuracy (source-class accuracy: lower is a stronger trigger) within `factor` times the
+        exact side's search seconds to that trigger?"""
+        pts, factor = self.a.trigger_exact_points / 100, self.a.trigger_exact_time_factor
+        ex = run["exact"]
+        final = ex["dev_accuracy"]
+        # When the exact side first had its final trigger as its best so far.
+        first = next((p for p in ex["curve"] if p["best_text"] == ex["text"]), None)
+        t_exact = first["seconds"] if first else ex["search_seconds"]
+        within = [p for p in run["robust"]["curve"] if p["seconds"] <= factor * t_exact]
+        best_within = min((p["best_dev_accuracy"] for p in within), default=None)
+        reach = next((p for p in run["robust"]["curve"] if p["best_dev_accuracy"] <= final + pts), None)
+        return {"exact_accuracy": final, "exact_seconds": t_exact, "exact_search_seconds": ex["search_seconds"],
+                "limit_seconds": factor * t_exact, "robust_accuracy_within": best_within,
+                "robust_reached_iteration": reach and reach["iteration"], "robust_reached_seconds": reach and reach["seconds"],
+                "met": best_within is not None and best_within <= final + pts + 1e-12}
+
     def tail_ab(self):
         print("[CLS]-only last layer vs full graph (one process, alternating)", flush=True)
         r = measure([PY, REFERENCE, "tail-ab", *self.py_common, "--repeats", str(self.a.repeats + 2)])
@@ -319,7 +507,8 @@ class Harness:
             w.writerows(self.rows)
         summary = self.summarise()
         (self.out / "summary.md").write_text(summary)
-        extra = {k: getattr(self, k, None) for k in ("matmul_result", "flops_result", "trigger_result", "tail_result")}
+        extra = {k: getattr(self, k, None) for k in ("matmul_result", "flops_result", "trigger_result", "tail_result",
+                                                      "trigger_exact_result")}
         (self.out / "details.json").write_text(json.dumps(extra, indent=2))
         latest = Path(self.a.out).resolve() / "latest"
         if latest.is_symlink() or latest.exists():
@@ -337,6 +526,7 @@ class Harness:
         a = self.a
         loads = [r["load1"] for r in self.rows] + [
             getattr(self, k)["load1"] for k in ("matmul_result", "trigger_result", "tail_result") if getattr(self, k, None)]
+        loads = loads or [0.0]
         lines = [f"# robust vs Python — {datetime.datetime.now():%Y-%m-%d %H:%M}", "",
                  f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
                  f"shared; 1-min load average during runs: median {statistics.median(loads):.1f}, "
@@ -345,8 +535,9 @@ class Harness:
                  f"{f'; shuffle on its first {a.shuffle_limit} rows' if a.shuffle_limit else ''}, batch {a.batch_size}, {a.threads} threads, "
                  f"medians of {a.repeats} interleaved runs. `wall` = whole process (load, read, tokenize, infer, "
                  f"score, write); `work` = the program's own timer after loading.", ""]
-        lines += ["| workload | side | wall s | work s | wall ratio (side / robust) | work ratio | peak RSS MiB | model rows | padded / real tokens |",
-                  "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        if any(r["workload"] in ("infer", "shuffle") for r in self.rows):
+            lines += ["| workload | side | wall s | work s | wall ratio (side / robust) | work ratio | peak RSS MiB | model rows | padded / real tokens |",
+                      "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for wl in ("infer", "shuffle"):
             sides = []
             for r in self.rows:
@@ -381,6 +572,8 @@ class Harness:
                                 f"(trigger {t['reached']['trigger']!r})." if t["reached"] else
                                 f"never ≤ {t['accept']:.2f} within the run."))
             lines.append("")
+        if getattr(self, "trigger_exact_result", None):
+            lines += self.trigger_exact_summary()
         if getattr(self, "tail_result", None):
             t = self.tail_result
             f, c = t["full"], t["cls-tail"]
@@ -456,6 +649,82 @@ class Harness:
         return "\n".join(lines) + "\n"
 
 
+def budget_note(side):
+    return f" (budget {side['budget']})" if side.get("budget") else ""
+
+
+def trigger_exact_lines(t):
+    """summary.md section for the trigger-exact workload."""
+    c = t["config"]
+    cs = t["cosine"]
+    limited = f" (first {t['limit']} rows)" if t.get("limit") else ""
+    lines = ["## Trigger search: finite differences (robust) vs exact gradient (PyTorch)", "",
+             f"`{t['recipe']}`: {t['search_examples']} search examples, {t['allowed_tokens']} allowed tokens, "
+             f"length {c['length']}, batch {c['batch']}, {c['candidates']} candidates, beam {c['beam']}, "
+             f"patience {c['patience']}, budget {t['budget']} model rows. robust estimates the gradient from "
+             f"{c['directions']} antithetic direction pairs (2 × {c['directions']} × batch rows per estimate); the "
+             f"exact side takes one forward + backward over the batch, **counted as `batch` ({c['batch']}) rows**, "
+             f"and runs the beam search's and validation's exact losses on "
+             f"{'ONNX Runtime (same kernels and threads as robust, full graph)' if t['runs'][0]['exact']['forward'] == 'ort' else 'torch'}. "
+             f"Both start from the same setup (robust's trace: examples, validation batch, pool order, allowed "
+             f"tokens, init) and stop by the same rules. Dev accuracy = source-class ({t['source']}) accuracy on "
+             f"`{t['corpus']}`{limited}, n = {t['dev_n']}, "
+             f"with the trigger in front (\"{{trigger}} {{text}}\"): {t['no_trigger_accuracy']:.3f} without a trigger, "
+             f"{t['init_accuracy']:.3f} with the init {t['init_text']!r}. `seconds` = each side's own search timer "
+             f"(after loading); `best` = the trigger with the lowest validation loss so far (what the search "
+             f"returns if it stops there).", ""]
+    rp = t.get("replay")
+    if rp:
+        verdict = "**retraced robust's search**" if rp["matches"] else "**did not retrace robust's search**"
+        lines += [f"Replay check: the exact side's loop fed robust's own estimates from the trace {verdict} "
+                  f"({len(rp['iterations'])} of {rp['robust_iterations']} iterations: same triggers, same model rows, "
+                  f"validation losses within 1e-4), so the two sides differ only in the gradient.", ""]
+    v = t["runs"][0]["exact"]["verify"]
+    lines += [f"Torch weights vs model.onnx: {v['sentences']} sentences of {v['min_tokens']}–{v['max_tokens']} tokens, "
+              f"max |logit diff| {max(v['max_abs_diff_unpadded'], v['max_abs_diff_padded_batch']):.1e} "
+              f"(tolerance {v['tolerance']:.0e}).", ""]
+    for run in t["runs"]:
+        r, x = run["robust"], run["exact"]
+        lines += [f"Repeat {run['rep']}: robust search {r['search_seconds']:.1f} s, {r['queries']} rows"
+                  f"{budget_note(r)}, process {r['wall_s']:.1f} s (load {r['load1']:.1f}); exact search "
+                  f"{x['search_seconds']:.1f} s, {x['queries']} rows{budget_note(x)}, process {x['wall_s']:.1f} s "
+                  f"(load {x['load1']:.1f}).", "",
+                  "| side | iteration | model rows | seconds | batch loss | validation loss | trigger | dev acc | best so far | best dev acc |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | --- | ---: |"]
+        for name, side in (("robust (FD)", r), ("exact", x)):
+            for p in side["curve"]:
+                lines.append(f"| {name} | {p['iteration']} | {p['queries']} | {p['seconds']:.1f} | {p['batch_loss']:.4f} | "
+                             f"{p['validation_loss']:.4f} | {p['text']} | {p['dev_accuracy']:.3f} | {p['best_text']} | "
+                             f"{p['best_dev_accuracy']:.3f} |")
+        g = run["goal"]
+        lines += ["", f"Final triggers: robust {r['text']!r} → dev accuracy {r['dev_accuracy']:.3f}; exact "
+                      f"{x['text']!r} → {x['dev_accuracy']:.3f}.",
+                  f"Goal (robust within {t['points']:g} points of the exact side's dev accuracy in ≤ "
+                  f"{t['time_factor']:g}× its time): exact reached {g['exact_accuracy']:.3f} at {g['exact_seconds']:.1f} s "
+                  f"(search ended at {g['exact_search_seconds']:.1f} s); robust's best-so-far within "
+                  f"{g['limit_seconds']:.1f} s: "
+                  + (f"{g['robust_accuracy_within']:.3f}" if g["robust_accuracy_within"] is not None else "no iteration finished")
+                  + f" → **{'met' if g['met'] else 'not met'}**"
+                  + (f" (robust got within {t['points']:g} points at iteration {g['robust_reached_iteration']}, "
+                     f"{g['robust_reached_seconds']:.1f} s)." if g["robust_reached_iteration"] else
+                     f" (robust never got within {t['points']:g} points)."), ""]
+    s = cs["summary"]
+    if s:
+        lines += [f"Cosine between robust's estimate and the exact gradient at the same trigger and batch "
+                  f"({len(cs['records'])} estimates, {cs['dims']} dimensions, {cs['directions']} direction pairs): "
+                  f"whole vector mean {s['cosine']['mean']:.3f}, min {s['cosine']['min']:.3f}, max {s['cosine']['max']:.3f}; "
+                  f"per position mean {s['cosine_per_position']['mean']:.3f}, min {s['cosine_per_position']['min']:.3f}. "
+                  f"Overlap of the top-{cs['candidates']} HotFlip sets (estimate vs exact): mean "
+                  f"{s['topk_overlap']['mean']:.2f}, min {s['topk_overlap']['min']:.2f}.", "",
+                  "| iteration | cosine | per position | top-k overlap per position | ‖estimate‖/‖exact‖ |",
+                  "| ---: | ---: | --- | --- | ---: |"]
+        for rc in cs["records"]:
+            lines.append(f"| {rc['iteration']} | {rc['cosine']:.3f} | {' '.join(f'{v:.3f}' for v in rc['cosine_per_position'])} | "
+                         f"{' '.join(f'{v:.2f}' for v in rc['topk_overlap_per_position'])} | {rc['norm_ratio']:.2f} |")
+        lines.append("")
+    return lines
+
+
 def resummarise(a):
     d = Path(a.summarise)
     h = Harness.__new__(Harness)
@@ -514,6 +783,25 @@ def main():
     p.add_argument("--trigger-source-label", default="1")
     p.add_argument("--trigger-accept", type=float, default=0.5,
                    help="acceptance drop: source-class accuracy at or below this")
+    p.add_argument("--exact-python", default=os.environ.get("EXACT_PYTHON") or os.environ.get("PIPELINE_PYTHON"),
+                   help="a python with torch + transformers + onnx + onnxruntime + tokenizers for the exact-gradient "
+                        "trigger search (trigger-exact workload)")
+    p.add_argument("--trigger-exact-recipe", default="attacks/trigger-default.toml")
+    p.add_argument("--trigger-exact-corpus", help="evaluation corpus (default: the recipe's corpus and limit)")
+    p.add_argument("--trigger-exact-budget", type=int, help="--budget-queries for both sides (default: the recipe's)")
+    p.add_argument("--trigger-exact-robust-budget", type=int,
+                   help="robust's --budget-queries when it should differ from the exact side's (a time-matched "
+                        "rather than budget-matched comparison)")
+    p.add_argument("--trigger-exact-iterations", type=int, help="--iterations for both sides (default: the recipe's)")
+    p.add_argument("--trigger-exact-forward", choices=["ort", "torch"], default="ort",
+                   help="engine for the exact side's forward losses (its gradient is always torch)")
+    p.add_argument("--trigger-exact-repeats", type=int, default=1)
+    p.add_argument("--trigger-exact-replay", action=argparse.BooleanOptionalAction, default=True,
+                   help="also run the exact side's loop on robust's own estimates and check it retraces robust")
+    p.add_argument("--trigger-exact-points", type=float, default=5.0,
+                   help="goal: robust within this many points of the exact side's dev accuracy ...")
+    p.add_argument("--trigger-exact-time-factor", type=float, default=2.0,
+                   help="... in at most this many times the exact side's search seconds")
     p.add_argument("--out", default=str(REPO / "results/compare"))
     p.add_argument("--summarise", metavar="DIR", help="rebuild DIR/summary.md from its runs.csv and details.json")
     a = p.parse_args()
@@ -535,6 +823,8 @@ def main():
             h.tail_ab()
         if "trigger" in wl:
             h.trigger()
+        if "trigger-exact" in wl:
+            h.trigger_exact()
     finally:
         h.write()
 
