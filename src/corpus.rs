@@ -336,23 +336,13 @@ impl Corpus {
     /// `neutral`, silently); one whose indices leave some of the model's labels unused gets a
     /// warning ([`Corpus::label_warning`]).
     pub fn label_indices(&self, model: &ModelInfo) -> Result<Vec<usize>, CorpusError> {
-        let used = self.index_labels_used(model);
-        if let Some(used) = &used
-            && model.labels.len() > 2
-            && used.iter().copied().eq([0, 1])
-        {
-            return Err(CorpusError::LabelSet {
-                path: self.path.clone(),
-                message: format!(
-                    "labels are the indices 0 and 1, but model {} has {} labels ({}), so 1 would \
-                     mean {:?}; write the labels by name",
-                    model.name,
-                    model.labels.len(),
-                    model.labels.join(", "),
-                    model.labels[1]
-                ),
-            });
-        }
+        check_index_labels(&self.path, model, self.index_labels_used(model).as_ref())?;
+        self.row_label_indices(model)
+    }
+
+    /// Each row's label index, without the check of the corpus's label set as a whole (which a
+    /// corpus read in blocks makes once, over every block: [`check_index_labels`]).
+    pub fn row_label_indices(&self, model: &ModelInfo) -> Result<Vec<usize>, CorpusError> {
         self.rows
             .iter()
             .map(|row| {
@@ -371,7 +361,10 @@ impl Corpus {
 
     /// The distinct labels when every row's label is an index the model knows rather than one
     /// of its label names; `None` when any row names its label (or has none).
-    fn index_labels_used(&self, model: &ModelInfo) -> Option<std::collections::BTreeSet<usize>> {
+    pub fn index_labels_used(
+        &self,
+        model: &ModelInfo,
+    ) -> Option<std::collections::BTreeSet<usize>> {
         let mut used = std::collections::BTreeSet::new();
         for row in &self.rows {
             let raw = row.label.as_deref()?.trim();
@@ -386,21 +379,7 @@ impl Corpus {
     /// A warning for index labels that leave some of the model's labels unused: the corpus
     /// may have been labelled for a model with other labels, or in another order.
     pub fn label_warning(&self, model: &ModelInfo) -> Option<String> {
-        let used = self.index_labels_used(model)?;
-        let unused: Vec<&str> = (0..model.labels.len())
-            .filter(|i| !used.contains(i))
-            .map(|i| model.labels[i].as_str())
-            .collect();
-        (!unused.is_empty()).then(|| {
-            format!(
-                "{}: labels are indices and never use {} of model {} ({}); check that the \
-                 corpus was labelled in the model's order (names are safer than indices)",
-                self.path.display(),
-                unused.join(", "),
-                model.name,
-                model.labels.join(", ")
-            )
-        })
+        index_label_warning(&self.path, model, self.index_labels_used(model).as_ref())
     }
 
     pub fn name(&self) -> String {
@@ -409,6 +388,58 @@ impl Corpus {
             |n| n.to_string_lossy().into_owned(),
         )
     }
+}
+
+/// Refuse index labels 0 and 1 on a model of three or more labels (issue 15: on
+/// negative/neutral/positive, "1" read as `neutral`, silently). `used` is the corpus's set of
+/// index labels ([`Corpus::index_labels_used`], the union over blocks for a corpus read in
+/// blocks).
+pub fn check_index_labels(
+    path: &Path,
+    model: &ModelInfo,
+    used: Option<&std::collections::BTreeSet<usize>>,
+) -> Result<(), CorpusError> {
+    if let Some(used) = used
+        && model.labels.len() > 2
+        && used.iter().copied().eq([0, 1])
+    {
+        return Err(CorpusError::LabelSet {
+            path: path.to_path_buf(),
+            message: format!(
+                "labels are the indices 0 and 1, but model {} has {} labels ({}), so 1 would \
+                     mean {:?}; write the labels by name",
+                model.name,
+                model.labels.len(),
+                model.labels.join(", "),
+                model.labels[1]
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// The warning of [`Corpus::label_warning`] for the index labels `used` (over all of a
+/// corpus's rows, `None` where any row names its label).
+pub fn index_label_warning(
+    path: &Path,
+    model: &ModelInfo,
+    used: Option<&std::collections::BTreeSet<usize>>,
+) -> Option<String> {
+    let used = used?;
+    let unused: Vec<&str> = (0..model.labels.len())
+        .filter(|i| !used.contains(i))
+        .map(|i| model.labels[i].as_str())
+        .collect();
+    (!unused.is_empty()).then(|| {
+        format!(
+            "{}: labels are indices and never use {} of model {} ({}); check that the \
+                 corpus was labelled in the model's order (names are safer than indices)",
+            path.display(),
+            unused.join(", "),
+            model.name,
+            model.labels.join(", ")
+        )
+    })
 }
 
 type Records = Vec<(usize, Vec<Vec<u8>>)>;

@@ -56,11 +56,26 @@ pub fn tabulate(
 ) -> (Rate, Vec<ClassMetrics>, Vec<Vec<u64>>) {
     let k = labels.len();
     let mut confusion = vec![vec![0u64; k]; k];
+    count(&mut confusion, gold, predicted);
+    metrics(labels, confusion)
+}
+
+/// Add (gold, predicted) pairs to `confusion[gold][predicted]`.
+fn count(confusion: &mut [Vec<u64>], gold: &[usize], predicted: &[usize]) {
     for (&g, &p) in gold.iter().zip(predicted) {
         confusion[g][p] += 1;
     }
+}
+
+/// Accuracy and per-class metrics from a confusion matrix.
+fn metrics(
+    labels: &[String],
+    confusion: Vec<Vec<u64>>,
+) -> (Rate, Vec<ClassMetrics>, Vec<Vec<u64>>) {
+    let k = labels.len();
     let correct: u64 = (0..k).map(|i| confusion[i][i]).sum();
-    let accuracy = Rate::new(correct, gold.len() as u64);
+    let total: u64 = confusion.iter().flatten().sum();
+    let accuracy = Rate::new(correct, total);
     let per_class = (0..k)
         .map(|c| {
             let support: u64 = confusion[c].iter().sum();
@@ -109,6 +124,98 @@ pub fn evaluate(
         labels: model.labels().to_vec(),
         n,
         blank_lines_skipped: corpus.blank_lines as u64,
+        accuracy,
+        per_class,
+        confusion,
+        batch_size: model.options().batch_size,
+        threads: model.options().threads,
+        wall_seconds,
+        sentences_per_second: n as f64 / wall_seconds.max(1e-9),
+        queries: model.stats().since(&before),
+    })
+}
+
+/// [`evaluate`] over a corpus file read in blocks ([`crate::corpus_stream`]), so that memory
+/// stays flat however many rows it has. A first pass checks every row (parse errors, labels
+/// the model does not know, index labels that do not fit the model) before any inference, as
+/// reading the file whole does; the second runs the model block by block. The counts are the
+/// same as [`evaluate`]'s on the whole file; for a file larger than one block, the padding and
+/// batch counters in `queries` follow the blocks (rows are sorted by length within a block).
+pub fn evaluate_file(
+    model: &mut Classifier,
+    path: &std::path::Path,
+    columns: &crate::corpus::Columns,
+    limit: Option<usize>,
+    block_bytes: usize,
+    progress: Progress,
+) -> Result<EvalReport, EvalError> {
+    use crate::corpus_stream::CorpusBlocks;
+    // Pass 1: every row and label checked, rows counted, the file hashed.
+    let mut blocks = CorpusBlocks::open(path, columns, block_bytes)?;
+    let mut used: Option<std::collections::BTreeSet<usize>> = Some(Default::default());
+    let mut name = String::new();
+    let mut seen = 0;
+    while let Some(mut block) = blocks.next_block()? {
+        // Rows past --limit are parsed (the file must be well formed) but not label-checked,
+        // as when the corpus is read whole and cut to the limit.
+        let keep = limit.map_or(block.rows.len(), |l| l.saturating_sub(seen));
+        seen += block.rows.len();
+        block.rows.truncate(keep);
+        block.row_label_indices(model.info())?;
+        name = block.name();
+        if block.rows.is_empty() {
+            continue;
+        }
+        used = match (used, block.index_labels_used(model.info())) {
+            (Some(mut all), Some(here)) => {
+                all.extend(here);
+                Some(all)
+            }
+            _ => None,
+        };
+    }
+    let (rows, blank_lines) = blocks.counts();
+    let sha256 = blocks.sha256();
+    crate::corpus::check_index_labels(path, model.info(), used.as_ref())?;
+    if let Some(warning) = crate::corpus::index_label_warning(path, model.info(), used.as_ref()) {
+        tracing::warn!("{warning}");
+    }
+    let total = limit.map_or(rows, |l| l.min(rows));
+
+    // Pass 2: the model, block by block.
+    let before = model.stats();
+    let start = Instant::now();
+    let k = model.labels().len();
+    let mut confusion = vec![vec![0u64; k]; k];
+    let mut blocks = CorpusBlocks::open(path, columns, block_bytes)?;
+    let mut done = 0;
+    while done < total
+        && let Some(mut block) = blocks.next_block()?
+    {
+        block.rows.truncate(total - done);
+        let gold = block.row_label_indices(model.info())?;
+        let offset = done;
+        let mut report = |d: usize, _: usize| progress(offset + d, total);
+        let predictions = if block.pair_column.is_some() {
+            model.predict_inputs(&block.inputs(), &mut report)?
+        } else {
+            model.predict_with_progress(&block.texts(), &mut report)?
+        };
+        let predicted: Vec<usize> = predictions.iter().map(|p| p.label).collect();
+        count(&mut confusion, &gold, &predicted);
+        done += block.rows.len();
+    }
+    let wall_seconds = start.elapsed().as_secs_f64();
+    let (accuracy, per_class, confusion) = metrics(model.labels(), confusion);
+    let n = done as u64;
+    Ok(EvalReport {
+        model: model.info().name.clone(),
+        model_sha256: model.info().sha256()?,
+        corpus: name,
+        corpus_sha256: sha256,
+        labels: model.labels().to_vec(),
+        n,
+        blank_lines_skipped: blank_lines as u64,
         accuracy,
         per_class,
         confusion,

@@ -8,6 +8,7 @@ pub mod attack;
 pub mod cloze;
 pub mod coref;
 pub mod corpus;
+pub mod corpus_stream;
 pub mod embed;
 pub mod eval;
 pub mod fill_mask;

@@ -36,19 +36,26 @@ pub fn run(global: &GlobalArgs, args: EvalArgs) -> anyhow::Result<()> {
             args.limit.map(|n| n as usize),
         );
     }
-    let mut corpus = args.corpus.read(true)?;
-    if let Some(limit) = args.limit {
-        corpus.rows.truncate(limit as usize);
-    }
     let mut model = global.load_classifier(&args.model)?;
-    // Check every label before spending time on inference.
-    corpus.label_indices(model.info())?;
-    if let Some(warning) = corpus.label_warning(model.info()) {
-        tracing::warn!("{warning}");
-    }
+    let columns = args.corpus.columns(true);
+    // The corpus is read in blocks, so memory stays flat on corpora of millions of rows.
     let mut bar = Progress::new("eval");
-    let report = robust::eval::evaluate(&mut model, &corpus, &mut |d, t| bar.update(d, t))?;
+    let report = robust::eval::evaluate_file(
+        &mut model,
+        &args.corpus.corpus,
+        &columns,
+        args.limit.map(|n| n as usize),
+        robust::corpus_stream::DEFAULT_BLOCK_BYTES,
+        &mut |d, t| bar.update(d, t),
+    )?;
     bar.finish();
+    if report.blank_lines_skipped > 0 {
+        tracing::info!(
+            blank_lines = report.blank_lines_skipped,
+            "skipped blank lines in {}",
+            args.corpus.corpus.display()
+        );
+    }
     if report.queries.truncated > 0 {
         tracing::warn!(
             "{} inputs were longer than {} tokens and were truncated",

@@ -101,22 +101,13 @@ pub struct CorpusArgs {
 }
 
 impl CorpusArgs {
-    pub fn read(&self, require_label: bool) -> anyhow::Result<robust::corpus::Corpus> {
-        let columns = robust::corpus::Columns {
+    pub fn columns(&self, require_label: bool) -> robust::corpus::Columns {
+        robust::corpus::Columns {
             text: self.text_col.clone(),
             label: self.label_col.clone(),
             pair: self.pair_col.clone(),
             require_label,
-        };
-        let corpus = robust::corpus::Corpus::read(&self.corpus, &columns)?;
-        if corpus.blank_lines > 0 {
-            tracing::info!(
-                blank_lines = corpus.blank_lines,
-                "skipped blank lines in {}",
-                self.corpus.display()
-            );
         }
-        Ok(corpus)
     }
 }
 
