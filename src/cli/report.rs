@@ -26,6 +26,10 @@ use robust::attack::search_state::ResumeMode;
 use robust::report::history::{self, Comparison, HistoryRow, SummaryRow, Verdict};
 use robust::report::{fixed, html};
 use robust::suite::gate::GateOutcome;
+use robust::suite::run::{
+    RunState, SHARD_FILE, ShardRecord, concat_csv, latest_unfinished, lock_out, read_state,
+    remove_stale_temporaries, sync_dir, unix_now, write_state,
+};
 use robust::suite::shard::Shard;
 use robust::suite::{Job, Suite};
 use serde_json::json;
@@ -126,47 +130,6 @@ pub fn run(global: &GlobalArgs, args: ReportArgs) -> anyhow::Result<ExitCode> {
         None if args.compare.is_some() => compare_only(&args),
         None => bail!("give --suite FILE to run a suite, or --compare to compare past runs"),
     }
-}
-
-/// What `run.json` records when a run starts, so `--resume` can check it finishes the same work.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct RunState {
-    run_id: String,
-    suite: String,
-    suite_path: PathBuf,
-    suite_sha256: String,
-    fingerprint: String,
-    started_at: String,
-    /// One entry per invocation that worked on this run (the first, then each --resume).
-    sessions: Vec<String>,
-    /// The part of the suite this run covers, for a shard run.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    shard: Option<Shard>,
-    /// For a merged run, the shard runs it joins.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    merged_from: Vec<String>,
-}
-
-/// What a finished shard run records (`shard.json`): enough for a merge to check that the
-/// shards belong together without trusting their folder names.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct ShardRecord {
-    run_id: String,
-    suite: String,
-    suite_sha256: String,
-    fingerprint: String,
-    robust_version: String,
-    shard: Shard,
-    jobs: Vec<String>,
-    finished_at: String,
-}
-
-const SHARD_FILE: &str = "shard.json";
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 fn run_suite(global: &GlobalArgs, args: &ReportArgs, path: &Path) -> anyhow::Result<ExitCode> {
@@ -628,34 +591,6 @@ fn merge_shards(global: &GlobalArgs, args: &MergeArgs) -> anyhow::Result<ExitCod
     )
 }
 
-/// An exclusive lock on `<out>/.robust.lock` for the life of the run. Where another report
-/// holds it, say so and wait for it.
-fn lock_out(out: &Path) -> anyhow::Result<std::fs::File> {
-    std::fs::create_dir_all(out).with_context(|| format!("failed to create {}", out.display()))?;
-    let path = out.join(".robust.lock");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .with_context(|| format!("failed to open {}", path.display()))?;
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => {
-            tracing::warn!(
-                "another robust report is writing into {}; waiting for it to finish",
-                out.display()
-            );
-            file.lock()
-                .with_context(|| format!("failed to lock {}", path.display()))?;
-        }
-        Err(std::fs::TryLockError::Error(e)) => {
-            return Err(e).with_context(|| format!("failed to lock {}", path.display()));
-        }
-    }
-    Ok(file)
-}
-
 /// The suite's jobs, one line each with their gates, for `--check`.
 fn describe(suite: &Suite) -> String {
     let mut out = format!(
@@ -685,87 +620,6 @@ fn describe(suite: &Suite) -> String {
                 g.threshold,
                 g.mode.as_str()
             ));
-        }
-    }
-    out
-}
-
-/// Make a rename durable; best effort, as not every file system supports syncing a folder.
-fn sync_dir(dir: &Path) {
-    if let Ok(f) = std::fs::File::open(dir) {
-        let _ = f.sync_all();
-    }
-}
-
-fn read_state(dir: &Path) -> anyhow::Result<RunState> {
-    let path = dir.join("run.json");
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("{} is not a run folder (no run.json)", dir.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{}: not a valid run.json", path.display()))
-}
-
-fn write_state(dir: &Path, state: &RunState) -> anyhow::Result<()> {
-    let text = serde_json::to_string_pretty(state)? + "\n";
-    robust::report::write_atomic(&dir.join("run.json"), text.as_bytes())?;
-    Ok(())
-}
-
-/// Temporary files and folders a killed process left behind (`.robust-*`, `jobs/.tmp-*`).
-fn remove_stale_temporaries(run_dir: &Path) -> anyhow::Result<()> {
-    for dir in [run_dir.to_path_buf(), run_dir.join("jobs")] {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let path = entry.path();
-            if name.starts_with(".tmp-") && path.is_dir() {
-                std::fs::remove_dir_all(&path)
-                    .with_context(|| format!("failed to remove {}", path.display()))?;
-            } else if name.starts_with(".robust-") && path.is_file() {
-                std::fs::remove_file(&path)
-                    .with_context(|| format!("failed to remove {}", path.display()))?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// The most recently started run of `suite` (of `shard` of it) in `out` that is not finished.
-fn latest_unfinished(out: &Path, suite: &str, shard: Option<Shard>) -> anyhow::Result<PathBuf> {
-    let mut found: Vec<(String, PathBuf)> = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(out) {
-        for entry in entries.flatten() {
-            let dir = entry.path();
-            if dir.join("manifest.json").exists() || dir.join(SHARD_FILE).exists() {
-                continue;
-            }
-            if let Ok(state) = read_state(&dir)
-                && state.suite == suite
-                && state.shard == shard
-            {
-                found.push((state.started_at.clone(), dir));
-            }
-        }
-    }
-    found.sort();
-    match found.pop() {
-        Some((_, dir)) => Ok(dir),
-        None => bail!(
-            "no unfinished run of suite {suite} in {}; run without --resume to start one",
-            out.display()
-        ),
-    }
-}
-
-/// Concatenate one CSV per job, keeping only the first header.
-fn concat_csv(parts: &[String]) -> String {
-    let mut out = String::new();
-    for (i, part) in parts.iter().enumerate() {
-        if i == 0 {
-            out.push_str(part);
-        } else if let Some((_, rest)) = part.split_once('\n') {
-            out.push_str(rest);
         }
     }
     out

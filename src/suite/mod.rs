@@ -29,6 +29,7 @@
 //! ```
 
 pub mod gate;
+pub mod run;
 pub mod shard;
 
 use std::collections::{BTreeMap, BTreeSet};

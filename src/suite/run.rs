@@ -1,0 +1,333 @@
+//! A suite run on disk: its state file, the lock that keeps two reports out of one `--out`,
+//! and the clean-up and look-up that make `--resume` safe.
+//!
+//! Why on disk and not in memory: a nightly run is killed (CI time-outs, pre-empted machines)
+//! far more often than it fails, so everything `--resume` needs is written before the work it
+//! describes: `run.json` when a run starts, each job's folder renamed into place whole when it
+//! ends, `shard.json` when a shard is done. A run folder is finished iff it has
+//! `manifest.json` (or, for a shard, `shard.json`); anything named `.tmp-*` or `.robust-*` in it
+//! was left by a killed process and is removed before work goes on.
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::shard::Shard;
+
+/// The state file of a run folder.
+pub const RUN_FILE: &str = "run.json";
+/// What a finished shard run writes.
+pub const SHARD_FILE: &str = "shard.json";
+/// What a finished run writes last.
+pub const MANIFEST_FILE: &str = "manifest.json";
+const LOCK_FILE: &str = ".robust.lock";
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("failed to {action} {}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} is not a run folder (no run.json)", dir.display())]
+    NotARun {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: not a valid run.json", path.display())]
+    BadState {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error(
+        "no unfinished run of suite {suite} in {}; run without --resume to start one",
+        out.display()
+    )]
+    NoUnfinished { suite: String, out: PathBuf },
+    #[error(transparent)]
+    Write(#[from] crate::report::ReportError),
+}
+
+fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> RunError + 'a {
+    move |source| RunError::Io {
+        action,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// What `run.json` records when a run starts, so `--resume` can check it finishes the same work.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RunState {
+    pub run_id: String,
+    pub suite: String,
+    pub suite_path: PathBuf,
+    pub suite_sha256: String,
+    pub fingerprint: String,
+    pub started_at: String,
+    /// One entry per invocation that worked on this run (the first, then each --resume).
+    pub sessions: Vec<String>,
+    /// The part of the suite this run covers, for a shard run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
+    /// For a merged run, the shard runs it joins.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged_from: Vec<String>,
+}
+
+/// What a finished shard run records (`shard.json`): enough for a merge to check that the
+/// shards belong together without trusting their folder names.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ShardRecord {
+    pub run_id: String,
+    pub suite: String,
+    pub suite_sha256: String,
+    pub fingerprint: String,
+    pub robust_version: String,
+    pub shard: Shard,
+    pub jobs: Vec<String>,
+    pub finished_at: String,
+}
+
+/// Seconds since the Unix epoch (0 if the clock is before it).
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// An exclusive lock on `<out>/.robust.lock` for the life of the run (released when the file
+/// is dropped). Where another report holds it, say so and wait for it.
+pub fn lock_out(out: &Path) -> Result<std::fs::File, RunError> {
+    std::fs::create_dir_all(out).map_err(io("create", out))?;
+    let path = out.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io("open", &path))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            tracing::warn!(
+                "another robust report is writing into {}; waiting for it to finish",
+                out.display()
+            );
+            file.lock().map_err(io("lock", &path))?;
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(io("lock", &path)(e)),
+    }
+    Ok(file)
+}
+
+/// Make a rename durable; best effort, as not every file system supports syncing a folder.
+pub fn sync_dir(dir: &Path) {
+    if let Ok(f) = std::fs::File::open(dir) {
+        let _ = f.sync_all();
+    }
+}
+
+pub fn read_state(dir: &Path) -> Result<RunState, RunError> {
+    let path = dir.join(RUN_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|source| RunError::NotARun {
+        dir: dir.to_path_buf(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|source| RunError::BadState { path, source })
+}
+
+pub fn write_state(dir: &Path, state: &RunState) -> Result<(), RunError> {
+    let path = dir.join(RUN_FILE);
+    let text = serde_json::to_string_pretty(state).map_err(|source| RunError::BadState {
+        path: path.clone(),
+        source,
+    })? + "\n";
+    crate::report::write_atomic(&path, text.as_bytes())?;
+    Ok(())
+}
+
+/// Temporary files and folders a killed process left behind (`.robust-*`, `jobs/.tmp-*`).
+pub fn remove_stale_temporaries(run_dir: &Path) -> Result<(), RunError> {
+    for dir in [run_dir.to_path_buf(), run_dir.join("jobs")] {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let path = entry.path();
+            if name.starts_with(".tmp-") && path.is_dir() {
+                std::fs::remove_dir_all(&path).map_err(io("remove", &path))?;
+            } else if name.starts_with(".robust-") && path.is_file() {
+                std::fs::remove_file(&path).map_err(io("remove", &path))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The most recently started run of `suite` (of `shard` of it) in `out` that is not finished.
+pub fn latest_unfinished(
+    out: &Path,
+    suite: &str,
+    shard: Option<Shard>,
+) -> Result<PathBuf, RunError> {
+    let mut found: Vec<(String, PathBuf)> = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(out) {
+        for entry in entries.flatten() {
+            let dir = entry.path();
+            if dir.join(MANIFEST_FILE).exists() || dir.join(SHARD_FILE).exists() {
+                continue;
+            }
+            if let Ok(state) = read_state(&dir)
+                && state.suite == suite
+                && state.shard == shard
+            {
+                found.push((state.started_at.clone(), dir));
+            }
+        }
+    }
+    found.sort();
+    found
+        .pop()
+        .map(|(_, dir)| dir)
+        .ok_or(RunError::NoUnfinished {
+            suite: suite.to_string(),
+            out: out.to_path_buf(),
+        })
+}
+
+/// Concatenate one CSV per job, keeping only the first header.
+pub fn concat_csv(parts: &[String]) -> String {
+    let mut out = String::new();
+    for (i, part) in parts.iter().enumerate() {
+        if i == 0 {
+            out.push_str(part);
+        } else if let Some((_, rest)) = part.split_once('\n') {
+            out.push_str(rest);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(suite: &str, started_at: &str, shard: Option<Shard>) -> RunState {
+        RunState {
+            run_id: format!("{suite}-{started_at}"),
+            suite: suite.into(),
+            suite_path: PathBuf::from("attacks/nightly.toml"),
+            suite_sha256: "ab".into(),
+            fingerprint: "cd".into(),
+            started_at: started_at.into(),
+            sessions: vec![started_at.into()],
+            shard,
+            merged_from: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn state_round_trips_and_a_folder_without_one_is_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = state("nightly", "2026-11-30T06:00:00Z", "2/3".parse().ok());
+        write_state(dir.path(), &s).expect("writes");
+        assert_eq!(read_state(dir.path()).expect("reads"), s);
+        let other = tempfile::tempdir().expect("tempdir");
+        let e = read_state(other.path()).expect_err("no run.json");
+        assert!(e.to_string().contains("is not a run folder"), "{e}");
+        std::fs::write(other.path().join(RUN_FILE), "{").expect("writes");
+        let e = read_state(other.path()).expect_err("bad json");
+        assert!(e.to_string().contains("not a valid run.json"), "{e}");
+    }
+
+    #[test]
+    fn resume_finds_the_latest_unfinished_run_of_the_same_suite_and_shard() {
+        let out = tempfile::tempdir().expect("tempdir");
+        let run = |name: &str, s: RunState, finished: Option<&str>| {
+            let dir = out.path().join(name);
+            std::fs::create_dir_all(&dir).expect("mkdir");
+            write_state(&dir, &s).expect("writes");
+            if let Some(f) = finished {
+                std::fs::write(dir.join(f), "{}").expect("writes");
+            }
+            dir
+        };
+        run("a", state("nightly", "2026-11-29T01:00:00Z", None), None);
+        let b = run("b", state("nightly", "2026-11-30T01:00:00Z", None), None);
+        run(
+            "c",
+            state("nightly", "2026-11-30T02:00:00Z", None),
+            Some(MANIFEST_FILE),
+        );
+        run("d", state("other", "2026-11-30T03:00:00Z", None), None);
+        let shard: Option<Shard> = "1/2".parse().ok();
+        let e = run("e", state("nightly", "2026-11-28T01:00:00Z", shard), None);
+        run(
+            "f",
+            state("nightly", "2026-11-30T04:00:00Z", shard),
+            Some(SHARD_FILE),
+        );
+        std::fs::create_dir_all(out.path().join("not-a-run")).expect("mkdir");
+        assert_eq!(
+            latest_unfinished(out.path(), "nightly", None).expect("found"),
+            b
+        );
+        assert_eq!(
+            latest_unfinished(out.path(), "nightly", shard).expect("found"),
+            e
+        );
+        let none = latest_unfinished(out.path(), "weekly", None).expect_err("none");
+        assert!(matches!(none, RunError::NoUnfinished { .. }));
+    }
+
+    #[test]
+    fn only_temporaries_are_removed() {
+        let run = tempfile::tempdir().expect("tempdir");
+        let jobs = run.path().join("jobs");
+        for d in [".tmp-1", "00-shuffle", ".search-01-trigger"] {
+            std::fs::create_dir_all(jobs.join(d)).expect("mkdir");
+        }
+        std::fs::write(run.path().join(".robust-summary.csv"), "x").expect("writes");
+        std::fs::write(run.path().join("summary.csv"), "x").expect("writes");
+        remove_stale_temporaries(run.path()).expect("removes");
+        assert!(!jobs.join(".tmp-1").exists());
+        assert!(!run.path().join(".robust-summary.csv").exists());
+        assert!(jobs.join("00-shuffle").exists());
+        assert!(
+            jobs.join(".search-01-trigger").exists(),
+            "a trigger search's checkpoint is kept for --resume"
+        );
+        assert!(run.path().join("summary.csv").exists());
+    }
+
+    #[test]
+    fn a_second_lock_on_the_same_out_waits() {
+        let out = tempfile::tempdir().expect("tempdir");
+        let held = lock_out(out.path()).expect("locks");
+        let other = std::fs::OpenOptions::new()
+            .write(true)
+            .open(out.path().join(LOCK_FILE))
+            .expect("opens");
+        assert!(matches!(
+            other.try_lock(),
+            Err(std::fs::TryLockError::WouldBlock)
+        ));
+        drop(held);
+        other.try_lock().expect("free once the first is dropped");
+    }
+
+    #[test]
+    fn csv_parts_keep_one_header() {
+        let parts = vec![
+            "a,b\n1,2\n".to_string(),
+            "a,b\n3,4\n".to_string(),
+            "a,b\n".to_string(),
+        ];
+        assert_eq!(concat_csv(&parts), "a,b\n1,2\n3,4\n");
+    }
+}
