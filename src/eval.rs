@@ -114,16 +114,42 @@ pub fn evaluate(
     };
     let wall_seconds = start.elapsed().as_secs_f64();
     let predicted: Vec<usize> = predictions.iter().map(|p| p.label).collect();
-    let (accuracy, per_class, confusion) = tabulate(model.labels(), &gold, &predicted);
-    let n = gold.len() as u64;
+    let k = model.labels().len();
+    let mut confusion = vec![vec![0u64; k]; k];
+    count(&mut confusion, &gold, &predicted);
+    let source = Source {
+        name: corpus.name(),
+        sha256: corpus.sha256.clone(),
+        blank_lines: corpus.blank_lines,
+    };
+    finish(model, source, confusion, wall_seconds, &before)
+}
+
+/// The corpus an evaluation read.
+struct Source {
+    name: String,
+    sha256: String,
+    blank_lines: usize,
+}
+
+/// The report from the confusion matrix, the time taken and the model's work since `before`.
+fn finish(
+    model: &Classifier,
+    source: Source,
+    confusion: Vec<Vec<u64>>,
+    wall_seconds: f64,
+    before: &QueryStats,
+) -> Result<EvalReport, EvalError> {
+    let (accuracy, per_class, confusion) = metrics(model.labels(), confusion);
+    let n = accuracy.n;
     Ok(EvalReport {
         model: model.info().name.clone(),
         model_sha256: model.info().sha256()?,
-        corpus: corpus.name(),
-        corpus_sha256: corpus.sha256.clone(),
+        corpus: source.name,
+        corpus_sha256: source.sha256,
         labels: model.labels().to_vec(),
         n,
-        blank_lines_skipped: corpus.blank_lines as u64,
+        blank_lines_skipped: source.blank_lines as u64,
         accuracy,
         per_class,
         confusion,
@@ -131,7 +157,7 @@ pub fn evaluate(
         threads: model.options().threads,
         wall_seconds,
         sentences_per_second: n as f64 / wall_seconds.max(1e-9),
-        queries: model.stats().since(&before),
+        queries: model.stats().since(before),
     })
 }
 
@@ -206,25 +232,12 @@ pub fn evaluate_file(
         done += block.rows.len();
     }
     let wall_seconds = start.elapsed().as_secs_f64();
-    let (accuracy, per_class, confusion) = metrics(model.labels(), confusion);
-    let n = done as u64;
-    Ok(EvalReport {
-        model: model.info().name.clone(),
-        model_sha256: model.info().sha256()?,
-        corpus: name,
-        corpus_sha256: sha256,
-        labels: model.labels().to_vec(),
-        n,
-        blank_lines_skipped: blank_lines as u64,
-        accuracy,
-        per_class,
-        confusion,
-        batch_size: model.options().batch_size,
-        threads: model.options().threads,
-        wall_seconds,
-        sentences_per_second: n as f64 / wall_seconds.max(1e-9),
-        queries: model.stats().since(&before),
-    })
+    let source = Source {
+        name,
+        sha256,
+        blank_lines,
+    };
+    finish(model, source, confusion, wall_seconds, &before)
 }
 
 #[cfg(test)]

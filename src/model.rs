@@ -744,8 +744,10 @@ pub type CacheEntry = (TokenIds, Arc<[f32]>);
 /// same queries as one that was never stopped.
 #[derive(Debug)]
 pub struct PredictionCache {
-    map: HashMap<TokenIds, Arc<[f32]>>,
-    order: VecDeque<TokenIds>,
+    // The key is shared by the map and the eviction order: one allocation per entry, not two
+    // (a cache of 200,000 entries is a large share of a long run's memory).
+    map: HashMap<Arc<TokenIds>, Arc<[f32]>>,
+    order: VecDeque<Arc<TokenIds>>,
     capacity: usize,
     journal: Option<Vec<CacheEntry>>,
 }
@@ -794,10 +796,11 @@ impl PredictionCache {
                 None => break,
             }
         }
-        self.order.push_back(key.clone());
         if let Some(journal) = self.journal.as_mut() {
             journal.push((key.clone(), logits.clone()));
         }
+        let key = Arc::new(key);
+        self.order.push_back(key.clone());
         self.map.insert(key, logits);
     }
 
