@@ -75,20 +75,22 @@ impl CorpusBlocks {
         })
     }
 
-    fn fill(&mut self) -> Result<(), CorpusError> {
-        let mut buf = vec![0u8; self.block_bytes.max(1 << 16)];
-        while !self.eof && self.pending.len() < self.block_bytes {
-            let n = self.file.read(&mut buf).map_err(|source| CorpusError::Io {
+    /// Read until `pending` holds `want` bytes or the file ends.
+    fn fill(&mut self, want: usize) -> Result<(), CorpusError> {
+        if self.eof || self.pending.len() >= want {
+            return Ok(());
+        }
+        let start = self.pending.len();
+        let read = (&mut self.file)
+            .take((want - start) as u64)
+            .read_to_end(&mut self.pending)
+            .map_err(|source| CorpusError::Io {
                 path: self.path.clone(),
                 source,
             })?;
-            if n == 0 {
-                self.eof = true;
-            } else {
-                self.hasher.update(&buf[..n]);
-                self.pending.extend_from_slice(&buf[..n]);
-            }
-        }
+        self.hasher.update(&self.pending[start..]);
+        // `take` stops at `want` or at the end of the file, whichever comes first.
+        self.eof = start + read < want;
         Ok(())
     }
 
@@ -139,8 +141,9 @@ impl CorpusBlocks {
 
     /// The next block of rows (`None` after the last), with line numbers as in the file.
     pub fn next_block(&mut self) -> Result<Option<Corpus>, CorpusError> {
+        let mut want = self.block_bytes;
         let (cut, first) = loop {
-            self.fill()?;
+            self.fill(want)?;
             if self.pending.is_empty() {
                 return self.finish_check().map(|()| None);
             }
@@ -157,8 +160,8 @@ impl CorpusBlocks {
                     Err(e) => return Err(e),
                 }
             }
-            // One record larger than a block, or no row yet: read on.
-            self.block_bytes = self.block_bytes.saturating_mul(2);
+            // One record larger than a block, or no row yet: read on (for this block only).
+            want = want.saturating_mul(2);
         };
         let block: Vec<u8> = self.pending.drain(..cut).collect();
         let newlines = block.iter().filter(|&&b| b == b'\n').count();

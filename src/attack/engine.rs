@@ -28,7 +28,7 @@ use crate::cloze::{ClozeError, ItemResult};
 use crate::coref::{CorefError, CorefModel, SpanTemplate};
 use crate::corpus::{Columns, Corpus, CorpusError};
 use crate::fill_mask::MaskedLm;
-use crate::model::{Classifier, InferenceOptions, LoadedModel, ModelError, ModelKind, QueryStats};
+use crate::model::{Classifier, InferenceOptions, ModelError, ModelKind, QueryStats};
 use crate::report::cloze::ClozeProvenance;
 use crate::report::{Format, ReportError, fixed};
 use crate::score::metric::Metric;
@@ -363,27 +363,12 @@ impl Models {
         self
     }
 
-    /// The model loaded from `dir`, of whatever head.
-    pub fn loaded(&self, dir: &Path) -> Option<&dyn LoadedModel> {
-        if let Some(m) = self.classifiers.get(dir) {
-            return Some(m);
-        }
-        if let Some(m) = self.coref.get(dir) {
-            return Some(m);
-        }
-        self.fill_mask.get(dir).map(|m| m as &dyn LoadedModel)
-    }
-
     /// sha256 of the model in `dir` (of `model.onnx` and its external data), read once.
     pub fn sha256(&mut self, dir: &Path) -> Result<String, EngineError> {
         if let Some(sha) = self.shas.get(dir) {
             return Ok(sha.clone());
         }
-        let sha = match self.loaded(dir) {
-            Some(model) => model.sha256(),
-            None => crate::model::model_sha256(dir),
-        }
-        .map_err(Self::load_err(dir))?;
+        let sha = crate::model::model_sha256(dir).map_err(Self::load_err(dir))?;
         self.shas.insert(dir.to_path_buf(), sha.clone());
         Ok(sha)
     }

@@ -330,11 +330,17 @@ impl Checkpoint {
 
     /// Remove the checkpoint (once the results it leads to are written).
     pub fn remove(&self) -> Result<(), CheckpointError> {
-        match std::fs::remove_dir_all(&self.dir) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Self::io("remove", &self.dir)(e)),
-        }
+        remove_checkpoint(&self.dir)
+    }
+}
+
+/// Remove the checkpoint folder `dir`, if there is one: a search's results are written, so
+/// the checkpoint that led to them is spent.
+pub fn remove_checkpoint(dir: &Path) -> Result<(), CheckpointError> {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Checkpoint::io("remove", dir)(e)),
     }
 }
 

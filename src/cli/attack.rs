@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::Args;
 use robust::attack::engine::{self, Models};
 use robust::attack::recipe::AttackSpec;
-use robust::attack::search_state::ResumeMode;
+use robust::attack::search_state::{ResumeMode, remove_checkpoint};
 use robust::report::Format;
 
 use super::{GlobalArgs, emit, progress::Progress};
@@ -103,14 +103,9 @@ pub fn run(global: &GlobalArgs, args: AttackArgs) -> anyhow::Result<()> {
             .collect();
         robust::report::write_all_atomic(dir, &files)
             .with_context(|| format!("failed to write results to {}", dir.display()))?;
-        if let Some(checkpoint) = options.checkpoint.as_ref().filter(|c| c.exists()) {
+        if let Some(checkpoint) = &options.checkpoint {
             // The results are written: the checkpoint that led to them is spent.
-            std::fs::remove_dir_all(checkpoint).with_context(|| {
-                format!(
-                    "failed to remove the search checkpoint {}",
-                    checkpoint.display()
-                )
-            })?;
+            remove_checkpoint(checkpoint)?;
         }
         tracing::info!(
             "wrote {} to {}",

@@ -22,7 +22,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, bail};
 use clap::Args;
 use robust::attack::engine::{self, FailureExample, Models};
-use robust::attack::search_state::ResumeMode;
+use robust::attack::search_state::{ResumeMode, remove_checkpoint};
 use robust::report::history::{self, Comparison, HistoryRow, SummaryRow, Verdict};
 use robust::report::{fixed, html};
 use robust::suite::gate::GateOutcome;
@@ -367,14 +367,7 @@ fn run_job(job: &Job, models: &mut Models, jobs_dir: &Path, position: &str) -> a
     std::fs::rename(&staged, &target)
         .with_context(|| format!("failed to move {} into place", target.display()))?;
     sync_dir(jobs_dir);
-    if checkpoint.exists() {
-        std::fs::remove_dir_all(&checkpoint).with_context(|| {
-            format!(
-                "failed to remove the search checkpoint {}",
-                checkpoint.display()
-            )
-        })?;
-    }
+    remove_checkpoint(&checkpoint)?;
     tracing::info!(
         "{position}: done in {:.1} s; {headline}",
         result.wall_seconds
