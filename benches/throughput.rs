@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use robust::corpus::{Columns, Corpus};
+use robust::data::corpus::{Columns, Corpus};
 use robust::model::{Classifier, InferenceOptions};
 
 fn repo() -> PathBuf {

@@ -7,10 +7,10 @@
 //! (defaults: models/sst2-minilm and corpora/rt-snippets.tsv). In a test suite the same calls
 //! go inside `#[test]` functions; see tests/integration/properties.rs.
 
-use robust::attack::negation::NegationMode;
-use robust::attack::shuffle::ShuffleMode;
-use robust::corpus::{Columns, Corpus};
+use robust::data::corpus::{Columns, Corpus};
 use robust::model::{Classifier, InferenceOptions};
+use robust::perturb::negation::NegationMode;
+use robust::perturb::shuffle::ShuffleMode;
 use robust::prop::{self, Check, Pool, SwapTarget};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -4,9 +4,9 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::corpus::{Corpus, CorpusError};
+use crate::data::corpus::{Corpus, CorpusError};
 use crate::model::{Classifier, ModelError, Progress, QueryStats};
-use crate::stats::Rate;
+use crate::score::stats::Rate;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
@@ -161,7 +161,7 @@ fn finish(
     })
 }
 
-/// [`evaluate`] over a corpus file read in blocks ([`crate::corpus_stream`]), so that memory
+/// [`evaluate`] over a corpus file read in blocks ([`crate::data::corpus_stream`]), so that memory
 /// stays flat however many rows it has. A first pass checks every row (parse errors, labels
 /// the model does not know, index labels that do not fit the model) before any inference, as
 /// reading the file whole does; the second runs the model block by block. The counts are the
@@ -170,12 +170,12 @@ fn finish(
 pub fn evaluate_file(
     model: &mut Classifier,
     path: &std::path::Path,
-    columns: &crate::corpus::Columns,
+    columns: &crate::data::corpus::Columns,
     limit: Option<usize>,
     block_bytes: usize,
     progress: Progress,
 ) -> Result<EvalReport, EvalError> {
-    use crate::corpus_stream::CorpusBlocks;
+    use crate::data::corpus_stream::CorpusBlocks;
     // Pass 1: every row and label checked, rows counted, the file hashed.
     let mut blocks = CorpusBlocks::open(path, columns, block_bytes)?;
     let mut used: Option<std::collections::BTreeSet<usize>> = Some(Default::default());
@@ -202,8 +202,10 @@ pub fn evaluate_file(
     }
     let (rows, blank_lines) = blocks.counts();
     let sha256 = blocks.sha256();
-    crate::corpus::check_index_labels(path, model.info(), used.as_ref())?;
-    if let Some(warning) = crate::corpus::index_label_warning(path, model.info(), used.as_ref()) {
+    crate::data::corpus::check_index_labels(path, model.info(), used.as_ref())?;
+    if let Some(warning) =
+        crate::data::corpus::index_label_warning(path, model.info(), used.as_ref())
+    {
         tracing::warn!("{warning}");
     }
     let total = limit.map_or(rows, |l| l.min(rows));

@@ -6,14 +6,14 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 
-use crate::attack::Perturber;
-use crate::attack::entity_swap::{EntitySwap, NameLexicon, SwapTarget};
-use crate::attack::negation::{Negation, NegationMode};
 use crate::attack::runner::example_rng;
-use crate::attack::shuffle::{Shuffle, ShuffleMode};
-use crate::corpus::{Columns, Corpus};
+use crate::data::corpus::{Columns, Corpus};
+use crate::data::spans::SpanCorpus;
 use crate::onnx::OnnxModel;
-use crate::spans::SpanCorpus;
+use crate::perturb::Perturber;
+use crate::perturb::entity_swap::{EntitySwap, NameLexicon, SwapTarget};
+use crate::perturb::negation::{Negation, NegationMode};
+use crate::perturb::shuffle::{Shuffle, ShuffleMode};
 
 const GOOD_TSV: &str = "sentence\tlabel\nit is a good film\tpositive\nnot bad at all\t0\n";
 const GOOD_GAP: &str = "ID\tText\tPronoun\tPronoun-offset\tA\tA-offset\tA-coref\tB\tB-offset\tB-coref\n\
@@ -75,7 +75,7 @@ proptest! {
         let dir = tempfile::tempdir().unwrap();
         let recipe = dir.path().join("fuzz-recipe.toml");
         std::fs::write(&recipe, &text).unwrap();
-        match crate::attack::recipe::AttackSpec::from_file(&recipe) {
+        match crate::attack::spec::AttackSpec::from_file(&recipe) {
             Err(e) => prop_assert!(e.to_string().contains("fuzz-recipe.toml"), "{}", e),
             Ok(spec) => {
                 if let Err(e) = spec.resolve("fuzz-recipe.toml") {

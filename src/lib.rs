@@ -5,26 +5,17 @@
 //! The library is what the `robust` binary, nightly jobs and users' property tests share.
 
 pub mod attack;
-pub mod cloze;
-pub mod coref;
-pub mod corpus;
-pub mod corpus_stream;
-pub mod embed;
+pub mod data;
 pub mod eval;
-pub mod fill_mask;
 pub mod hash;
 pub mod model;
 pub mod onnx;
+pub mod perturb;
 pub mod prop;
 pub mod report;
-pub mod runtime;
 pub mod score;
-pub mod session;
-pub mod spans;
-pub mod stats;
 pub mod suite;
 pub mod testing;
-pub mod tokenize;
 
 /// The crate version, recorded in every report.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

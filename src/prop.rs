@@ -17,9 +17,9 @@
 //! use robust::prop::{self, Check, Pool};
 //!
 //! let mut model = Classifier::load("models/sst2-minilm".as_ref(), InferenceOptions::default())?;
-//! let corpus = robust::corpus::Corpus::read(
+//! let corpus = robust::data::corpus::Corpus::read(
 //!     "corpora/rt-snippets.tsv".as_ref(),
-//!     &robust::corpus::Columns::default(),
+//!     &robust::data::corpus::Columns::default(),
 //! )?;
 //! let pool = Pool::from_corpus(&corpus, model.info())?;
 //! let swap = prop::name_swap("corpora/names.tsv".as_ref(), prop::SwapTarget::OtherGender)?;
@@ -41,16 +41,16 @@ use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
-use crate::attack::entity_swap::{EntitySwap, LexiconError, NameLexicon};
-use crate::attack::negation::{Negation, NegationMode};
 use crate::attack::runner::example_rng;
-use crate::attack::shuffle::{Shuffle, ShuffleMode};
-use crate::attack::{Perturbation, Perturber};
-use crate::corpus::{Corpus, CorpusError};
+use crate::data::corpus::{Corpus, CorpusError};
 use crate::model::{ModelError, ModelInfo, Prediction, TextModel};
-use crate::stats::Rate;
+use crate::perturb::entity_swap::{EntitySwap, LexiconError, NameLexicon};
+use crate::perturb::negation::{Negation, NegationMode};
+use crate::perturb::shuffle::{Shuffle, ShuffleMode};
+use crate::perturb::{Perturbation, Perturber};
+use crate::score::stats::Rate;
 
-pub use crate::attack::entity_swap::SwapTarget;
+pub use crate::perturb::entity_swap::SwapTarget;
 
 /// A perturber that properties can share across proptest's threads and closures.
 pub type SharedPerturber = Arc<dyn Perturber + Send + Sync>;
@@ -492,9 +492,9 @@ mod tests {
             &self,
             text: &str,
             _rng: &mut rand_chacha::ChaCha8Rng,
-        ) -> Result<Vec<Perturbation>, crate::attack::SkipReason> {
+        ) -> Result<Vec<Perturbation>, crate::perturb::SkipReason> {
             if text.split_whitespace().count() < 3 {
-                return Err(crate::attack::SkipReason::TooFewWords);
+                return Err(crate::perturb::SkipReason::TooFewWords);
             }
             Ok(vec![Perturbation {
                 text: text.to_string(),

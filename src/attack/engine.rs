@@ -20,20 +20,20 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::name_swap::{self, SpanNameSwap};
-use super::recipe::{AttackKind, AttackSpec, ProbeName, RecipeError, ResolvedAttack};
 use super::runner::{self, Target};
 use super::search_state::{Checkpoint, ResumeMode};
+use super::spec::{AttackKind, AttackSpec, ProbeName, RecipeError, ResolvedAttack};
 use super::trigger::{self, TriggerError};
-use crate::cloze::{ClozeError, ItemResult};
-use crate::coref::{CorefError, CorefModel, SpanTemplate};
-use crate::corpus::{Columns, Corpus, CorpusError};
-use crate::fill_mask::MaskedLm;
+use crate::attack::cloze::{ClozeError, ItemResult};
+use crate::data::corpus::{Columns, Corpus, CorpusError};
+use crate::data::spans::{SpanCorpus, SpanCorpusError};
+use crate::model::coref::{CorefError, CorefModel, SpanTemplate};
+use crate::model::fill_mask::MaskedLm;
 use crate::model::{Classifier, InferenceOptions, ModelError, ModelKind, QueryStats};
 use crate::report::cloze::ClozeProvenance;
 use crate::report::{Format, ReportError, fixed};
 use crate::score::metric::Metric;
 use crate::score::{AttackReport, ExampleOutcome, Expectation, score};
-use crate::spans::{SpanCorpus, SpanCorpusError};
 
 /// Failure examples kept per attack unless a suite says otherwise.
 pub const DEFAULT_FAILURE_EXAMPLES: usize = 5;
@@ -106,7 +106,7 @@ pub struct Plan {
     /// Cloze probes: words listed per template.
     pub top_k: usize,
     /// The segment of a sentence pair the attack perturbs (meaningful with a pair column).
-    pub segment: super::Segment,
+    pub segment: crate::perturb::Segment,
 }
 
 impl Plan {
@@ -201,7 +201,7 @@ pub fn plan(spec: &AttackSpec, origin: &str) -> Result<Plan, EngineError> {
     };
     if shape == Shape::SpanSwap && attack.name_swap.is_none() {
         return Err(EngineError::Input {
-            path: PathBuf::from(super::recipe::DEFAULT_NAME_FREQUENCY),
+            path: PathBuf::from(super::spec::DEFAULT_NAME_FREQUENCY),
             problem: "not found: name swaps on span rows need the name-frequency table (run \
                       from the repository root, or set name_frequency / --name-frequency)"
                 .into(),
@@ -230,7 +230,7 @@ pub fn plan(spec: &AttackSpec, origin: &str) -> Result<Plan, EngineError> {
                 ),
             });
         }
-    } else if spec.segment == Some(super::Segment::Second) {
+    } else if spec.segment == Some(crate::perturb::Segment::Second) {
         return Err(EngineError::Input {
             path: attack.corpus.clone(),
             problem: "segment = \"second\" needs a pair column (pair_col / --pair-col)".into(),
@@ -275,7 +275,7 @@ pub fn plan(spec: &AttackSpec, origin: &str) -> Result<Plan, EngineError> {
 /// sentiment-word list `scripts/setup` builds (Wallace et al. kept sentiment words out of
 /// their SST-2 triggers, since a trigger that says "awful" is not fooling anyone).
 fn resolve_exclusions(spec: &AttackSpec, attack: &mut ResolvedAttack) -> Result<(), EngineError> {
-    use super::recipe::{DEFAULT_EXCLUDE, ExclusionList};
+    use super::spec::{DEFAULT_EXCLUDE, ExclusionList};
     let Some(settings) = attack.trigger.as_mut() else {
         return Ok(());
     };
@@ -437,7 +437,7 @@ impl Plan {
             Shape::ClozeProbe => {
                 let model = models.masked_lm(dir)?;
                 let mask = model.mask_id();
-                let input = crate::tokenize::TokenIds::single(vec![mask]);
+                let input = crate::model::tokenize::TokenIds::single(vec![mask]);
                 model.mask_log_probs(&[input]).map_err(run_err)?;
             }
         }
@@ -499,7 +499,7 @@ pub struct AttackResult {
 /// A cloze probe's outcome.
 pub struct ClozeOutcome {
     pub provenance: ClozeProvenance,
-    pub scores: Vec<crate::cloze::ClozeScores>,
+    pub scores: Vec<crate::attack::cloze::ClozeScores>,
     pub results: Vec<ItemResult>,
 }
 
@@ -594,7 +594,7 @@ pub fn targets(
     corpus: &Corpus,
     model: &Classifier,
     limit: Option<usize>,
-    segment: super::Segment,
+    segment: crate::perturb::Segment,
 ) -> Result<Vec<Target>, CorpusError> {
     let gold = match corpus.label_column {
         Some(_) => Some(corpus.label_indices(model.info())?),
@@ -613,8 +613,12 @@ pub fn targets(
         .map(|(i, row)| {
             let (text, context) = match (&row.pair, segment) {
                 (None, _) => (row.text.clone(), None),
-                (Some(pair), super::Segment::First) => (row.text.clone(), Some((pair, segment))),
-                (Some(pair), super::Segment::Second) => (pair.clone(), Some((&row.text, segment))),
+                (Some(pair), crate::perturb::Segment::First) => {
+                    (row.text.clone(), Some((pair, segment)))
+                }
+                (Some(pair), crate::perturb::Segment::Second) => {
+                    (pair.clone(), Some((&row.text, segment)))
+                }
             };
             Target {
                 line: row.line,
@@ -1027,20 +1031,20 @@ fn trigger_search(
 fn cloze_probe(plan: &Plan, models: &mut Models) -> Result<AttackResult, EngineError> {
     use crate::report::cloze::{examples_csv, summary_csv};
     let attack = &plan.attack;
-    let items = crate::cloze::read_items(&attack.corpus)?;
+    let items = crate::attack::cloze::read_items(&attack.corpus)?;
     let items = &items[..items.len().min(attack.limit.unwrap_or(usize::MAX))];
     let model_sha256 = models.sha256(&attack.model)?;
     let model = models.masked_lm(&attack.model)?;
     let before = model.stats();
     let start = Instant::now();
     let results =
-        crate::cloze::run(model, items, plan.top_k).map_err(|source| EngineError::Run {
+        crate::attack::cloze::run(model, items, plan.top_k).map_err(|source| EngineError::Run {
             dir: attack.model.clone(),
             source,
         })?;
     let wall_seconds = start.elapsed().as_secs_f64();
     let model_stats = model.stats().since(&before);
-    let scores = crate::cloze::score_all(&results);
+    let scores = crate::attack::cloze::score_all(&results);
     let corpus_sha256 =
         crate::hash::sha256_file(&attack.corpus).map_err(|e| EngineError::Input {
             path: attack.corpus.clone(),

@@ -1,100 +1,18 @@
-//! Text perturbations: the input half of the attacks.
+//! Attacks: a spec (recipe or flags) is planned against its model(s) into one of four shapes
+//! and executed by one engine, whatever the caller: `robust attack`, `robust report`'s suites
+//! and the library's property tests all go through [`engine`].
 //!
-//! Each perturber turns one input text into variants (shuffled words, a flipped negation,
-//! swapped person names) without touching the model; the attack runner scores them. They are
-//! kept apart from the runner so they can be tested exhaustively on text alone, and so their
-//! randomness is all drawn from the one seeded rng the caller passes, which is what makes a
-//! report reproducible from its `--seed`.
-//!
-//! An input a perturber cannot handle is not an error and is never dropped silently: it comes
-//! back as a [`SkipReason`], which the report counts, because a flip rate over the sentences an
-//! attack happened to like is only honest next to the number it skipped.
+//! - [`spec`]: what an attack is, as a recipe file and as command-line flags (one type).
+//! - [`engine`]: planning a spec and executing the plan into typed results.
+//! - [`runner`]: perturbation attacks against a classifier (the [`crate::perturb`] perturbers).
+//! - [`name_swap`]: span swaps against a coreference model.
+//! - [`trigger`] and [`search_state`]: the universal-trigger search and its checkpoint.
+//! - [`cloze`]: cloze probes on fill-mask models.
 
+pub mod cloze;
 pub mod engine;
-pub mod entity_swap;
 pub mod name_swap;
-pub mod negation;
-pub mod recipe;
 pub mod runner;
 pub mod search_state;
-pub mod shuffle;
+pub mod spec;
 pub mod trigger;
-pub mod words;
-
-/// One perturbed variant of an input text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Perturbation {
-    pub text: String,
-    /// Short human-readable description, e.g. "shuffle full", "insert not after 'is'", "Emily->Jamal".
-    pub detail: String,
-    /// Group for breakdowns (entity swap: e.g. "female->male", "en_US->yo_NG"; negation: "insert"/"remove"; shuffle: mode name).
-    pub group: String,
-}
-
-/// Which segment of a sentence pair an attack perturbs (the other is fed as it is). The
-/// default is the first; a trigger goes into the segment named here.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    Default,
-    PartialEq,
-    Eq,
-    serde::Deserialize,
-    serde::Serialize,
-    clap::ValueEnum,
-)]
-#[serde(rename_all = "kebab-case")]
-pub enum Segment {
-    #[default]
-    First,
-    Second,
-}
-
-impl Segment {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Segment::First => "first",
-            Segment::Second => "second",
-        }
-    }
-}
-
-/// Why an input got no perturbation; reported and counted, never silently dropped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum SkipReason {
-    TooFewWords,
-    NoNegationSite,
-    NoNames,
-    NoDistinctPermutation,
-    /// A coreference row whose pronoun has no grammatical gender the swap can keep or flip.
-    UnknownPronoun,
-}
-
-impl SkipReason {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            SkipReason::TooFewWords => "too-few-words",
-            SkipReason::NoNegationSite => "no-negation-site",
-            SkipReason::NoNames => "no-names",
-            SkipReason::NoDistinctPermutation => "no-distinct-permutation",
-            SkipReason::UnknownPronoun => "unknown-pronoun",
-        }
-    }
-}
-
-impl std::fmt::Display for SkipReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A text-to-variants perturbation. Every random choice comes from the caller's rng (seeded from --seed).
-pub trait Perturber {
-    fn name(&self) -> &'static str;
-    fn perturb(
-        &self,
-        text: &str,
-        rng: &mut rand_chacha::ChaCha8Rng,
-    ) -> Result<Vec<Perturbation>, SkipReason>;
-}

@@ -17,7 +17,7 @@
 //! - Title words ("Dr.", "Sir") and lower-case particles ("de", "van") are not name parts and
 //!   stay. A part both candidates share ("Smith" for two siblings) is replaced only inside full
 //!   mentions, since alone it could mean either.
-//! - All offsets are recomputed through [`crate::spans::apply_edits`]; a swap whose edits would
+//! - All offsets are recomputed through [`crate::data::spans::apply_edits`]; a swap whose edits would
 //!   cut through the pronoun or another tracked span is dropped rather than guessed at.
 //!
 //! Each variant records what was inserted (origin, US-census frequency, and later its WordPiece
@@ -33,13 +33,13 @@ use rand_chacha::ChaCha8Rng;
 
 use std::time::Instant;
 
-use super::entity_swap::{COMMON_WORD_NAMES, Gender, NameEntry, NameKind, NameLexicon};
 use super::runner::example_rng;
-use super::{Perturbation, SkipReason};
-use crate::coref::{self, CorefModel, pronoun_gender};
+use crate::data::spans::{Candidate, Edit, Span, SpanRow, apply_edits};
+use crate::model::coref::{self, CorefModel, pronoun_gender};
 use crate::model::{ModelError, Progress, QueryStats};
+use crate::perturb::entity_swap::{COMMON_WORD_NAMES, Gender, NameEntry, NameKind, NameLexicon};
+use crate::perturb::{Perturbation, SkipReason};
 use crate::score::{AttackScores, ExampleOutcome, Expectation, PerturbedOutcome, score};
-use crate::spans::{Candidate, Edit, Span, SpanRow, apply_edits};
 
 /// Words inside a candidate's name that are not names.
 const TITLES: &[&str] = &[
@@ -640,7 +640,7 @@ mod tests {
     use rand::SeedableRng;
 
     use super::*;
-    use crate::spans::strategies::span_row;
+    use crate::data::spans::strategies::span_row;
 
     fn swapper(condition: GenderCondition, replace: Replace) -> SpanNameSwap {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpora/names.tsv");

@@ -10,8 +10,8 @@ use std::time::Instant;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use super::Perturber;
 use crate::model::{Input, ModelError, Progress, QueryStats, TextModel};
+use crate::perturb::Perturber;
 use crate::score::{ExampleOutcome, PerturbedOutcome};
 
 /// One example to attack: its text, line in the corpus, and gold label if known. For a
@@ -28,15 +28,15 @@ pub struct Target {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PairContext {
     pub other: String,
-    pub segment: super::Segment,
+    pub segment: crate::perturb::Segment,
 }
 
 impl PairContext {
     /// The model input with `text` in the attacked segment.
     pub fn input<'a>(&'a self, text: &'a str) -> Input<'a> {
         match self.segment {
-            super::Segment::First => Input::new(text, Some(&self.other)),
-            super::Segment::Second => Input::new(&self.other, Some(text)),
+            crate::perturb::Segment::First => Input::new(text, Some(&self.other)),
+            crate::perturb::Segment::Second => Input::new(&self.other, Some(text)),
         }
     }
 }
@@ -136,9 +136,9 @@ pub fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::attack::negation::{Negation, NegationMode};
-    use crate::attack::shuffle::{Shuffle, ShuffleMode};
-    use crate::attack::{Perturbation, SkipReason};
+    use crate::perturb::negation::{Negation, NegationMode};
+    use crate::perturb::shuffle::{Shuffle, ShuffleMode};
+    use crate::perturb::{Perturbation, SkipReason};
     use crate::testing::KeywordModel;
 
     fn targets(texts: &[(&str, usize)]) -> Vec<Target> {
@@ -237,7 +237,7 @@ mod tests {
     /// unchanged, in its place.
     #[test]
     fn sentence_pairs_perturb_one_segment_and_keep_the_other() {
-        use crate::attack::Segment;
+        use crate::perturb::Segment;
         let pair = |segment| Target {
             line: 2,
             text: "good".into(),

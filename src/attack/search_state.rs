@@ -24,8 +24,8 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::trigger::CurvePoint;
+use crate::model::tokenize::TokenIds;
 use crate::model::{CacheEntry, QueryStats};
-use crate::tokenize::TokenIds;
 
 const STATE_FILE: &str = "state.json";
 const JOURNAL_FILE: &str = "cache.bin";

@@ -6,7 +6,7 @@
 //! trigger's word embeddings. ONNX Runtime has no backward pass, so `g` is estimated here from
 //! forward passes alone: central finite differences along random Gaussian directions
 //! (antithetic pairs) in embedding space, evaluated on the embedding-input graph built from the
-//! unmodified export ([`crate::embed`]). Candidates are then checked with exact forward passes
+//! unmodified export ([`crate::model::embed`]). Candidates are then checked with exact forward passes
 //! in a beam search, as in the paper.
 //!
 //! Search and evaluation use different data (by default SST-2 train and dev): the original
@@ -21,9 +21,9 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use super::search_state::{Checkpoint, CheckpointError, SearchState};
-use crate::embed::{EmbedError, EmbeddedRow, EmbeddingModel};
+use crate::model::embed::{EmbedError, EmbeddedRow, EmbeddingModel};
+use crate::model::tokenize::TokenIds;
 use crate::model::{Classifier, ModelError};
-use crate::tokenize::TokenIds;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TriggerError {
@@ -60,7 +60,7 @@ pub enum TriggerError {
     #[error("{path} has no label column; trigger search needs gold labels")]
     NoLabels { path: std::path::PathBuf },
     #[error(transparent)]
-    Corpus(#[from] crate::corpus::CorpusError),
+    Corpus(#[from] crate::data::corpus::CorpusError),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum)]
@@ -348,7 +348,7 @@ fn gaussian(rng: &mut ChaCha8Rng, n: usize) -> Vec<f32> {
 /// for SentencePiece and byte-level BPE).
 pub struct VocabularyKind<'a> {
     pub special_ids: &'a std::collections::HashSet<u32>,
-    pub marker: &'a crate::tokenize::WordMarker,
+    pub marker: &'a crate::model::tokenize::WordMarker,
 }
 
 /// Token ids a trigger may use: no special tokens, and by default only whole words (a word's
@@ -899,9 +899,9 @@ fn attacked(gold: usize, source: Option<usize>, target: Option<usize>) -> bool {
 /// Search for a trigger on `search` and evaluate it, and random baselines, on `eval`.
 pub fn run_attack(
     classifier: &mut Classifier,
-    settings: &super::recipe::TriggerSettings,
+    settings: &super::spec::TriggerSettings,
     eval: &[super::runner::Target],
-    search: Option<&crate::corpus::Corpus>,
+    search: Option<&crate::data::corpus::Corpus>,
     seed: u64,
     hooks: SearchHooks,
     log: &mut dyn FnMut(&CurvePoint),
@@ -1064,7 +1064,7 @@ pub fn run_attack(
                     gold: t.gold,
                     original: original.clone(),
                     result: Ok(vec![crate::score::PerturbedOutcome {
-                        perturbation: super::Perturbation {
+                        perturbation: crate::perturb::Perturbation {
                             text,
                             detail: format!("trigger '{trigger_text}'"),
                             group: group.to_string(),
@@ -1111,9 +1111,9 @@ pub fn run_attack(
 #[allow(clippy::too_many_arguments)]
 fn search_trigger(
     classifier: &mut Classifier,
-    settings: &super::recipe::TriggerSettings,
+    settings: &super::spec::TriggerSettings,
     config: &TriggerConfig,
-    search: &crate::corpus::Corpus,
+    search: &crate::data::corpus::Corpus,
     specials: Specials,
     allowed: &[u32],
     decode: &TokenText,
@@ -1186,7 +1186,7 @@ fn search_trigger(
     let word_id = |w: &str| -> Option<u32> {
         let encoder = classifier.encoder();
         match marker {
-            crate::tokenize::WordMarker::Start(m) => encoder
+            crate::model::tokenize::WordMarker::Start(m) => encoder
                 .token_to_id(&format!("{m}{w}"))
                 .or_else(|| encoder.token_to_id(w)),
             _ => encoder.token_to_id(w),
@@ -1410,7 +1410,7 @@ mod tests {
         .map(|(i, t)| (i as u32, t.to_string()))
         .collect();
         let specials = std::collections::HashSet::from([0, 1]);
-        let marker = crate::tokenize::WordMarker::Continuation("##".into());
+        let marker = crate::model::tokenize::WordMarker::Continuation("##".into());
         let kind = VocabularyKind {
             special_ids: &specials,
             marker: &marker,
@@ -1444,7 +1444,7 @@ mod tests {
         .map(|(i, t)| (i as u32, t.to_string()))
         .collect();
         let specials = std::collections::HashSet::from([0, 1, 2, 8]);
-        let marker = crate::tokenize::WordMarker::Start('▁');
+        let marker = crate::model::tokenize::WordMarker::Start('▁');
         let kind = VocabularyKind {
             special_ids: &specials,
             marker: &marker,
@@ -1459,7 +1459,7 @@ mod tests {
             .map(|(i, t)| (i as u32, t.to_string()))
             .collect();
         let specials = std::collections::HashSet::from([0]);
-        let marker = crate::tokenize::WordMarker::Start('Ġ');
+        let marker = crate::model::tokenize::WordMarker::Start('Ġ');
         let kind = VocabularyKind {
             special_ids: &specials,
             marker: &marker,

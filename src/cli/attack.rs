@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use robust::attack::engine::{self, Models};
-use robust::attack::recipe::AttackSpec;
 use robust::attack::search_state::{ResumeMode, remove_checkpoint};
+use robust::attack::spec::AttackSpec;
 use robust::report::Format;
 
 use super::{GlobalArgs, emit, progress::Progress};

@@ -5,9 +5,9 @@
 use std::path::Path;
 
 use anyhow::Context;
-use robust::coref::{CorefEval, CorefModel};
+use robust::data::spans::SpanCorpus;
+use robust::model::coref::{CorefEval, CorefModel};
 use robust::report::Format;
-use robust::spans::SpanCorpus;
 
 use super::{GlobalArgs, emit, progress::Progress};
 
@@ -46,7 +46,7 @@ pub fn eval(
     let mut bar = Progress::new("eval");
     let resolutions = model.resolve(&rows, &mut |d, t| bar.update(d, t))?;
     bar.finish();
-    let (overall, by_gender, bias) = robust::coref::evaluate(&rows, &resolutions);
+    let (overall, by_gender, bias) = robust::model::coref::evaluate(&rows, &resolutions);
     let info = model.classifier.info();
     let report = CorefEval {
         model: info.name.clone(),

@@ -26,7 +26,7 @@ pub struct EvalArgs {
 }
 
 pub fn run(global: &GlobalArgs, args: EvalArgs) -> anyhow::Result<()> {
-    if robust::coref::SpanTemplate::read(&args.model)?.is_some() {
+    if robust::model::coref::SpanTemplate::read(&args.model)?.is_some() {
         return super::coref::eval(
             global,
             &args.model,
@@ -45,7 +45,7 @@ pub fn run(global: &GlobalArgs, args: EvalArgs) -> anyhow::Result<()> {
         &args.corpus.corpus,
         &columns,
         args.limit.map(|n| n as usize),
-        robust::corpus_stream::DEFAULT_BLOCK_BYTES,
+        robust::data::corpus_stream::DEFAULT_BLOCK_BYTES,
         &mut |d, t| bar.update(d, t),
     )?;
     bar.finish();

@@ -101,8 +101,8 @@ pub struct CorpusArgs {
 }
 
 impl CorpusArgs {
-    pub fn columns(&self, require_label: bool) -> robust::corpus::Columns {
-        robust::corpus::Columns {
+    pub fn columns(&self, require_label: bool) -> robust::data::corpus::Columns {
+        robust::data::corpus::Columns {
             text: self.text_col.clone(),
             label: self.label_col.clone(),
             pair: self.pair_col.clone(),

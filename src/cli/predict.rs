@@ -37,7 +37,7 @@ pub fn run(global: &GlobalArgs, args: PredictArgs) -> anyhow::Result<()> {
             std::fs::read(p).with_context(|| format!("failed to read {}", p.display()))?,
         ),
     };
-    let (rows, blank) = robust::corpus::read_lines(&name, &bytes)?;
+    let (rows, blank) = robust::data::corpus::read_lines(&name, &bytes)?;
     if blank > 0 {
         tracing::info!(blank_lines = blank, "skipped blank lines");
     }

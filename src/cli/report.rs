@@ -727,7 +727,7 @@ fn finalize(
             "fingerprint": state.fingerprint,
         },
         "robust_version": robust::VERSION,
-        "onnxruntime_library": robust::runtime::loaded_library(),
+        "onnxruntime_library": robust::model::runtime::loaded_library(),
         "started_at": state.started_at,
         "finished_at": finished_at,
         "sessions": state.sessions,
@@ -1010,7 +1010,7 @@ fn verdict(previous: &str, current: &str, c: &[Comparison], alpha: f64) -> ExitC
         .filter(|x| x.verdict == Verdict::Regressed)
         .collect();
     let improved = c.iter().filter(|x| x.verdict == Verdict::Improved).count();
-    let pct = |r: &Option<robust::stats::Rate>| {
+    let pct = |r: &Option<robust::score::stats::Rate>| {
         r.map_or("-".into(), |r| {
             format!("{}% ({}/{})", fixed(100.0 * r.value, 1), r.k, r.n)
         })

@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use super::{ReportError, SUMMARY_HEADER, fixed};
-use crate::cloze::{ClozeScores, ItemResult};
-use crate::stats::Rate;
+use crate::attack::cloze::{ClozeScores, ItemResult};
+use crate::score::stats::Rate;
 
 /// Provenance every summary row carries.
 pub struct ClozeProvenance {

@@ -1,7 +1,7 @@
 //! Output of `robust eval` on a coreference model: GAP's measures as a table, CSV or JSON.
 
 use super::{ReportError, fixed};
-use crate::coref::{CorefEval, GapScores};
+use crate::model::coref::{CorefEval, GapScores};
 
 pub fn table(r: &CorefEval) -> String {
     let mut out = format!(

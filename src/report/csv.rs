@@ -2,8 +2,8 @@
 
 use super::{Exporter, ReportError, fixed};
 use crate::eval::EvalReport;
+use crate::score::stats::Rate;
 use crate::score::{AttackReport, GroupScores};
-use crate::stats::Rate;
 
 /// Columns of `summary.csv`.
 pub const SUMMARY_HEADER: [&str; 18] = [
@@ -169,7 +169,7 @@ impl Exporter for CsvExporter {
             "ci_high",
         ])
         .map_err(ser)?;
-        let mut rate = |metric: &str, class: &str, rate: &crate::stats::Rate| {
+        let mut rate = |metric: &str, class: &str, rate: &crate::score::stats::Rate| {
             w.write_record([
                 r.model.as_str(),
                 &r.model_sha256,

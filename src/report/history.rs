@@ -18,10 +18,10 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::ReportError;
-use crate::attack::recipe::AttackKind;
+use crate::attack::spec::AttackKind;
 use crate::score::Expectation;
 use crate::score::metric::Metric;
-use crate::stats::{Rate, two_proportion_p};
+use crate::score::stats::{Rate, two_proportion_p};
 
 /// One row of `summary.csv` (see [`super::csv::SUMMARY_HEADER`]), as text, so that rows read
 /// back are written out byte for byte as they came.

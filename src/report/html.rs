@@ -12,7 +12,7 @@ use std::fmt::Write;
 use super::history::{Comparison, HistoryRow, SummaryRow, Verdict, Worse, worse_direction};
 use crate::attack::engine::FailureExample;
 use crate::score::metric::Metric;
-use crate::stats::Rate;
+use crate::score::stats::Rate;
 use crate::suite::gate::GateOutcome;
 
 pub struct HtmlReport<'a> {

@@ -92,7 +92,12 @@ impl Exporter for TableExporter {
     }
 }
 
-fn rate_line(s: &mut String, name: &str, rate: Option<&crate::stats::Rate>, denominator: &str) {
+fn rate_line(
+    s: &mut String,
+    name: &str,
+    rate: Option<&crate::score::stats::Rate>,
+    denominator: &str,
+) {
     if let Some(r) = rate {
         let _ = writeln!(
             s,

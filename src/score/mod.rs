@@ -6,14 +6,15 @@
 //! begin with. Skipped examples are counted by reason, never folded into a denominator.
 
 pub mod metric;
+pub mod stats;
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::attack::{Perturbation, SkipReason};
 use crate::model::Prediction;
-use crate::stats::{Rate, mcnemar_exact};
+use crate::perturb::{Perturbation, SkipReason};
+use crate::score::stats::{Rate, mcnemar_exact};
 
 /// What the attack expects the model to do with a perturbed input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -361,7 +362,7 @@ mod tests {
             prop_assert_eq!((asr.k, asr.n), (success, correct_attacked.len() as u64));
             let skipped: u64 = s.skipped.values().sum();
             prop_assert_eq!(skipped + s.attacked, s.examples);
-            let (lo, hi) = crate::stats::wilson(flips, all.len() as u64, crate::stats::Z95);
+            let (lo, hi) = crate::score::stats::wilson(flips, all.len() as u64, crate::score::stats::Z95);
             prop_assert_eq!((s.overall.flip_rate.ci_low, s.overall.flip_rate.ci_high), (lo, hi));
             let group_total: u64 = s.groups.iter().map(|g| g.perturbations).sum();
             prop_assert!(s.groups.is_empty() || group_total == all.len() as u64);

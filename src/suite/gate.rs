@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::report::history::SummaryRow;
-use crate::stats::Rate;
+use crate::score::stats::Rate;
 
 /// How a gate reads a rate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

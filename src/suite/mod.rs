@@ -39,8 +39,8 @@ use serde::Deserialize;
 
 use self::gate::{Gate, GateMode};
 use crate::attack::engine::{self, DEFAULT_FAILURE_EXAMPLES, EngineError, Plan, Shape};
-use crate::attack::recipe::{AttackSpec, RecipeError};
-use crate::corpus::{Columns, Corpus, CorpusError};
+use crate::attack::spec::{AttackSpec, RecipeError};
+use crate::data::corpus::{Columns, Corpus, CorpusError};
 use crate::model::{ModelError, ModelInfo, ModelKind};
 
 #[derive(Debug, thiserror::Error)]
@@ -481,11 +481,12 @@ impl Suite {
             };
             let has_labels = match plan.shape {
                 Shape::SpanSwap => {
-                    crate::spans::SpanCorpus::read(&a.corpus).map_err(|e| plan_err(e.into()))?;
+                    crate::data::spans::SpanCorpus::read(&a.corpus)
+                        .map_err(|e| plan_err(e.into()))?;
                     true
                 }
                 Shape::ClozeProbe => {
-                    crate::cloze::read_items(&a.corpus).map_err(|e| plan_err(e.into()))?;
+                    crate::attack::cloze::read_items(&a.corpus).map_err(|e| plan_err(e.into()))?;
                     true
                 }
                 Shape::TextPerturbation | Shape::TriggerSearch => {

@@ -3,9 +3,9 @@
 
 use std::path::PathBuf;
 
-use robust::cloze::{fill_template, score_completions};
-use robust::fill_mask::MaskedLm;
+use robust::attack::cloze::{fill_template, score_completions};
 use robust::model::InferenceOptions;
+use robust::model::fill_mask::MaskedLm;
 
 use crate::util::*;
 
@@ -135,7 +135,7 @@ fn multi_piece_completions_are_scored_whole() {
     let mut expected = 0.0;
     let mut ids = base.ids.to_vec();
     for (j, &piece) in pieces.iter().enumerate() {
-        let input = robust::tokenize::TokenIds {
+        let input = robust::model::tokenize::TokenIds {
             ids: ids.clone().into_boxed_slice(),
             type_ids: base.type_ids.clone(),
         };
@@ -145,7 +145,7 @@ fn multi_piece_completions_are_scored_whole() {
     }
     assert!((got - expected).abs() < 1e-4, "{got} vs {expected}");
     let first_only = {
-        let input = robust::tokenize::TokenIds {
+        let input = robust::model::tokenize::TokenIds {
             ids: base.ids.clone(),
             type_ids: base.type_ids.clone(),
         };

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use robust::attack::entity_swap::NameLexicon;
 use robust::attack::name_swap::{GenderCondition, NameFrequency, Replace, SpanNameSwap};
-use robust::spans::SpanCorpus;
+use robust::data::spans::SpanCorpus;
+use robust::perturb::entity_swap::NameLexicon;
 
 use crate::util::*;
 

@@ -2,7 +2,7 @@
 //! stands on it) must compute exactly what the original computes.
 
 use proptest::prelude::*;
-use robust::embed::{EmbeddedRow, EmbeddingModel};
+use robust::model::embed::{EmbeddedRow, EmbeddingModel};
 use robust::model::{InferenceOptions, ModelInfo};
 use std::sync::{Mutex, OnceLock};
 

@@ -378,7 +378,7 @@ fn external_data_models_load_everywhere() {
     );
     for name in external {
         let model = load(name);
-        let embedded = robust::embed::EmbeddingModel::load(model.info(), model.options());
+        let embedded = robust::model::embed::EmbeddingModel::load(model.info(), model.options());
         assert!(embedded.is_ok(), "{name}: {}", embedded.err().unwrap());
         let full = Classifier::load(
             &fixture(name),

@@ -11,9 +11,9 @@
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use robust::attack::runner::{self, Target};
-use robust::attack::shuffle::{Shuffle, ShuffleMode};
-use robust::attack::{Perturbation, Perturber, SkipReason};
 use robust::model::Classifier;
+use robust::perturb::shuffle::{Shuffle, ShuffleMode};
+use robust::perturb::{Perturbation, Perturber, SkipReason};
 use robust::prop::{self, Check, Pool, PropError, SwapTarget};
 use robust::score::{Expectation, score};
 
@@ -29,9 +29,11 @@ fn model() -> MutexGuard<'static, Classifier> {
 }
 
 fn pool(model: &Classifier) -> Pool {
-    let corpus =
-        robust::corpus::Corpus::read(&default_corpus(), &robust::corpus::Columns::default())
-            .expect("the default corpus reads");
+    let corpus = robust::data::corpus::Corpus::read(
+        &default_corpus(),
+        &robust::data::corpus::Columns::default(),
+    )
+    .expect("the default corpus reads");
     Pool::from_corpus(&corpus, model.info()).expect("its labels are the model's")
 }
 
@@ -39,7 +41,7 @@ fn check<'m>(model: &'m mut Classifier) -> Check<'m> {
     Check::new(model).cases(200).seed(13)
 }
 
-fn passed(result: Result<robust::stats::Rate, PropError>) -> robust::stats::Rate {
+fn passed(result: Result<robust::score::stats::Rate, PropError>) -> robust::score::stats::Rate {
     match result {
         Ok(rate) => {
             eprintln!("measured: {}", rate.display_percent());
@@ -94,7 +96,7 @@ fn negation_moves_the_label_away_from_gold() {
         "label moves away from gold under negation",
         prop::perturbed(
             &pool,
-            prop::negation(robust::attack::negation::NegationMode::Auto),
+            prop::negation(robust::perturb::negation::NegationMode::Auto),
         ),
         prop::moves_away_from_gold,
         0.33,
@@ -131,13 +133,15 @@ fn a_false_property_fails_with_a_shrunk_counterexample() {
     // Shrinking moves toward shorter sentences: the counter-example is no longer than the
     // median sentence of the corpus.
     let words = |t: &str| t.split_whitespace().count();
-    let mut lengths: Vec<usize> =
-        robust::corpus::Corpus::read(&default_corpus(), &robust::corpus::Columns::default())
-            .unwrap()
-            .rows
-            .iter()
-            .map(|r| words(&r.text))
-            .collect();
+    let mut lengths: Vec<usize> = robust::data::corpus::Corpus::read(
+        &default_corpus(),
+        &robust::data::corpus::Columns::default(),
+    )
+    .unwrap()
+    .rows
+    .iter()
+    .map(|r| words(&r.text))
+    .collect();
     lengths.sort_unstable();
     assert!(
         words(&c.case.sentence.text) <= lengths[lengths.len() / 2],

@@ -104,8 +104,9 @@ pub fn stderr(out: &Output) -> String {
 
 /// Rows of a TSV corpus's text column (first `limit`).
 pub fn corpus_texts(path: &Path, limit: usize) -> Vec<String> {
-    let corpus = robust::corpus::Corpus::read(path, &robust::corpus::Columns::default())
-        .expect("corpus reads");
+    let corpus =
+        robust::data::corpus::Corpus::read(path, &robust::data::corpus::Columns::default())
+            .expect("corpus reads");
     corpus
         .rows
         .into_iter()

@@ -1073,8 +1073,8 @@ mod tests {
     }
 
     fn run_tail(bytes: &[u8], x: &[f32], shape: [usize; 3]) -> Vec<f32> {
-        let env = crate::runtime::environment(None).expect("onnx runtime (./scripts/setup)");
-        let mut session = crate::session::session_builder(env, 1)
+        let env = crate::model::runtime::environment(None).expect("onnx runtime (./scripts/setup)");
+        let mut session = crate::model::session::session_builder(env, 1)
             .and_then(|mut b| b.commit_from_memory(bytes))
             .expect("session");
         let input = ort::value::Tensor::from_array((shape, x.to_vec())).unwrap();

@@ -10,12 +10,12 @@ use std::path::{Path, PathBuf};
 
 use ort::session::Session;
 
+use crate::model::runtime;
+use crate::model::session::{self, padded_feed, session_builder};
+use crate::model::tokenize::{TextEncoder, TokenIds};
 use crate::model::{
     Folder, InferenceOptions, MODEL_FILE, ModelError, ModelKind, QueryStats, TOKENIZER_FILE,
 };
-use crate::runtime;
-use crate::session::{self, padded_feed, session_builder};
-use crate::tokenize::{TextEncoder, TokenIds};
 
 /// Logit floats per batch at most (256 MB).
 const MAX_BATCH_FLOATS: usize = 64 << 20;

@@ -14,8 +14,8 @@ use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::value::{Tensor, TensorElementType, ValueType};
 
+use crate::model::tokenize::TokenIds;
 use crate::model::{ModelError, QueryStats};
-use crate::tokenize::TokenIds;
 
 /// Named input tensors for one forward pass.
 pub(crate) type Feed = Vec<(

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::corpus::{Columns, Corpus, CorpusError};
+use crate::data::corpus::{Columns, Corpus, CorpusError};
 
 /// Bytes of the file parsed at once: about 75,000 SST-2 rows, so SST-2 train (3.8 MB) is one
 /// block. Each row of a block costs about 1 KB while it is encoded and run.

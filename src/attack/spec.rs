@@ -11,12 +11,12 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::Perturber;
-use super::entity_swap::{EntitySwap, NameLexicon, SwapTarget};
 use super::name_swap::{GenderCondition, NameFrequency, Replace, SpanNameSwap};
-use super::negation::{Negation, NegationMode};
-use super::shuffle::{Shuffle, ShuffleMode};
 use super::trigger::{Position, Proposals, TriggerConfig};
+use crate::perturb::Perturber;
+use crate::perturb::entity_swap::{EntitySwap, NameLexicon, SwapTarget};
+use crate::perturb::negation::{Negation, NegationMode};
+use crate::perturb::shuffle::{Shuffle, ShuffleMode};
 use crate::score::Expectation;
 
 /// The default name lexicon, shipped in `corpora/`.
@@ -234,7 +234,7 @@ attack_spec! {
         pub pair_col: Option<String>,
         /// Which segment of a pair the attack perturbs, or where a trigger goes [default: first].
         #[arg(long, value_enum)]
-        pub segment: Option<super::Segment>,
+        pub segment: Option<crate::perturb::Segment>,
         /// Seed (the global --seed on the command line).
         #[arg(skip)]
         pub seed: Option<u64>,

@@ -22,10 +22,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::fill_mask::MaskedLm;
 use crate::model::ModelError;
-use crate::stats::Rate;
-use crate::tokenize::TokenIds;
+use crate::model::fill_mask::MaskedLm;
+use crate::model::tokenize::TokenIds;
+use crate::score::stats::Rate;
 
 pub const MASK: &str = "[MASK]";
 const ARTICLE: &str = "(a|an)";

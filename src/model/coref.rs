@@ -16,9 +16,9 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::data::spans::{Edit, Span, SpanRow, apply_edits};
 use crate::model::{Classifier, ModelError, Prediction, Progress};
-use crate::spans::{Edit, Span, SpanRow, apply_edits};
-use crate::stats::Rate;
+use crate::score::stats::Rate;
 
 pub const INPUT_FILE: &str = "input.toml";
 pub const NEITHER: &str = "neither";
@@ -360,7 +360,7 @@ pub fn evaluate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spans::Candidate;
+    use crate::data::spans::Candidate;
 
     fn row() -> SpanRow {
         let text = "Ann met Bo Li. She left.".to_string();

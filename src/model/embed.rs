@@ -8,10 +8,10 @@ use std::path::PathBuf;
 
 use ort::session::Session;
 
+use crate::model::runtime::{self, RuntimeError};
+use crate::model::session;
 use crate::model::{InferenceOptions, ModelError, ModelInfo, QueryStats};
 use crate::onnx::{EmbeddingSite, OnnxError, OnnxModel};
-use crate::runtime::{self, RuntimeError};
-use crate::session;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EmbedError {
@@ -72,8 +72,8 @@ impl EmbeddingModel {
         drop(onnx);
         if options.narrow_tail {
             let embedded = OnnxModel::from_bytes(&info.model_path(), bytes);
-            bytes =
-                crate::model::narrowed_graph(&embedded).unwrap_or_else(|| embedded.into_bytes());
+            bytes = crate::model::classifier::narrowed_graph(&embedded)
+                .unwrap_or_else(|| embedded.into_bytes());
         }
         let env = runtime::environment(options.ort_lib.as_deref())?;
         let session =

@@ -1,0 +1,406 @@
+//! A model folder and what it declares: `model.onnx` (and its external data), `tokenizer.json`,
+//! `config.json`, `tokenizer_config.json` and robust's own `robust.toml`. Every file is read and
+//! checked here, so a folder whose parts do not belong together is refused at load, naming
+//! the file and the mismatch, rather than giving wrong numbers later.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::*;
+
+/// Names exporters give the external-data file beside `model.onnx`: torch's exporter, and
+/// optimum / `onnx.save_model(..., location=...)` as commonly called.
+pub const EXTERNAL_DATA_FILES: [&str; 2] = ["model.onnx.data", "model.onnx_data"];
+
+/// sha256 of the folder's `model.onnx` followed by its external data file, if any: a model
+/// whose weights change in `model.onnx.data` is another model.
+pub fn model_sha256(dir: &Path) -> Result<String, ModelError> {
+    let model = dir.join(MODEL_FILE);
+    let mut files = vec![model.clone()];
+    files.extend(
+        EXTERNAL_DATA_FILES
+            .iter()
+            .map(|f| dir.join(f))
+            .filter(|p| p.is_file()),
+    );
+    let refs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    crate::hash::sha256_files(&refs).map_err(|source| ModelError::Read {
+        path: model,
+        source,
+    })
+}
+
+/// The name reports give the model in `dir` (`robust.toml`'s `name`, else the folder name),
+/// whatever its kind.
+pub fn folder_name(dir: &Path) -> Result<String, ModelError> {
+    Ok(Folder::open(dir, ModelKind::of_dir(dir)?)?.name)
+}
+
+/// Every model folder has a `model.onnx` and a `tokenizer.json`.
+pub(crate) fn require_files(dir: &Path) -> Result<(), ModelError> {
+    for file in [MODEL_FILE, TOKENIZER_FILE] {
+        if !dir.join(file).is_file() {
+            return Err(ModelError::MissingFile {
+                dir: dir.to_path_buf(),
+                file,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// What every model folder has, whatever its kind: the files, the kind check, and the name and
+/// length limit from `robust.toml` / `config.json`.
+pub(crate) struct Folder {
+    pub name: String,
+    pub max_len: usize,
+    pub(crate) config: Option<HfConfig>,
+    pub(crate) manifest: Option<Manifest>,
+}
+
+impl Folder {
+    pub(crate) fn open(dir: &Path, kind: ModelKind) -> Result<Self, ModelError> {
+        require_files(dir)?;
+        let config = read_config(dir)?;
+        let manifest = read_manifest(dir)?;
+        kind.require(
+            dir,
+            ModelKind::from_files(manifest.as_ref(), config.as_ref()),
+        )?;
+        let position_limit = config.as_ref().map_or(512, HfConfig::position_limit);
+        let tokenizer_limit = read_tokenizer_config(dir)?.and_then(|t| t.max_length());
+        let max_len = manifest
+            .as_ref()
+            .and_then(|m| m.max_length)
+            .into_iter()
+            .chain(tokenizer_limit)
+            .fold(position_limit, usize::min);
+        let name = manifest
+            .as_ref()
+            .and_then(|m| m.name.clone())
+            .or_else(|| dir.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "model".to_string());
+        Ok(Self {
+            name,
+            max_len,
+            config,
+            manifest,
+        })
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct HfConfig {
+    pub(crate) id2label: Option<HashMap<String, String>>,
+    pub(crate) architectures: Option<Vec<String>>,
+    pub(crate) max_position_embeddings: Option<usize>,
+    pub(crate) model_type: Option<String>,
+    pub(crate) pad_token_id: Option<usize>,
+    pub(crate) bos_token_id: Option<usize>,
+    pub(crate) eos_token_id: Option<usize>,
+    pub(crate) vocab_size: Option<usize>,
+}
+
+/// The tokenizer family each model type is trained with, as its marker shows it: `##`
+/// continuations (WordPiece), `▁` word starts (SentencePiece), `Ġ` word starts (byte-level
+/// BPE). Types not listed are not checked.
+pub(crate) fn expected_marker(model_type: &str) -> Option<WordMarker> {
+    let wordpiece = [
+        "bert",
+        "distilbert",
+        "electra",
+        "mobilebert",
+        "squeezebert",
+        "convbert",
+    ];
+    let sentencepiece = ["xlm-roberta", "albert", "deberta-v2", "camembert", "xlnet"];
+    let byte_level = ["roberta", "deberta", "longformer", "data2vec-text"];
+    if wordpiece.contains(&model_type) {
+        Some(WordMarker::Continuation("##".into()))
+    } else if sentencepiece.contains(&model_type) {
+        Some(WordMarker::Start('\u{2581}'))
+    } else if byte_level.contains(&model_type) {
+        Some(WordMarker::Start('\u{0120}'))
+    } else {
+        None
+    }
+}
+
+pub(crate) fn marker_family(marker: &WordMarker) -> &'static str {
+    match marker {
+        WordMarker::Continuation(_) => "WordPiece",
+        WordMarker::Start('\u{0120}') => "byte-level BPE",
+        WordMarker::Start(_) => "SentencePiece",
+        WordMarker::None => "unknown",
+    }
+}
+
+/// Refuse, at load time, a `tokenizer.json` that cannot belong to the model beside it: one of
+/// another family than `config.json`'s `model_type`, one without the special tokens that
+/// `config.json` (`pad_token_id`, ...) or `tokenizer_config.json` (`cls_token`, ...) name, or
+/// one with ids past the embedding table (`vocab_size`). Each would otherwise give wrong
+/// predictions or crash on the first batch, far from the cause.
+pub(crate) fn check_tokenizer_fits(dir: &Path, encoder: &TextEncoder) -> Result<(), ModelError> {
+    let tokenizer_path = dir.join(TOKENIZER_FILE);
+    let bad = |message: String| ModelError::BadConfig {
+        path: tokenizer_path.clone(),
+        message,
+    };
+    let vocab = encoder.vocab_size();
+    if let Some(config) = read_config(dir)? {
+        if let Some(model_type) = config.model_type.as_deref()
+            && let Some(expected) = expected_marker(model_type)
+        {
+            let found = encoder.word_marker();
+            let same = match (&expected, &found) {
+                (WordMarker::Continuation(_), WordMarker::Continuation(_)) => true,
+                (a, b) => a == b,
+            };
+            if !same {
+                return Err(bad(format!(
+                    "a {} tokenizer, but config.json says the model is {model_type}, whose \
+                     tokenizer is {}; the folder mixes files of two models",
+                    marker_family(&found),
+                    marker_family(&expected)
+                )));
+            }
+        }
+        for (key, id) in [
+            ("pad_token_id", config.pad_token_id),
+            ("bos_token_id", config.bos_token_id),
+            ("eos_token_id", config.eos_token_id),
+        ] {
+            if let Some(id) = id
+                && encoder.id_to_token(id as u32).is_none()
+            {
+                return Err(bad(format!(
+                    "config.json names {key} {id}, which the tokenizer's vocabulary \
+                     ({vocab} entries) does not have"
+                )));
+            }
+        }
+        if let Some(rows) = config.vocab_size
+            && vocab > rows
+        {
+            return Err(bad(format!(
+                "the tokenizer has {vocab} entries but config.json's vocab_size is {rows}: ids \
+                 past the embedding table would crash the model"
+            )));
+        }
+    }
+    if let Some(named) = read_optional(dir.join(TOKENIZER_CONFIG_FILE), |t| {
+        serde_json::from_str::<serde_json::Value>(t).map_err(|e| e.to_string())
+    })? {
+        for key in [
+            "cls_token",
+            "sep_token",
+            "pad_token",
+            "unk_token",
+            "mask_token",
+            "bos_token",
+            "eos_token",
+        ] {
+            // A token is written as a string or as an AddedToken object with `content`.
+            let token = match &named[key] {
+                serde_json::Value::String(t) => Some(t.as_str()),
+                serde_json::Value::Object(o) => o.get("content").and_then(|c| c.as_str()),
+                _ => None,
+            };
+            if let Some(token) = token
+                && encoder.token_to_id(token).is_none()
+            {
+                return Err(bad(format!(
+                    "tokenizer_config.json names {key} {token:?}, which the vocabulary does not have"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Model types whose position ids start after the padding index (fairseq's convention, kept
+/// by transformers): position `i` is embedding row `pad_token_id + 1 + i`, so only
+/// `max_position_embeddings - pad_token_id - 1` tokens fit.
+pub(crate) const PADDING_OFFSET_POSITIONS: [&str; 8] = [
+    "roberta",
+    "xlm-roberta",
+    "xlm-roberta-xl",
+    "camembert",
+    "longformer",
+    "data2vec-text",
+    "ibert",
+    "mpnet",
+];
+
+impl HfConfig {
+    /// Tokens the position embeddings can take: `max_position_embeddings`, less the padding
+    /// offset for RoBERTa-style models (512 where the config does not say).
+    pub(crate) fn position_limit(&self) -> usize {
+        let positions = self.max_position_embeddings.unwrap_or(512);
+        let offset_by_padding = self
+            .model_type
+            .as_deref()
+            .is_some_and(|t| PADDING_OFFSET_POSITIONS.contains(&t));
+        if offset_by_padding {
+            positions.saturating_sub(self.pad_token_id.unwrap_or(1) + 1)
+        } else {
+            positions
+        }
+    }
+
+    pub(crate) fn labels(&self, path: &Path) -> Result<Vec<String>, ModelError> {
+        let bad = |message: String| ModelError::BadConfig {
+            path: path.to_path_buf(),
+            message,
+        };
+        let map = self
+            .id2label
+            .as_ref()
+            .ok_or_else(|| bad("no id2label: the folder must name its labels".into()))?;
+        let mut labels = vec![None; map.len()];
+        for (id, name) in map {
+            let i: usize = id
+                .parse()
+                .map_err(|_| bad(format!("id2label key {id:?} is not an index")))?;
+            let slot = labels.get_mut(i).ok_or_else(|| {
+                bad(format!(
+                    "id2label index {i} is out of range 0..{}",
+                    map.len()
+                ))
+            })?;
+            *slot = Some(name.clone());
+        }
+        let labels: Vec<String> = labels.into_iter().map(|l| l.unwrap_or_default()).collect();
+        for (i, l) in labels.iter().enumerate() {
+            if labels[..i].iter().any(|m| m.eq_ignore_ascii_case(l)) {
+                // Labels are matched by name (case-insensitive): two equal names would make
+                // every corpus label of that name mean the first.
+                return Err(bad(format!(
+                    "id2label names {l:?} twice; every label needs its own name"
+                )));
+            }
+        }
+        Ok(labels)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Manifest {
+    pub(crate) name: Option<String>,
+    pub(crate) labels: Option<Vec<String>>,
+    pub(crate) max_length: Option<usize>,
+    pub(crate) kind: Option<ModelKind>,
+}
+
+/// What a model folder holds: a sequence classifier (logits `[batch, labels]`) or a masked
+/// language model (logits `[batch, sequence, vocab]`). Commands that need one refuse the other
+/// before loading anything, with a message that says which is which.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModelKind {
+    Classifier,
+    FillMask,
+}
+
+impl ModelKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelKind::Classifier => "classifier",
+            ModelKind::FillMask => "fill-mask (masked-LM) model",
+        }
+    }
+
+    /// The kind of the model folder `dir`, read from its files without loading the model, so
+    /// that a plan can pick the attack's shape before anything runs.
+    pub fn of_dir(dir: &Path) -> Result<Self, ModelError> {
+        require_files(dir)?;
+        let config = read_config(dir)?;
+        let manifest = read_manifest(dir)?;
+        Ok(Self::from_files(manifest.as_ref(), config.as_ref()))
+    }
+
+    /// The folder's kind: `kind` in `robust.toml` if set, else from `config.json`'s
+    /// `architectures` (`…ForMaskedLM` is fill-mask), else a classifier.
+    pub(crate) fn from_files(manifest: Option<&Manifest>, config: Option<&HfConfig>) -> Self {
+        if let Some(kind) = manifest.and_then(|m| m.kind) {
+            return kind;
+        }
+        let masked = config
+            .and_then(|c| c.architectures.as_ref())
+            .is_some_and(|a| a.iter().any(|n| n.ends_with("ForMaskedLM")));
+        if masked {
+            ModelKind::FillMask
+        } else {
+            ModelKind::Classifier
+        }
+    }
+
+    /// An error unless `found`, the kind of the folder `dir`, is this kind.
+    pub(crate) fn require(self, dir: &Path, found: ModelKind) -> Result<(), ModelError> {
+        if found == self {
+            Ok(())
+        } else {
+            Err(ModelError::WrongKind {
+                dir: dir.to_path_buf(),
+                found: found.as_str(),
+                needed: self.as_str(),
+            })
+        }
+    }
+}
+
+/// Read an optional file of the model folder with `parse`; absent is `None`, unreadable or
+/// unparsable is an error naming the file.
+pub(crate) fn read_optional<T>(
+    path: PathBuf,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Result<Option<T>, ModelError> {
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&path).map_err(|source| ModelError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    parse(&text)
+        .map(Some)
+        .map_err(|message| ModelError::BadConfig { path, message })
+}
+
+pub(crate) fn read_config(dir: &Path) -> Result<Option<HfConfig>, ModelError> {
+    read_optional(dir.join(CONFIG_FILE), |t| {
+        serde_json::from_str(t).map_err(|e| e.to_string())
+    })
+}
+
+/// The part of `tokenizer_config.json` that limits input length.
+#[derive(Deserialize)]
+pub(crate) struct TokenizerConfig {
+    pub(crate) model_max_length: Option<f64>,
+}
+
+impl TokenizerConfig {
+    /// transformers writes `int(1e30)` when a tokenizer has no limit of its own.
+    pub(crate) fn max_length(&self) -> Option<usize> {
+        self.model_max_length
+            .filter(|n| (1.0..1e9).contains(n))
+            .map(|n| n as usize)
+    }
+}
+
+pub const TOKENIZER_CONFIG_FILE: &str = "tokenizer_config.json";
+
+pub(crate) fn read_tokenizer_config(dir: &Path) -> Result<Option<TokenizerConfig>, ModelError> {
+    read_optional(dir.join(TOKENIZER_CONFIG_FILE), |t| {
+        serde_json::from_str(t).map_err(|e| e.to_string())
+    })
+}
+
+pub(crate) fn read_manifest(dir: &Path) -> Result<Option<Manifest>, ModelError> {
+    read_optional(dir.join(MANIFEST_FILE), |t| {
+        toml::from_str(t).map_err(|e| e.to_string())
+    })
+}
