@@ -5,11 +5,13 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
+/// Lower-case hex sha256 of one file's bytes, read in 64 KiB blocks.
 pub fn sha256_file(path: &Path) -> std::io::Result<String> {
     sha256_files(&[path])
 }
 
-/// One digest over the files' bytes, one after another (a model and its external data).
+/// One digest over the files' bytes, one after another (a model and its external data), as
+/// lower-case hex.
 pub fn sha256_files(paths: &[&Path]) -> std::io::Result<String> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
@@ -26,6 +28,7 @@ pub fn sha256_files(paths: &[&Path]) -> std::io::Result<String> {
     Ok(hex(&hasher.finalize()))
 }
 
+/// Lower-case hex sha256 of bytes already in memory (a corpus or recipe read whole).
 pub fn sha256_bytes(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
 }

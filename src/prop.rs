@@ -58,8 +58,12 @@ pub type SharedPerturber = Arc<dyn Perturber + Send + Sync>;
 /// One input sentence: its text, line in the corpus, and gold label index if known.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sentence {
+    /// Line in the corpus file (1-based, counting the header), or the position in the list
+    /// (from 1) for [`Pool::from_texts`].
     pub line: usize,
+    /// The sentence.
     pub text: String,
+    /// Index of the gold label among the model's labels, when the corpus has labels.
     pub gold: Option<usize>,
 }
 
@@ -118,10 +122,12 @@ impl Pool {
         }
     }
 
+    /// Sentences in the pool.
     pub fn len(&self) -> usize {
         self.sentences.len()
     }
 
+    /// Whether the pool has no sentences (no case can be drawn from it).
     pub fn is_empty(&self) -> bool {
         self.sentences.is_empty()
     }
@@ -138,8 +144,11 @@ impl Pool {
 /// A sentence, the seed drawn for it, and the variant that seed's perturbation gives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Case {
+    /// The original sentence.
     pub sentence: Sentence,
+    /// Seed of the perturbation's rng (as the attack runner seeds an example).
     pub seed: u64,
+    /// The perturbed variant (the first the perturber gave).
     pub variant: Perturbation,
 }
 
@@ -191,8 +200,11 @@ pub fn name_swap(
 
 /// What a property sees: the case and the model's answers before and after.
 pub struct Outcome<'a> {
+    /// The sentence and its variant.
     pub case: &'a Case,
+    /// The model's prediction for the original sentence.
     pub original: &'a Prediction,
+    /// The model's prediction for the variant.
     pub perturbed: &'a Prediction,
 }
 
@@ -215,30 +227,48 @@ pub fn moves_away_from_gold(o: &Outcome) -> bool {
     }
 }
 
+/// Why a property check did not pass.
 #[derive(Debug, thiserror::Error)]
 pub enum PropError {
+    /// The model failed.
     #[error(transparent)]
     Model(#[from] ModelError),
+    /// proptest could not draw the cases (an empty pool, or too many rejected sentences).
     #[error("could not draw cases for {property}: {reason}")]
-    Draw { property: String, reason: String },
+    Draw {
+        /// The property's name.
+        property: String,
+        /// proptest's reason.
+        reason: String,
+    },
+    /// The property held in too few cases.
     #[error(transparent)]
     Failed(Box<PropertyFailure>),
 }
 
 /// A rate property that did not hold: the observed rate and a shrunk counter-example.
 pub struct PropertyFailure {
+    /// The property's name.
     pub property: String,
+    /// Cases where the property held / cases drawn.
     pub rate: Rate,
+    /// The least rate required, as a fraction in [0, 1].
     pub required: f64,
+    /// The model's label names, by index (to print predictions).
     pub labels: Vec<String>,
+    /// The shrunk failing case.
     pub counterexample: Counterexample,
     /// Shrinking steps that made the counter-example simpler.
     pub shrink_steps: usize,
 }
 
+/// A case where the property does not hold, with the model's answers.
 pub struct Counterexample {
+    /// The sentence and its variant.
     pub case: Case,
+    /// The prediction for the original sentence.
     pub original: Prediction,
+    /// The prediction for the variant.
     pub perturbed: Prediction,
 }
 

@@ -29,6 +29,8 @@ impl Default for KeywordModel {
 }
 
 impl KeywordModel {
+    /// A model with these positive and negative cue words (matched whole and lower-case; the
+    /// default has four of each). Its labels are `negative` (0) and `positive` (1).
     pub fn new(positive: &[&str], negative: &[&str]) -> Self {
         Self {
             labels: vec!["negative".into(), "positive".into()],

@@ -27,23 +27,33 @@ use crate::model::fill_mask::MaskedLm;
 use crate::model::tokenize::TokenIds;
 use crate::score::stats::Rate;
 
+/// The blank in a probe template (BERT's mask token as text).
 pub const MASK: &str = "[MASK]";
 const ARTICLE: &str = "(a|an)";
 
+/// Why cloze probes could not be read or run.
 #[derive(Debug, thiserror::Error)]
 pub enum ClozeError {
+    /// The probe file could not be read.
     #[error("failed to read {path}")]
     Read {
+        /// The probe file.
         path: PathBuf,
+        /// The underlying error.
         #[source]
         source: std::io::Error,
     },
+    /// The header or a row of the probe file is malformed.
     #[error("{path}: line {line}: {message}")]
     Line {
+        /// The probe file.
         path: PathBuf,
+        /// Line in the file (1-based; the header is line 1).
         line: usize,
+        /// What is wrong with it.
         message: String,
     },
+    /// The model failed.
     #[error(transparent)]
     Model(#[from] ModelError),
 }
@@ -52,10 +62,17 @@ pub enum ClozeError {
 /// template's negation and the completion that is true there.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ClozeItem {
+    /// Line in the probe file (1-based; the header is line 1).
     pub line: usize,
+    /// The file's `item` or `id` column, or `line-<line>` when it has neither.
     pub id: String,
+    /// The affirmative template, with one [`MASK`] and perhaps `(a|an)` before it (NEG-136
+    /// contexts get ` [MASK].` appended).
     pub template: String,
+    /// The true completions (the general format's `|`-separated answers; NEG-136's
+    /// `target_aff`); the first is the one scored.
     pub answers: Vec<String>,
+    /// The negated template, where the probe has one.
     pub negated: Option<String>,
     /// The true completion of the negated template (NEG-136's `target_neg`).
     pub negated_answer: Option<String>,
@@ -72,6 +89,8 @@ pub fn read_items(path: &Path) -> Result<Vec<ClozeItem>, ClozeError> {
     parse_items(path, &text)
 }
 
+/// Parse a probe file's text (tab-separated, with a header); `path` only names the file in
+/// errors.
 pub fn parse_items(path: &Path, text: &str) -> Result<Vec<ClozeItem>, ClozeError> {
     let err = |line: usize, message: String| ClozeError::Line {
         path: path.to_path_buf(),
@@ -168,7 +187,7 @@ pub fn parse_items(path: &Path, text: &str) -> Result<Vec<ClozeItem>, ClozeError
 
 /// The indefinite article for a completion, by how it sounds: vowel letters take "an", with
 /// the usual exceptions (a university, a one-off, an hour).
-pub fn article(word: &str) -> &'static str {
+pub(crate) fn article(word: &str) -> &'static str {
     let w = word.to_lowercase();
     const AN_CONSONANT: [&str; 4] = ["hour", "honest", "honour", "heir"];
     const A_VOWEL: [&str; 8] = ["uni", "use", "usu", "uti", "eu", "one", "once", "ewe"];
@@ -246,7 +265,7 @@ pub fn score_completions(
 /// The model's top-k one-piece words for each template, each word scored with the article it
 /// takes, whole-word alphabetic pieces only; one request to the model for all of them (two
 /// rows per template: one with "a", one with "an").
-pub fn top_k_many(
+pub(crate) fn top_k_many(
     model: &mut MaskedLm,
     templates: &[&str],
     k: usize,
@@ -292,30 +311,45 @@ pub fn top_k_many(
 /// One item's results.
 #[derive(Debug, Clone, Serialize)]
 pub struct ItemResult {
+    /// The probe.
     pub item: ClozeItem,
     /// log p(true) and log p(false) in the affirmative template (false = the negated answer).
+    /// Natural logs, of the whole completion (every WordPiece); true is the first answer.
     pub aff_true: f32,
+    /// log p(negated answer | affirmative template), for probes with a negated answer.
     pub aff_false: Option<f32>,
+    /// log p(negated answer | negated template): the true completion there.
     pub neg_true: Option<f32>,
+    /// log p(first answer | negated template): the false completion there.
     pub neg_false: Option<f32>,
+    /// The affirmative template's top-k one-piece words with their log-probabilities, best
+    /// first.
     pub top_aff: Vec<(String, f32)>,
+    /// The same for the negated template; empty when the probe has none.
     pub top_neg: Vec<(String, f32)>,
 }
 
 impl ItemResult {
+    /// Whether the true completion outscores the false one in the affirmative template;
+    /// `None` without a negated answer.
     pub fn prefers_true_aff(&self) -> Option<bool> {
         self.aff_false.map(|f| self.aff_true > f)
     }
 
+    /// Whether the true completion (the negated answer) outscores the affirmative answer in
+    /// the negated template; `None` without a negated template and answer.
     pub fn prefers_true_neg(&self) -> Option<bool> {
         Some(self.neg_true? > self.neg_false?)
     }
 
+    /// Whether the two templates' top-1 words are the same; `None` without a negated
+    /// template (or with an empty list).
     pub fn top1_unchanged(&self) -> Option<bool> {
         Some(self.top_aff.first()?.0 == self.top_neg.first()?.0)
     }
 
-    /// Share of the top-k words the two templates have in common.
+    /// Share of the top-k words the two templates have in common (over the longer list);
+    /// `None` without a negated template.
     pub fn top_overlap(&self) -> Option<f64> {
         if self.top_neg.is_empty() || self.top_aff.is_empty() {
             return None;
@@ -329,7 +363,7 @@ impl ItemResult {
         Some(common as f64 / self.top_aff.len().max(self.top_neg.len()) as f64)
     }
 
-    /// The first answer is in the affirmative top-k.
+    /// Whether one of the answers (any case) is in the affirmative top-k.
     pub fn answer_in_top(&self) -> bool {
         self.top_aff
             .iter()
@@ -390,7 +424,9 @@ pub fn run(
 /// Ettinger's and Kassner & Schütze's measures over a set of items.
 #[derive(Debug, Clone, Serialize)]
 pub struct ClozeScores {
+    /// `all`, or an item group (NEG-136-NAT's `licensed` / `unlicensed`).
     pub group: String,
+    /// Items in the group.
     pub items: u64,
     /// Items whose true completion beats the other in the affirmative template.
     pub true_preferred_affirmative: Option<Rate>,
@@ -400,10 +436,12 @@ pub struct ClozeScores {
     pub top1_unchanged: Option<Rate>,
     /// Mean share of top-k words shared by the template and its negation.
     pub mean_topk_overlap: Option<f64>,
-    /// Items with the (first) answer among the affirmative top-k.
+    /// Items with one of their answers among the affirmative top-k.
     pub answer_in_topk: Rate,
 }
 
+/// The measures over `results`, named `group`. Each rate counts only the items it applies to
+/// (and is `None` when none does).
 pub fn score(group: &str, results: &[&ItemResult]) -> ClozeScores {
     let rate = |f: &dyn Fn(&ItemResult) -> Option<bool>| {
         let v: Vec<bool> = results.iter().filter_map(|r| f(r)).collect();

@@ -75,6 +75,7 @@ const TITLES: &[&str] = &[
 
 const TRIES_PER_SAMPLE: usize = 10;
 
+/// The gender of the new first names, relative to the row's pronoun.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GenderCondition {
     /// New first names have the pronoun's gender.
@@ -84,6 +85,7 @@ pub enum GenderCondition {
 }
 
 impl GenderCondition {
+    /// The name reports record: `same-gender` or `other-gender`.
     pub fn as_str(self) -> &'static str {
         match self {
             GenderCondition::Same => "same-gender",
@@ -104,6 +106,7 @@ pub enum Replace {
     #[serde(rename = "b")]
     #[value(name = "b")]
     Second,
+    /// Both candidates.
     Both,
     /// One of the three, drawn per swap.
     Each,
@@ -116,6 +119,7 @@ pub struct NameFrequency {
 }
 
 impl NameFrequency {
+    /// Read and [parse](Self::parse) a frequency table.
     pub fn from_path(path: &Path) -> Result<Self, FrequencyError> {
         let text = std::fs::read_to_string(path).map_err(|source| FrequencyError::Read {
             path: path.to_path_buf(),
@@ -124,6 +128,9 @@ impl NameFrequency {
         Self::parse(path, &text)
     }
 
+    /// Parse the table's text: header `name, kind, gender, census_percent` (tab-separated),
+    /// percentages of people (a name listed twice keeps its larger share; an empty percentage
+    /// is skipped). `path` names the file in errors.
     pub fn parse(path: &Path, text: &str) -> Result<Self, FrequencyError> {
         let bad = |line: usize, problem: String| FrequencyError::Line {
             path: path.to_path_buf(),
@@ -177,38 +184,54 @@ impl NameFrequency {
     }
 }
 
+/// Why a name-frequency table could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum FrequencyError {
+    /// The file could not be read.
     #[error("failed to read name frequencies {path}")]
     Read {
+        /// The table file.
         path: PathBuf,
+        /// The underlying error.
         #[source]
         source: std::io::Error,
     },
+    /// The header or a row is malformed.
     #[error("{path}:{line}: {problem}")]
     Line {
+        /// The table file.
         path: PathBuf,
+        /// Line in the file (1-based, header is line 1).
         line: usize,
+        /// What is wrong with it.
         problem: String,
     },
 }
 
+/// The name swap on coreference (span) rows (see the module docs).
 pub struct SpanNameSwap {
+    /// Where new names are drawn from.
     pub lexicon: Arc<NameLexicon>,
+    /// US-census frequencies, for the breakdown by how common an inserted name is.
     pub frequency: Arc<NameFrequency>,
+    /// Distinct swapped rows wanted per row.
     pub samples: usize,
+    /// New first names of the pronoun's gender or the other.
     pub condition: GenderCondition,
+    /// Which candidates are renamed.
     pub replace: Replace,
 }
 
 /// One swapped row and what went into it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SwappedRow {
+    /// The rewritten row, its spans moved to the new text.
     pub row: SpanRow,
     /// "A: Cheryl Cassidy -> Ama Okafor"
     pub detail: String,
     /// Candidates renamed: "A", "B" or "A+B".
     pub replaced: String,
+    /// The lexicon origin both new names were drawn from (e.g. `yo_NG`).
     pub origin: String,
     /// Frequency bucket of the inserted first name (the rarer one when both are renamed).
     pub frequency: &'static str,
@@ -464,28 +487,34 @@ impl SpanNameSwap {
 
 /// What one swap inserted, for the breakdowns.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SwapFacts {
+pub(crate) struct SwapFacts {
+    /// Candidates renamed: "A", "B" or "A+B".
     pub replaced: String,
+    /// The origin the new names were drawn from.
     pub origin: String,
+    /// Frequency bucket of the inserted first name.
     pub frequency: &'static str,
     /// WordPiece tokens of the inserted name (the longest, when both candidates are renamed).
     pub pieces: usize,
 }
 
 /// A name-swap run over span rows: outcomes in the scorer's terms, plus each variant's facts.
-pub struct SpanAttackRun {
+pub(crate) struct SpanAttackRun {
+    /// One outcome per row: the original resolution and each variant's.
     pub outcomes: Vec<ExampleOutcome>,
     /// Parallel to each outcome's variants.
     pub facts: Vec<Vec<SwapFacts>>,
     /// Resolution labels: the candidates' column names, then "neither".
     pub labels: Vec<String>,
+    /// The classifier's work during the run.
     pub queries: QueryStats,
+    /// Wall-clock time of the run, in seconds.
     pub wall_seconds: f64,
 }
 
 /// Swap names in every row and resolve originals and variants in one request. Row `i` draws
 /// from stream `i` of the seed, as every attack does.
-pub fn run(
+pub(crate) fn run(
     model: &mut CorefModel,
     rows: &[SpanRow],
     swap: &SpanNameSwap,
@@ -580,7 +609,7 @@ pub fn run(
 /// Scores overall and by which candidates were renamed, then the same metrics grouped by the
 /// inserted names' origin, census frequency and WordPiece count (groups named `origin=yo_NG`,
 /// `frequency=rare`, `pieces=3`).
-pub fn score_breakdown(run: &SpanAttackRun) -> AttackScores {
+pub(crate) fn score_breakdown(run: &SpanAttackRun) -> AttackScores {
     let regroup = |key: &dyn Fn(&SwapFacts) -> String| -> Vec<ExampleOutcome> {
         run.outcomes
             .iter()

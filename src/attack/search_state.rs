@@ -32,25 +32,44 @@ const JOURNAL_FILE: &str = "cache.bin";
 /// Bumped whenever the state's meaning changes, so an old checkpoint is refused, not misread.
 const FORMAT: u32 = 1;
 
+/// Why a search checkpoint could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
+    /// A checkpoint file or folder could not be read, written or removed.
     #[error("failed to {action} search checkpoint {}", path.display())]
     Io {
+        /// What was being done: `read`, `write`, `remove`, ...
         action: &'static str,
+        /// The file or folder.
         path: PathBuf,
+        /// The underlying error.
         #[source]
         source: std::io::Error,
     },
+    /// The state or the journal does not parse, or they disagree.
     #[error("search checkpoint {} is damaged: {problem}", path.display())]
-    Corrupt { path: PathBuf, problem: String },
+    Corrupt {
+        /// The damaged file (or the checkpoint folder).
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
+    /// `--resume` was asked for, but the folder holds no checkpoint.
     #[error("no trigger-search checkpoint in {} to resume", dir.display())]
-    Missing { dir: PathBuf },
+    Missing {
+        /// The checkpoint folder.
+        dir: PathBuf,
+    },
+    /// `--resume` was asked for, but the checkpoint was written by another search.
     #[error(
         "the checkpoint in {} was written by a different search (recipe, flags, seed, model or \
          corpus differ); run without --resume to start over",
         dir.display()
     )]
-    Mismatch { dir: PathBuf },
+    Mismatch {
+        /// The checkpoint folder.
+        dir: PathBuf,
+    },
 }
 
 /// What to do with a checkpoint found in the folder.
@@ -66,8 +85,10 @@ pub enum ResumeMode {
 
 /// Where a search keeps its checkpoint, and whether it resumes from one.
 #[derive(Debug, Clone)]
-pub struct Checkpoint {
+pub(crate) struct Checkpoint {
+    /// The checkpoint folder (`state.json` and `cache.bin`).
     pub dir: PathBuf,
+    /// Whether a checkpoint found there is resumed.
     pub mode: ResumeMode,
     /// What the caller knows of the search (model and corpus digests, seed, parameters); it
     /// enters the digest that ties a checkpoint to its search.
@@ -76,7 +97,7 @@ pub struct Checkpoint {
 
 /// The random generator's exact position.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RngState {
+pub(crate) struct RngState {
     seed: String,
     stream: u64,
     /// A u128, written as text (JSON numbers do not hold it).
@@ -109,7 +130,7 @@ impl RngState {
 
 /// A search between two iterations.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SearchState {
+pub(crate) struct SearchState {
     format: u32,
     /// Digest of everything the search was set up from; a checkpoint resumes only the search
     /// that wrote it.
@@ -181,7 +202,7 @@ impl SearchState {
 }
 
 /// A checkpoint found and read: the state, and the cache insertions to replay.
-pub struct Resumed {
+pub(crate) struct Resumed {
     pub state: SearchState,
     pub journal: Vec<CacheEntry>,
 }

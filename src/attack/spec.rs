@@ -24,44 +24,77 @@ pub const DEFAULT_NAMES: &str = "corpora/names.tsv";
 /// US-census name frequencies for the coreference swap's breakdown, shipped in `corpora/`.
 pub const DEFAULT_NAME_FREQUENCY: &str = "corpora/name-frequency.tsv";
 
+/// Why a recipe (or the flags) does not make an attack.
 #[derive(Debug, thiserror::Error)]
 pub enum RecipeError {
+    /// The recipe file could not be read.
     #[error("failed to read recipe {path}")]
     Read {
+        /// The recipe file.
         path: PathBuf,
+        /// The underlying error.
         #[source]
         source: std::io::Error,
     },
+    /// The recipe is not valid TOML for a spec (an unknown key, a wrong type), or a word list
+    /// is not UTF-8.
     #[error("{path}: {message}")]
-    Parse { path: PathBuf, message: String },
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong (the TOML parser's message, on one line).
+        message: String,
+    },
+    /// A key the attack needs is not set.
     #[error("{origin}: {key} is required")]
-    Missing { origin: String, key: &'static str },
+    Missing {
+        /// The recipe file, or `flags`.
+        origin: String,
+        /// The missing key.
+        key: &'static str,
+    },
+    /// A key is set to a value it cannot take, or is set where it has no effect.
     #[error("{origin}: {key} = {value}: {problem}")]
     Invalid {
+        /// The recipe file, or `flags`.
         origin: String,
+        /// The key.
         key: &'static str,
+        /// Its value as written (`set` for a key that does not apply).
         value: String,
+        /// Why it is refused.
         problem: String,
     },
+    /// A trigger's exclusion word list could not be read.
     #[error("failed to read the exclusion word list {path}")]
     WordList {
+        /// The word list.
         path: PathBuf,
+        /// The underlying error.
         #[source]
         source: std::io::Error,
     },
+    /// The name lexicon or the name-frequency table could not be loaded.
     #[error("failed to load the name lexicon {path}")]
     Lexicon {
+        /// The file.
         path: PathBuf,
+        /// Why it could not be loaded.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
 }
 
+/// What an attack does to its inputs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum AttackKind {
+    /// Word-order shuffles (the prediction should not change).
     Shuffle,
+    /// Negation flips (the prediction should move away from the gold label); a cloze probe on
+    /// a fill-mask model.
     Negation,
+    /// Person-name swaps (the prediction should not change); span swaps on coreference rows.
     EntitySwap,
     /// Universal adversarial trigger search (HotFlip with estimated gradients).
     Trigger,
@@ -120,6 +153,7 @@ impl AttackKind {
         }
     }
 
+    /// The kind's name in recipes and reports, e.g. `entity-swap`.
     pub fn as_str(self) -> &'static str {
         match self {
             AttackKind::Shuffle => "shuffle",
@@ -141,6 +175,8 @@ impl AttackKind {
         .find(|k| k.as_str() == name)
     }
 
+    /// What the kind expects of the model: a flip away from gold for a negation, no change
+    /// otherwise.
     pub fn expectation(self) -> Expectation {
         match self {
             AttackKind::Negation => Expectation::FlipFromGold,
@@ -151,6 +187,7 @@ impl AttackKind {
     }
 }
 
+/// A shuffle mode as recipes and flags name it (the window size is a key of its own).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum ShuffleModeName {
@@ -347,6 +384,7 @@ attack_spec! {
 }
 
 impl AttackSpec {
+    /// Read a recipe file (TOML; unknown keys are errors).
     pub fn from_file(path: &Path) -> Result<Self, RecipeError> {
         let text = std::fs::read_to_string(path).map_err(|source| RecipeError::Read {
             path: path.to_path_buf(),
@@ -709,11 +747,14 @@ pub const DEFAULT_EXCLUDE: &str = "corpora/sentiment-words.txt";
 /// A list of words a trigger may not contain.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ExclusionList {
+    /// The word list file.
     pub path: PathBuf,
+    /// sha256 of the file's bytes, lower-case hex.
     pub sha256: String,
     /// Lower-cased, in file order.
     #[serde(skip)]
     pub words: Vec<String>,
+    /// Words in the list.
     pub size: usize,
 }
 
@@ -758,9 +799,12 @@ impl ExclusionList {
 /// A trigger attack's settings beyond the search configuration.
 #[derive(Debug, Clone)]
 pub struct TriggerSettings {
+    /// The search's configuration (its `target` is filled in at run time).
     pub config: TriggerConfig,
     /// Label names (or indices) resolved against the model at run time.
     pub target: Option<String>,
+    /// Attack only examples of this label (name or index); `None`: every label but the
+    /// target.
     pub source: Option<String>,
     /// Where the trigger is searched; None when a given trigger is evaluated.
     pub search_corpus: Option<PathBuf>,
@@ -768,18 +812,27 @@ pub struct TriggerSettings {
     pub given: Option<String>,
     /// Word lists kept out of the trigger (resolved against the model by the engine's plan).
     pub exclude: Vec<ExclusionList>,
+    /// Random triggers of the same length evaluated as a baseline.
     pub random_baselines: usize,
+    /// Search only on examples of at least this many word pieces (0 for a given trigger).
     pub min_search_tokens: usize,
+    /// At most this many search examples, drawn with the seed (0 for a given trigger).
     pub max_search_examples: usize,
 }
 
 /// A checked attack, ready to run.
 pub struct ResolvedAttack {
+    /// The name reports use (the kind's name unless the spec names it).
     pub name: String,
+    /// What the attack does.
     pub kind: AttackKind,
+    /// The model folder.
     pub model: PathBuf,
+    /// The corpus the attack is evaluated on.
     pub corpus: PathBuf,
+    /// The seed (0 unless set).
     pub seed: u64,
+    /// Attack only the first this many rows.
     pub limit: Option<usize>,
     /// The text perturbation, for every kind but `trigger`.
     pub perturber: Option<Box<dyn Perturber + Send + Sync>>,
@@ -788,6 +841,7 @@ pub struct ResolvedAttack {
     /// For `kind = "entity-swap"` on coreference (span) rows; which one runs depends on the
     /// model, so both are built.
     pub name_swap: Option<SpanNameSwap>,
+    /// Every parameter in force, defaults included, as reports record them.
     pub parameters: BTreeMap<String, String>,
 }
 

@@ -25,48 +25,81 @@ use crate::model::embed::{EmbedError, EmbeddedRow, EmbeddingModel};
 use crate::model::tokenize::TokenIds;
 use crate::model::{Classifier, ModelError};
 
+/// Why a trigger attack could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum TriggerError {
+    /// The classifier failed.
     #[error(transparent)]
     Model(#[from] ModelError),
+    /// The search checkpoint could not be read or written, or belongs to another search.
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+    /// The gradient trace could not be written.
     #[error("failed to write the gradient trace {}", path.display())]
     Trace {
+        /// The trace file.
         path: std::path::PathBuf,
+        /// The underlying error.
         #[source]
         source: std::io::Error,
     },
+    /// The embedding-input graph failed.
     #[error(transparent)]
     Embed(#[from] EmbedError),
+    /// A word of `init` is not a single vocabulary entry.
     #[error("trigger init {token:?} is not one token of the model's vocabulary")]
-    InitToken { token: String },
+    InitToken {
+        /// The word.
+        token: String,
+    },
+    /// `init` has another number of tokens than the trigger's length.
     #[error("trigger init has {got} tokens, --length is {length}")]
-    InitLength { got: usize, length: usize },
+    InitLength {
+        /// Tokens in `init`.
+        got: usize,
+        /// The trigger's length, in tokens.
+        length: usize,
+    },
+    /// Too few search examples are left (or there is no search corpus); says why.
     #[error("no search examples: {0}")]
     NoExamples(String),
+    /// Every vocabulary entry is excluded (special, subword, number or stop word).
     #[error("no candidate tokens are left after the exclusions")]
     EmptyVocabulary,
+    /// A target or source label is not one of the model's.
     #[error("unknown {role} label {label:?}: the model's labels are {known:?}")]
     Label {
+        /// `target` or `source`.
         role: &'static str,
+        /// The label as given.
         label: String,
+        /// The model's labels.
         known: Vec<String>,
     },
+    /// The tokenizer does not wrap an input in exactly two special tokens (the ids it adds to
+    /// an empty text).
     #[error(
         "the tokenizer does not wrap a sequence in exactly two special tokens ({0:?}); trigger placement needs [CLS] ... [SEP]"
     )]
     Specials(Vec<u32>),
+    /// The search corpus has no label column.
     #[error("{path} has no label column; trigger search needs gold labels")]
-    NoLabels { path: std::path::PathBuf },
+    NoLabels {
+        /// The search corpus.
+        path: std::path::PathBuf,
+    },
+    /// The search corpus's labels do not match the model's.
     #[error(transparent)]
     Corpus(#[from] crate::data::corpus::CorpusError),
 }
 
+/// Where a trigger goes in the attacked segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Position {
+    /// Before the text.
     Prefix,
+    /// After the text.
     Suffix,
 }
 
@@ -80,11 +113,14 @@ pub enum Proposals {
     Random,
 }
 
+/// How a trigger search runs (the recipe's trigger keys, checked).
 #[derive(Debug, Clone, Serialize)]
 pub struct TriggerConfig {
+    /// Tokens in the trigger.
     pub length: usize,
     /// Initial trigger tokens (default: "the" repeated).
     pub init: Option<Vec<String>>,
+    /// Before or after the text.
     pub position: Position,
     /// Push toward this label (targeted); `None` pushes away from each example's gold label.
     pub target: Option<usize>,
@@ -94,17 +130,24 @@ pub struct TriggerConfig {
     pub sigma: f32,
     /// Candidate tokens per position.
     pub candidates: usize,
+    /// Beam width: triggers kept between positions.
     pub beam: usize,
     /// Search examples per iteration.
     pub batch: usize,
+    /// Iterations at most.
     pub max_iterations: usize,
     /// Stop after this many iterations without a new best loss.
     pub patience: usize,
     /// Stop once the search has run this many model rows.
     pub max_queries: Option<u64>,
+    /// Stop once the search has run this long, in seconds (results then depend on the
+    /// machine).
     pub max_seconds: Option<f64>,
+    /// HotFlip ranking or random proposals.
     pub proposals: Proposals,
+    /// Allow tokens that continue a word (`##ing`), not only a word's first piece.
     pub allow_subwords: bool,
+    /// Allow tokens with digits.
     pub allow_numbers: bool,
     /// Tokens never proposed (besides special tokens): by default the label names.
     pub stop_words: Vec<String>,
@@ -137,26 +180,31 @@ impl Default for TriggerConfig {
 
 /// A search example: its tokens without special tokens, and its gold label.
 #[derive(Debug, Clone)]
-pub struct SearchExample {
+pub(crate) struct SearchExample {
     pub ids: Vec<u32>,
     pub gold: usize,
 }
 
 /// One line of the loss curve.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
-pub struct CurvePoint {
+pub(crate) struct CurvePoint {
+    /// Iteration (1-based).
     pub iteration: usize,
+    /// The iteration's trigger, decoded.
     pub trigger: String,
     /// Loss of the best trigger on this iteration's batch.
     pub batch_loss: f64,
     /// Loss on the fixed validation batch (comparable across iterations).
     pub validation_loss: f64,
+    /// Model rows run since the search began.
     pub queries: u64,
+    /// Search time so far, in seconds.
     pub seconds: f64,
 }
 
+/// The trigger a search ended with (its best on the validation batch), or a given one.
 #[derive(Debug, Clone, Serialize)]
-pub struct TriggerResult {
+pub(crate) struct TriggerResult {
     pub ids: Vec<u32>,
     pub tokens: Vec<String>,
     pub text: String,
@@ -167,17 +215,17 @@ pub struct TriggerResult {
 }
 
 /// Renders trigger ids as (tokens, text).
-pub type TokenText<'a> = dyn Fn(&[u32]) -> (Vec<String>, String) + 'a;
+pub(crate) type TokenText<'a> = dyn Fn(&[u32]) -> (Vec<String>, String) + 'a;
 
 /// Special ids around a sequence: `[CLS] ... [SEP]` for BERT.
 #[derive(Debug, Clone, Copy)]
-pub struct Specials {
+pub(crate) struct Specials {
     pub cls: u32,
     pub sep: u32,
 }
 
 /// The searcher: a classifier for exact losses, its embedding-input twin for gradients.
-pub struct TriggerSearch<'m> {
+pub(crate) struct TriggerSearch<'m> {
     pub classifier: &'m mut Classifier,
     /// `None` where the embedding-input graph could not be built: the search then runs on
     /// random proposals alone.
@@ -191,7 +239,7 @@ pub struct TriggerSearch<'m> {
 /// search resumes), and a trace of its gradient estimates (for comparison with exact
 /// gradients, `benches/compare`).
 #[derive(Debug, Default)]
-pub struct SearchHooks {
+pub(crate) struct SearchHooks {
     pub checkpoint: Option<Checkpoint>,
     pub trace: Option<GradientTrace>,
 }
@@ -200,7 +248,7 @@ pub struct SearchHooks {
 /// allowed tokens, configuration), then per iteration its `gradient` estimates and an
 /// `iteration` line. A resumed search appends to the trace of the search it resumes.
 #[derive(Debug)]
-pub struct GradientTrace {
+pub(crate) struct GradientTrace {
     pub path: std::path::PathBuf,
     /// Added to the setup line: what the caller knows (model folder, source label).
     pub context: serde_json::Map<String, serde_json::Value>,
@@ -288,7 +336,7 @@ fn search_key(
 
 /// Place a trigger in an example: `[CLS] trigger text [SEP]` or `[CLS] text trigger [SEP]`.
 /// Returns the ids and the positions the trigger occupies.
-pub fn with_trigger(
+pub(crate) fn with_trigger(
     specials: Specials,
     position: Position,
     trigger: &[u32],
@@ -346,7 +394,7 @@ fn gaussian(rng: &mut ChaCha8Rng, n: usize) -> Vec<f32> {
 /// What a vocabulary entry is, as the tokenizer that owns it says: which ids are special, and
 /// how a word's first piece is marked (`##` continuations for WordPiece, `▁` / `Ġ` word starts
 /// for SentencePiece and byte-level BPE).
-pub struct VocabularyKind<'a> {
+pub(crate) struct VocabularyKind<'a> {
     pub special_ids: &'a std::collections::HashSet<u32>,
     pub marker: &'a crate::model::tokenize::WordMarker,
 }
@@ -354,7 +402,7 @@ pub struct VocabularyKind<'a> {
 /// Token ids a trigger may use: no special tokens, and by default only whole words (a word's
 /// first piece), no numbers and no stop words. Words are compared with the stop words and
 /// label names after the word marker is stripped and case folded.
-pub fn allowed_tokens(
+pub(crate) fn allowed_tokens(
     vocab: &[(u32, String)],
     kind: &VocabularyKind,
     config: &TriggerConfig,
@@ -854,7 +902,7 @@ impl TriggerSearch<'_> {
 }
 
 /// Everything a trigger attack produced.
-pub struct TriggerAttack {
+pub(crate) struct TriggerAttack {
     pub result: TriggerResult,
     pub proposals: Proposals,
     pub target: Option<usize>,
@@ -897,7 +945,7 @@ fn attacked(gold: usize, source: Option<usize>, target: Option<usize>) -> bool {
 }
 
 /// Search for a trigger on `search` and evaluate it, and random baselines, on `eval`.
-pub fn run_attack(
+pub(crate) fn run_attack(
     classifier: &mut Classifier,
     settings: &super::spec::TriggerSettings,
     eval: &[super::runner::Target],

@@ -16,15 +16,19 @@ use std::path::{Path, PathBuf};
 /// A byte range into a row's text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Span {
+    /// Byte offset of the first byte.
     pub start: usize,
+    /// Byte offset one past the last byte.
     pub end: usize,
 }
 
 impl Span {
+    /// The byte range `start..end`.
     pub fn new(start: usize, end: usize) -> Self {
         Self { start, end }
     }
 
+    /// The span's text in `text` (panics if the span is outside it or splits a character).
     pub fn of<'t>(&self, text: &'t str) -> &'t str {
         &text[self.start..self.end]
     }
@@ -38,23 +42,34 @@ impl Span {
 /// pronoun refers to it (when the corpus says).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidate {
+    /// The corpus's column name for the candidate: `A` or `B`.
     pub label: String,
+    /// The mention as the corpus writes it (the text at `span`).
     pub name: String,
+    /// Where the mention is in the row's text.
     pub span: Span,
+    /// Whether the pronoun refers to this candidate (`A-coref`/`B-coref`); `None` when the
+    /// corpus has no such column.
     pub gold: Option<bool>,
 }
 
+/// One row of a span corpus: a text, its pronoun and its candidates, with byte spans.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpanRow {
     /// Line in the corpus file (1-based, header is line 1).
     pub line: usize,
+    /// The row's `ID` column, or `line-<line>` when the file has none.
     pub id: String,
+    /// The passage.
     pub text: String,
+    /// Where the pronoun is in `text`.
     pub pronoun: Span,
+    /// The candidate antecedents, in column order (`A`, then `B`).
     pub candidates: Vec<Candidate>,
 }
 
 impl SpanRow {
+    /// The pronoun as it stands in the text.
     pub fn pronoun_text(&self) -> &str {
         self.pronoun.of(&self.text)
     }
@@ -94,28 +109,45 @@ impl SpanRow {
     }
 }
 
+/// Why a span corpus could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum SpanCorpusError {
+    /// The file could not be read.
     #[error("failed to read {path}")]
     Read {
+        /// The corpus file.
         path: PathBuf,
+        /// The underlying error.
         #[source]
         source: std::io::Error,
     },
+    /// The header lacks a required column.
     #[error("{path}: line 1: missing column {column:?} (a span corpus needs {needed})")]
     MissingColumn {
+        /// The corpus file.
         path: PathBuf,
+        /// The missing column.
         column: String,
+        /// Every required column, for the message.
         needed: &'static str,
     },
+    /// A row is malformed: field count, an offset that does not point at its mention, a bad
+    /// gold value, invalid UTF-8.
     #[error("{path}: line {line}: {message}")]
     Row {
+        /// The corpus file.
         path: PathBuf,
+        /// Line in the file (1-based, header is line 1).
         line: usize,
+        /// What is wrong with the row.
         message: String,
     },
+    /// The file has a header but no rows.
     #[error("{path} has no rows")]
-    Empty { path: PathBuf },
+    Empty {
+        /// The corpus file.
+        path: PathBuf,
+    },
 }
 
 const REQUIRED: &str = "Text, Pronoun, Pronoun-offset, A, A-offset, B, B-offset";
@@ -123,8 +155,11 @@ const REQUIRED: &str = "Text, Pronoun, Pronoun-offset, A, A-offset, B, B-offset"
 /// A GAP-format file: tab-separated, a header, no quoting (GAP's texts contain quote marks).
 #[derive(Debug, Clone)]
 pub struct SpanCorpus {
+    /// The file read.
     pub path: PathBuf,
+    /// Its rows, in file order (blank lines skipped).
     pub rows: Vec<SpanRow>,
+    /// sha256 of the file's bytes, lower-case hex.
     pub sha256: String,
 }
 
@@ -145,6 +180,7 @@ impl SpanCorpus {
             })
     }
 
+    /// Read and [parse](Self::parse) a span corpus file.
     pub fn read(path: &Path) -> Result<Self, SpanCorpusError> {
         let bytes = std::fs::read(path).map_err(|source| SpanCorpusError::Read {
             path: path.to_path_buf(),
@@ -153,6 +189,9 @@ impl SpanCorpus {
         Self::parse(path, &bytes)
     }
 
+    /// Parse a span corpus from its bytes: columns `Text`, `Pronoun`, `Pronoun-offset`, `A`,
+    /// `A-offset`, `B`, `B-offset`, optionally `ID` and `A-coref`/`B-coref` (TRUE/FALSE), with
+    /// code-point offsets checked against the mentions. `path` names the file in errors.
     pub fn parse(path: &Path, bytes: &[u8]) -> Result<Self, SpanCorpusError> {
         let row_err = |line: usize, message: String| SpanCorpusError::Row {
             path: path.to_path_buf(),
@@ -310,6 +349,7 @@ impl SpanCorpus {
         })
     }
 
+    /// The file's name, as reports name the corpus.
     pub fn name(&self) -> String {
         self.path
             .file_name()
@@ -334,16 +374,27 @@ pub fn char_offset(text: &str, byte: usize) -> usize {
 /// Replace `span` of the text with `replacement`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Edit {
+    /// The bytes replaced (empty for an insertion).
     pub span: Span,
+    /// What replaces them.
     pub replacement: String,
 }
 
+/// Why [`apply_edits`] refused a set of edits.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EditError {
+    /// Two edits overlap.
     #[error("edits at {0:?} and {1:?} overlap")]
     Overlap(Span, Span),
+    /// An edit overlaps a tracked span without replacing it exactly.
     #[error("edit at {edit:?} cuts through tracked span {tracked:?}")]
-    CutsSpan { edit: Span, tracked: Span },
+    CutsSpan {
+        /// The edit's span.
+        edit: Span,
+        /// The tracked span it cuts.
+        tracked: Span,
+    },
+    /// An edit's span is outside the text or not on character boundaries.
     #[error("edit at {0:?} is outside the text or splits a character")]
     OutOfText(Span),
 }

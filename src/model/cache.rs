@@ -8,13 +8,13 @@ use std::sync::Arc;
 use super::*;
 
 /// One cache entry: an exact model input and its logits.
-pub type CacheEntry = (TokenIds, Arc<[f32]>);
+pub(crate) type CacheEntry = (TokenIds, Arc<[f32]>);
 
 /// A bounded map from exact model input to logits. Oldest entries go first when it is full;
 /// attacks revisit recent inputs far more often than old ones.
 ///
 /// What the cache holds is a function of the order of insertions alone (lookups do not
-/// reorder it), so replaying a [journal](PredictionCache::start_journal) of insertions
+/// reorder it), so replaying a journal (`start_journal`) of insertions
 /// rebuilds it exactly: a resumed trigger search relies on that to pay for, and count, the
 /// same queries as one that was never stopped.
 #[derive(Debug)]
@@ -28,7 +28,8 @@ pub struct PredictionCache {
 }
 
 impl PredictionCache {
-    pub fn new(capacity: usize) -> Self {
+    /// An empty cache holding at most `capacity` entries (0 stores nothing).
+    pub(crate) fn new(capacity: usize) -> Self {
         Self {
             map: HashMap::new(),
             order: VecDeque::new(),
@@ -38,28 +39,32 @@ impl PredictionCache {
     }
 
     /// Record every insertion from now on (see [`PredictionCache::take_journal`]).
-    pub fn start_journal(&mut self) {
+    pub(crate) fn start_journal(&mut self) {
         self.journal = Some(Vec::new());
     }
 
     /// The insertions recorded since the journal started or was last taken, in order; the
     /// journal keeps recording.
-    pub fn take_journal(&mut self) -> Vec<CacheEntry> {
+    pub(crate) fn take_journal(&mut self) -> Vec<CacheEntry> {
         self.journal
             .as_mut()
             .map(std::mem::take)
             .unwrap_or_default()
     }
 
-    pub fn stop_journal(&mut self) {
+    /// Stop recording insertions and drop any not yet taken.
+    pub(crate) fn stop_journal(&mut self) {
         self.journal = None;
     }
 
+    /// The logits cached for exactly these token ids (and type ids), if any.
     pub fn get(&self, key: &TokenIds) -> Option<&Arc<[f32]>> {
         self.map.get(key)
     }
 
-    pub fn insert(&mut self, key: TokenIds, logits: Arc<[f32]>) {
+    /// Cache `logits` for `key`, evicting the oldest entries to make room; a key already
+    /// cached keeps its entry (and its place in the eviction order).
+    pub(crate) fn insert(&mut self, key: TokenIds, logits: Arc<[f32]>) {
         if self.capacity == 0 || self.map.contains_key(&key) {
             return;
         }
@@ -79,15 +84,18 @@ impl PredictionCache {
         self.map.insert(key, logits);
     }
 
+    /// Entries held.
     pub fn len(&self) -> usize {
         self.map.len()
     }
 
+    /// Whether the cache holds nothing.
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
     }
 
-    pub fn clear(&mut self) {
+    /// Drop every entry (the journal, if recording, is left as it is).
+    pub(crate) fn clear(&mut self) {
         self.map.clear();
         self.order.clear();
     }

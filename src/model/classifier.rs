@@ -48,6 +48,8 @@ impl LoadedModel for Classifier {
     }
 }
 
+/// A sequence classifier loaded from a model folder, with its tokenizer, prediction cache and
+/// query counters.
 pub struct Classifier {
     info: ModelInfo,
     /// Runs long rows, and short ones when there is one worker.
@@ -65,6 +67,9 @@ pub struct Classifier {
 }
 
 impl Classifier {
+    /// Load the classifier in the folder `dir`: read and cross-check its files, build its
+    /// ONNX Runtime session and check the graph's inputs and outputs. A dynamically quantized
+    /// model is set to run one row at a time, whole graph, whatever `options` say.
     pub fn load(dir: &Path, mut options: InferenceOptions) -> Result<Self, ModelError> {
         let mut info = ModelInfo::read(dir)?;
         // Dynamic int8 quantization (onnxruntime's `quantize_dynamic`) scales activations by
@@ -142,58 +147,74 @@ impl Classifier {
         })
     }
 
+    /// What the folder says about the model (its `max_len` already cut to the options').
     pub fn info(&self) -> &ModelInfo {
         &self.info
     }
 
+    /// Label names, by index.
     pub fn labels(&self) -> &[String] {
         &self.info.labels
     }
 
+    /// The model's tokenizer, truncating to [`ModelInfo::max_len`].
     pub fn encoder(&self) -> &TextEncoder {
         &self.encoder
     }
 
+    /// The options in force (after any a dynamically quantized model overrides).
     pub fn options(&self) -> &InferenceOptions {
         &self.options
     }
 
+    /// Model work since loading (or as added from a resumed search's checkpoint).
     pub fn stats(&self) -> QueryStats {
         self.stats
     }
 
+    /// The prediction cache in front of the model.
     pub fn cache(&self) -> &PredictionCache {
         &self.cache
     }
 
+    /// Empty the prediction cache, so that the next requests are paid for (the counters are
+    /// kept).
     pub fn clear_cache(&mut self) {
         self.cache.clear();
     }
 
-    pub fn cache_mut(&mut self) -> &mut PredictionCache {
+    /// The prediction cache, to replay a checkpoint's journal into and to journal.
+    pub(crate) fn cache_mut(&mut self) -> &mut PredictionCache {
         &mut self.cache
     }
 
     /// Count work done by an earlier process as done here: a resumed search adds what its
     /// checkpoint says the interrupted one had spent, so its totals equal an unbroken run's.
-    pub fn add_stats(&mut self, earlier: &QueryStats) {
+    pub(crate) fn add_stats(&mut self, earlier: &QueryStats) {
         self.stats.add(earlier);
     }
 
+    /// Rows per forward pass from now on (at least 1); ignored by a model that runs one row at
+    /// a time.
     pub fn set_batch_size(&mut self, batch_size: usize) {
         if !self.one_row_at_a_time {
             self.options.batch_size = batch_size.max(1);
         }
     }
 
+    /// Tokenize texts as the model will see them (truncated to its limit, special tokens
+    /// added), without running it.
     pub fn encode(&self, texts: &[&str]) -> Result<Vec<Encoded>, ModelError> {
         Ok(self.encoder.encode_batch(texts)?)
     }
 
+    /// One prediction per text, in order.
     pub fn predict(&mut self, texts: &[&str]) -> Result<Vec<Prediction>, ModelError> {
         self.predict_with_progress(texts, &mut |_, _| {})
     }
 
+    /// [`Classifier::predict`], telling `progress` (rows done, rows to run) after each
+    /// forward pass.
     pub fn predict_with_progress(
         &mut self,
         texts: &[&str],

@@ -20,23 +20,40 @@ use crate::data::spans::{Edit, Span, SpanRow, apply_edits};
 use crate::model::{Classifier, ModelError, Prediction, Progress};
 use crate::score::stats::Rate;
 
+/// The span template in a coreference model's folder.
 pub const INPUT_FILE: &str = "input.toml";
+/// The label of a row resolved to no candidate.
 pub const NEITHER: &str = "neither";
 
+/// Why a coreference model could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum CorefError {
+    /// `input.toml` could not be read.
     #[error("failed to read {path}")]
     Read {
+        /// The template file.
         path: PathBuf,
+        /// The underlying error.
         #[source]
         source: std::io::Error,
     },
+    /// `input.toml` is malformed, or names a positive label the model does not have.
     #[error("{path} is not valid: {message}")]
-    Invalid { path: PathBuf, message: String },
+    Invalid {
+        /// The template file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The model folder has no `input.toml`: it is a plain classifier.
     #[error(
         "model {dir} has no {INPUT_FILE}: it is a plain text classifier, and span rows need a model that declares its input template"
     )]
-    NoTemplate { dir: PathBuf },
+    NoTemplate {
+        /// The model folder.
+        dir: PathBuf,
+    },
+    /// The classifier failed.
     #[error(transparent)]
     Model(#[from] ModelError),
 }
@@ -60,10 +77,13 @@ struct MarkerFile {
 /// How a span row becomes one model input per candidate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpanTemplate {
+    /// The classifier label that means "the pronoun refers to this candidate".
     pub positive_label: String,
     /// Pair the marked text with the candidate's name as a second segment.
     pub pair_with_candidate: bool,
+    /// Text put before and after the pronoun.
     pub pronoun_markers: [String; 2],
+    /// Text put before and after the candidate's mention.
     pub candidate_markers: [String; 2],
 }
 
@@ -81,6 +101,8 @@ impl SpanTemplate {
         Self::parse(&path, &text).map(Some)
     }
 
+    /// Parse the text of an `input.toml` (kind `span-candidate`); `path` only names the file in
+    /// errors.
     pub fn parse(path: &Path, text: &str) -> Result<Self, CorefError> {
         let invalid = |message: String| CorefError::Invalid {
             path: path.to_path_buf(),
@@ -139,7 +161,9 @@ impl SpanTemplate {
 
 /// A model that resolves pronouns: a classifier plus its span template.
 pub struct CorefModel {
+    /// The candidate classifier.
     pub classifier: Classifier,
+    /// How its folder turns span rows into inputs.
     pub template: SpanTemplate,
     positive: usize,
 }
@@ -166,6 +190,8 @@ pub struct RowResolution {
 }
 
 impl RowResolution {
+    /// The resolution of these probabilities: the most probable candidate above one half (the
+    /// first on ties), else neither.
     pub fn from_probs(coref: Vec<f32>) -> Self {
         let mut resolved = None;
         for (i, &p) in coref.iter().enumerate() {
@@ -203,6 +229,8 @@ pub fn labels(row: &SpanRow) -> Vec<String> {
 }
 
 impl CorefModel {
+    /// Wrap a loaded classifier whose folder has an `input.toml`, whose positive label must
+    /// be one of the classifier's.
     pub fn new(classifier: Classifier) -> Result<Self, CorefError> {
         let dir = classifier.info().dir.clone();
         let template =
@@ -273,28 +301,40 @@ pub fn pronoun_gender(pronoun: &str) -> Option<&'static str> {
 /// GAP's measures over one set of rows.
 #[derive(Debug, Clone, Serialize)]
 pub struct GapScores {
+    /// `all`, `masculine` or `feminine` (by the pronoun).
     pub group: String,
+    /// Rows with gold labels.
     pub rows: u64,
     /// Rows resolved to the gold answer (A, B or neither) / rows.
     pub accuracy: Rate,
     /// Per-candidate decisions, as GAP's scorer counts them.
     pub precision: Rate,
+    /// Gold referents their row resolved to / gold referents.
     pub recall: Rate,
+    /// Per-candidate F1, a fraction in [0, 1] (0 when nothing is right).
     pub f1: f64,
 }
 
+/// `robust eval` on a coreference model: GAP's measures overall and by pronoun gender.
 #[derive(Debug, Clone, Serialize)]
 pub struct CorefEval {
+    /// The model as reports name it.
     pub model: String,
+    /// sha256 of the model, lower-case hex.
     pub model_sha256: String,
+    /// The corpus as reports name it.
     pub corpus: String,
+    /// sha256 of the corpus file, lower-case hex.
     pub corpus_sha256: String,
+    /// Scores over every row with gold labels.
     pub overall: GapScores,
     /// masculine, feminine.
     pub by_gender: Vec<GapScores>,
     /// F1 feminine / F1 masculine (GAP's bias ratio; 1 is parity).
     pub bias: Option<f64>,
+    /// Model inputs (one per row and candidate) cut to the model's length limit.
     pub truncated_inputs: u64,
+    /// Wall-clock time of the evaluation, in seconds.
     pub wall_seconds: f64,
 }
 

@@ -13,27 +13,40 @@ use crate::model::session;
 use crate::model::{InferenceOptions, ModelError, ModelInfo, QueryStats};
 use crate::onnx::{EmbeddingSite, OnnxError, OnnxModel};
 
+/// Why the embedding-input graph could not be built or run.
 #[derive(Debug, thiserror::Error)]
 pub enum EmbedError {
+    /// There is no embedding-input graph for this model (it could not be built).
     #[error("the embedding-input graph is not available for this model")]
     Unavailable,
+    /// The export could not be read or rewritten into an embedding-input graph.
     #[error(transparent)]
     Onnx(#[from] OnnxError),
+    /// ONNX Runtime could not be loaded.
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
+    /// ONNX Runtime could not build a session of the rewritten graph.
     #[error("onnx runtime failed on the embedding-input graph of {model}")]
     Session {
+        /// The model's name.
         model: String,
+        /// The runtime's error.
         #[source]
         source: ort::Error,
     },
+    /// The graph's inputs or outputs do not fit, or a batch failed.
     #[error(transparent)]
     Model(#[from] ModelError),
+    /// A row's embeddings or type ids do not match its token count.
     #[error("row {row}: {got} embedding values for {tokens} tokens of width {hidden}")]
     RowShape {
+        /// Index of the row in the request (0-based).
         row: usize,
+        /// Embedding values given.
         got: usize,
+        /// Tokens in the row.
         tokens: usize,
+        /// The model's embedding width.
         hidden: usize,
     },
 }
@@ -42,11 +55,16 @@ pub enum EmbedError {
 /// their embeddings, `ids.len() * hidden` values, row-major.
 #[derive(Debug, Clone)]
 pub struct EmbeddedRow {
+    /// Token ids, special tokens included.
     pub ids: Vec<u32>,
+    /// Token type (segment) ids, one per token.
     pub type_ids: Vec<u32>,
+    /// The tokens' embeddings, `ids.len() * hidden` values, row-major.
     pub embeddings: Vec<f32>,
 }
 
+/// A classifier's embedding-input twin: the same graph and weights, fed word embeddings in
+/// place of the token-id lookup.
 pub struct EmbeddingModel {
     name: String,
     /// The model file the graph was built from (named in errors).
@@ -64,6 +82,8 @@ pub struct EmbeddingModel {
 }
 
 impl EmbeddingModel {
+    /// Build the embedding-input graph from the classifier described by `info` (read from its
+    /// `model.onnx`, narrowed to `[CLS]` in the last layer where `options` allow) and load it.
     pub fn load(info: &ModelInfo, options: &InferenceOptions) -> Result<Self, EmbedError> {
         let onnx = OnnxModel::read(&info.model_path())?;
         let site = onnx.embedding_site()?;
@@ -103,10 +123,12 @@ impl EmbeddingModel {
         })
     }
 
+    /// Rows in the embedding table (the vocabulary size).
     pub fn vocab(&self) -> usize {
         self.site.vocab
     }
 
+    /// The embedding width.
     pub fn hidden(&self) -> usize {
         self.site.hidden
     }
@@ -121,7 +143,7 @@ impl EmbeddingModel {
         self.table_rms
     }
 
-    /// The embedding of one token.
+    /// The embedding of one token (`hidden` values; an id past the table reads its last row).
     pub fn embedding(&self, id: u32) -> &[f32] {
         let h = self.site.hidden;
         let i = (id as usize).min(self.site.vocab - 1);

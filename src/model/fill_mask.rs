@@ -20,6 +20,7 @@ use crate::model::{
 /// Logit floats per batch at most (256 MB).
 const MAX_BATCH_FLOATS: usize = 64 << 20;
 
+/// A fill-mask model loaded from a model folder, with its tokenizer and query counters.
 pub struct MaskedLm {
     dir: PathBuf,
     name: String,
@@ -33,6 +34,9 @@ pub struct MaskedLm {
 }
 
 impl MaskedLm {
+    /// Load the fill-mask model in the folder `dir` and check its graph and tokenizer (which
+    /// must have a `[MASK]` or `<mask>` token). Of `options`, the batch size, threads, length
+    /// limit and library path apply; there is no prediction cache.
     pub fn load(dir: &Path, options: InferenceOptions) -> Result<Self, ModelError> {
         let folder = Folder::open(dir, ModelKind::FillMask)?;
         let env = runtime::environment(options.ort_lib.as_deref())?;
@@ -76,26 +80,32 @@ impl MaskedLm {
         })
     }
 
+    /// The name reports give the model (`robust.toml`'s `name`, else the folder's name).
     pub fn name(&self) -> &str {
         &self.name
     }
 
+    /// The model folder.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
+    /// The model's tokenizer, truncating to the model's length limit.
     pub fn encoder(&self) -> &TextEncoder {
         &self.encoder
     }
 
+    /// The id of the mask token (`[MASK]`, or `<mask>` for RoBERTa-style vocabularies).
     pub fn mask_id(&self) -> u32 {
         self.mask_id
     }
 
+    /// Model work since loading.
     pub fn stats(&self) -> QueryStats {
         self.stats
     }
 
+    /// sha256 of `model.onnx` and its external data, lower-case hex.
     pub fn sha256(&self) -> Result<String, ModelError> {
         crate::model::model_sha256(&self.dir)
     }
@@ -172,7 +182,8 @@ impl crate::model::LoadedModel for MaskedLm {
     }
 }
 
-pub fn log_softmax(logits: &[f32]) -> Vec<f32> {
+/// Natural-log probabilities from logits, computed stably (the largest logit subtracted first).
+pub(crate) fn log_softmax(logits: &[f32]) -> Vec<f32> {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let sum: f64 = logits.iter().map(|&l| f64::from(l - max).exp()).sum();
     let log_sum = sum.ln() as f32 + max;

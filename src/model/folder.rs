@@ -301,11 +301,14 @@ pub(crate) struct Manifest {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ModelKind {
+    /// A sequence classifier: one row of label logits per input.
     Classifier,
+    /// A masked language model: vocabulary logits at every position.
     FillMask,
 }
 
 impl ModelKind {
+    /// The kind in words, as error messages name it.
     pub fn as_str(self) -> &'static str {
         match self {
             ModelKind::Classifier => "classifier",
@@ -391,6 +394,8 @@ impl TokenizerConfig {
     }
 }
 
+/// The tokenizer's transformers config in a model folder (optional): its `model_max_length`
+/// limits input length, and the special tokens it names must be in the vocabulary.
 pub const TOKENIZER_CONFIG_FILE: &str = "tokenizer_config.json";
 
 pub(crate) fn read_tokenizer_config(dir: &Path) -> Result<Option<TokenizerConfig>, ModelError> {

@@ -17,7 +17,8 @@ pub mod runtime;
 pub mod session;
 pub mod tokenize;
 
-pub use cache::{CacheEntry, PredictionCache};
+pub(crate) use cache::CacheEntry;
+pub use cache::PredictionCache;
 pub use classifier::Classifier;
 pub use folder::*;
 
@@ -28,58 +29,104 @@ use self::runtime::RuntimeError;
 use self::session::{padded_feed, session_builder};
 use crate::model::tokenize::{Encoded, TextEncoder, TokenIds, TokenizeError, WordMarker};
 
+/// The ONNX graph in a model folder.
 pub const MODEL_FILE: &str = "model.onnx";
+/// The Hugging Face tokenizer in a model folder.
 pub const TOKENIZER_FILE: &str = "tokenizer.json";
+/// The transformers config in a model folder (`id2label`, `model_type`, position limit).
 pub const CONFIG_FILE: &str = "config.json";
+/// robust's own optional manifest in a model folder (`name`, `labels`, `max_length`, `kind`),
+/// whose keys win over `config.json`'s.
 pub const MANIFEST_FILE: &str = "robust.toml";
 
+/// Why a model could not be loaded or run.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
+    /// The folder lacks a file every model needs (`model.onnx`, `tokenizer.json`) or, for a
+    /// classifier without labels in `robust.toml`, `config.json`.
     #[error("model folder {dir} has no {file}")]
-    MissingFile { dir: PathBuf, file: &'static str },
+    MissingFile {
+        /// The model folder.
+        dir: PathBuf,
+        /// The missing file's name.
+        file: &'static str,
+    },
+    /// A file of the folder could not be read.
     #[error("failed to read {path}")]
     Read {
+        /// The file.
         path: PathBuf,
+        /// The underlying error.
         #[source]
         source: std::io::Error,
     },
+    /// A file of the folder is malformed or does not belong with the others (labels,
+    /// tokenizer family, special tokens, vocabulary size).
     #[error("{path} is not valid: {message}")]
-    BadConfig { path: PathBuf, message: String },
+    BadConfig {
+        /// The offending file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The folder holds another kind of model than the command needs.
     #[error("model {dir} is a {found}; this command needs a {needed}")]
     WrongKind {
+        /// The model folder.
         dir: PathBuf,
+        /// The kind found, in words ([`ModelKind::as_str`]).
         found: &'static str,
+        /// The kind needed, in words.
         needed: &'static str,
     },
+    /// The graph's inputs or outputs are not what this kind of model needs.
     #[error("model {path} does not fit a classifier: {message}")]
-    Incompatible { path: PathBuf, message: String },
+    Incompatible {
+        /// The graph file.
+        path: PathBuf,
+        /// Which input or output does not fit, and how.
+        message: String,
+    },
+    /// ONNX Runtime could not be loaded.
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
+    /// The tokenizer could not be loaded or failed on an input.
     #[error(transparent)]
     Tokenize(#[from] TokenizeError),
+    /// ONNX Runtime failed to build a session or to run a batch.
     #[error("onnx runtime failed on {path}")]
     Session {
+        /// The graph file.
         path: PathBuf,
+        /// The runtime's error.
         #[source]
         source: ort::Error,
     },
+    /// ONNX Runtime refused a batch, and this row fails on its own too.
     #[error(
         "onnx runtime failed on {path} for one input ({} tokens: {})",
         ids.len(),
         text.as_deref().map_or_else(|| format!("ids {ids:?}"), |t| format!("{t:?}"))
     )]
     FailedInput {
+        /// The graph file.
         path: PathBuf,
+        /// The row's token ids, special tokens included.
         ids: Vec<u32>,
         /// The input, decoded by the model's tokenizer where it could be.
         text: Option<String>,
+        /// The runtime's error.
         #[source]
         source: ort::Error,
     },
+    /// The graph returned logits of another shape than `[rows, labels]`.
     #[error("model returned logits of shape {shape:?}, expected [{rows}, {labels}]")]
     OutputShape {
+        /// The shape returned.
         shape: Vec<i64>,
+        /// Rows in the batch.
         rows: usize,
+        /// Labels the model declares.
         labels: usize,
     },
 }
@@ -87,7 +134,10 @@ pub enum ModelError {
 /// How inference runs: rows per forward pass, threads inside each operator, cache size.
 #[derive(Debug, Clone)]
 pub struct InferenceOptions {
+    /// Rows per forward pass, at most (a dynamically quantized model runs one at a time).
     pub batch_size: usize,
+    /// Threads for inference in all: one session spreads them over each operator, worker
+    /// sessions share them out ([`worker_split`]). Defaults to the available parallelism.
     pub threads: usize,
     /// Entries kept in the prediction cache; 0 disables it.
     pub cache_capacity: usize,
@@ -96,7 +146,7 @@ pub struct InferenceOptions {
     /// `--ort-lib`, when given.
     pub ort_lib: Option<PathBuf>,
     /// Compute the last layer only for `[CLS]` where the graph allows it (`--full-graph` turns
-    /// this off); see [`narrowed_graph`].
+    /// this off); see `classifier::narrowed_graph`.
     pub narrow_tail: bool,
     /// Sessions that run batches side by side, sharing `threads` between them; `None` picks
     /// with [`worker_split`].
@@ -174,10 +224,12 @@ pub struct QueryStats {
     pub truncated: u64,
     /// Token positions computed, padding included, and of those the real ones.
     pub padded_tokens: u64,
+    /// Of `padded_tokens`, the real (non-padding) positions.
     pub real_tokens: u64,
 }
 
 impl QueryStats {
+    /// The work done since `earlier`, a snapshot of the same counters taken before.
     pub fn since(&self, earlier: &QueryStats) -> QueryStats {
         QueryStats {
             requests: self.requests - earlier.requests,
@@ -204,12 +256,16 @@ impl QueryStats {
 /// One row's prediction.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Prediction {
+    /// Index of the most probable label (the first on ties).
     pub label: usize,
+    /// Softmax of the logits, by label index.
     pub probs: Vec<f32>,
+    /// The model's raw logits, by label index (shared with the prediction cache).
     pub logits: Arc<[f32]>,
 }
 
 impl Prediction {
+    /// The prediction the logits make: softmax probabilities and their argmax.
     pub fn from_logits(logits: Arc<[f32]>) -> Self {
         let probs = softmax(&logits);
         let label = argmax(&probs);
@@ -220,12 +276,14 @@ impl Prediction {
         }
     }
 
+    /// Probability of the predicted label, in [0, 1].
     pub fn confidence(&self) -> f32 {
         self.probs[self.label]
     }
 }
 
-pub fn softmax(logits: &[f32]) -> Vec<f32> {
+/// Probabilities from logits, computed in f64 after subtracting the largest logit.
+pub(crate) fn softmax(logits: &[f32]) -> Vec<f32> {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let exp: Vec<f64> = logits.iter().map(|&l| f64::from(l - max).exp()).collect();
     let sum: f64 = exp.iter().sum();
@@ -233,7 +291,7 @@ pub fn softmax(logits: &[f32]) -> Vec<f32> {
 }
 
 /// Index of the largest value; the first one on ties, so results are deterministic.
-pub fn argmax(values: &[f32]) -> usize {
+pub(crate) fn argmax(values: &[f32]) -> usize {
     let mut best = 0;
     for (i, &v) in values.iter().enumerate() {
         if v > values[best] {
@@ -246,13 +304,20 @@ pub fn argmax(values: &[f32]) -> usize {
 /// What a model folder says about itself.
 #[derive(Debug, Clone)]
 pub struct ModelInfo {
+    /// The model folder.
     pub dir: PathBuf,
+    /// The name reports give the model (`robust.toml`'s `name`, else the folder's name).
     pub name: String,
+    /// Label names by index (`robust.toml`'s `labels`, else `config.json`'s `id2label`).
     pub labels: Vec<String>,
+    /// Most tokens per input, special tokens included: the least of the position embeddings'
+    /// limit and `tokenizer_config.json`'s and `robust.toml`'s limits, and in a loaded
+    /// [`Classifier`]'s info also [`InferenceOptions::max_len`].
     pub max_len: usize,
 }
 
 impl ModelInfo {
+    /// The folder's `model.onnx`.
     pub fn model_path(&self) -> PathBuf {
         self.dir.join(MODEL_FILE)
     }
@@ -337,11 +402,14 @@ pub trait LoadedModel {
 /// passage) that the tokenizer joins with its own separators.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Input<'a> {
+    /// The text, or the first segment of a pair.
     pub text: &'a str,
+    /// The second segment, for a sentence pair.
     pub pair: Option<&'a str>,
 }
 
 impl<'a> Input<'a> {
+    /// A text (`pair` `None`) or a sentence pair.
     pub fn new(text: &'a str, pair: Option<&'a str>) -> Self {
         Self { text, pair }
     }
@@ -373,6 +441,7 @@ pub trait TextModel {
     /// Model work so far (rows run, cache hits, truncations).
     fn stats(&self) -> QueryStats;
 
+    /// One prediction per text, in order, with no progress reports.
     fn predict(&mut self, texts: &[&str]) -> Result<Vec<Prediction>, ModelError> {
         self.predict_with_progress(texts, &mut |_, _| {})
     }

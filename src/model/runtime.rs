@@ -12,29 +12,48 @@ use std::sync::OnceLock;
 use ort::environment::Environment;
 
 /// Where the project's setup script puts its copy of the library, relative to the repository.
-pub const SETUP_DIR: &str = ".ort";
+pub(crate) const SETUP_DIR: &str = ".ort";
 const LIB_NAME: &str = "libonnxruntime.so";
 const HOW_TO_GET: &str = "run `./scripts/setup` in the robust repository (it unpacks the library from the \
      PyPI onnxruntime wheel), or `pip install onnxruntime`, or pass --ort-lib PATH / set ORT_DYLIB_PATH";
 
+/// Why the ONNX Runtime library could not be found or loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
+    /// The path named by `--ort-lib` or `ORT_DYLIB_PATH` is not a file.
     #[error("onnx runtime library {path} (from {origin}) does not exist")]
-    Missing { path: PathBuf, origin: &'static str },
+    Missing {
+        /// The path given.
+        path: PathBuf,
+        /// Where it was given: `--ort-lib` or `ORT_DYLIB_PATH`.
+        origin: &'static str,
+    },
+    /// No library was named and none was found in the usual places.
     #[error("onnx runtime library not found; {HOW_TO_GET}")]
     NotFound,
+    /// The library was found but could not be loaded.
     #[error("failed to load onnx runtime from {path}: {message}")]
-    Load { path: PathBuf, message: String },
+    Load {
+        /// The library file.
+        path: PathBuf,
+        /// The loader's error.
+        message: String,
+    },
+    /// The library loaded but its environment could not be created.
     #[error("failed to create the onnx runtime environment")]
     Environment(#[source] ort::Error),
 }
 
 /// How the library path was chosen, in the order they are tried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Origin {
+pub(crate) enum Origin {
+    /// `--ort-lib`.
     Flag,
+    /// `ORT_DYLIB_PATH`.
     EnvVar,
+    /// The setup script's copy in `.ort/`.
     Setup,
+    /// A pip-installed `onnxruntime` package.
     PythonPackage,
 }
 
@@ -52,7 +71,7 @@ impl Origin {
 /// Resolve the library: `--ort-lib`, then `ORT_DYLIB_PATH`, then the setup script's copy
 /// (`.ort/` in the working directory or in the repository this binary was built from), then
 /// the `capi/` folder of a pip-installed `onnxruntime`.
-pub fn resolve_library(flag: Option<&Path>) -> Result<(PathBuf, Origin), RuntimeError> {
+pub(crate) fn resolve_library(flag: Option<&Path>) -> Result<(PathBuf, Origin), RuntimeError> {
     if let Some(path) = flag {
         return existing(path.to_path_buf(), Origin::Flag);
     }
@@ -138,7 +157,7 @@ static ENVIRONMENT: OnceLock<(Environment, PathBuf)> = OnceLock::new();
 
 /// Load the library once per process and return the shared environment. Later calls reuse it,
 /// whatever path they name: ONNX Runtime cannot be loaded twice into one process.
-pub fn environment(flag: Option<&Path>) -> Result<&'static Environment, RuntimeError> {
+pub(crate) fn environment(flag: Option<&Path>) -> Result<&'static Environment, RuntimeError> {
     if let Some((env, _)) = ENVIRONMENT.get() {
         return Ok(env);
     }

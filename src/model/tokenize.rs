@@ -9,27 +9,53 @@ use std::path::{Path, PathBuf};
 
 use tokenizers::{EncodeInput, Tokenizer, TruncationParams};
 
+/// Why a tokenizer could not be loaded, or failed on an input.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenizeError {
+    /// `tokenizer.json` could not be read or parsed.
     #[error("failed to read tokenizer {path}: {message}")]
-    Load { path: PathBuf, message: String },
+    Load {
+        /// The tokenizer file.
+        path: PathBuf,
+        /// The tokenizers crate's error.
+        message: String,
+    },
+    /// The tokenizer refused the truncation settings.
     #[error("failed to configure truncation to {max_len} tokens: {message}")]
-    Truncation { max_len: usize, message: String },
+    Truncation {
+        /// The length asked for, in tokens.
+        max_len: usize,
+        /// The tokenizers crate's error.
+        message: String,
+    },
+    /// Encoding (or decoding) an input failed.
     #[error("failed to tokenize input: {message}")]
-    Encode { message: String },
+    Encode {
+        /// The tokenizers crate's error.
+        message: String,
+    },
+    /// The length limit leaves no room for text after the special tokens.
     #[error(
         "a maximum length of {max_len} tokens leaves no room for text: this tokenizer adds \
          {special} special tokens, so the least is {} (check --max-len and robust.toml's \
          max_length)", special + 1
     )]
-    TooShort { max_len: usize, special: usize },
+    TooShort {
+        /// The limit, in tokens, special tokens included.
+        max_len: usize,
+        /// Special tokens the tokenizer adds to every input.
+        special: usize,
+    },
 }
 
 /// One model input as the graph sees it. Also the prediction-cache key: two texts that
 /// tokenize to the same ids are the same input to the model.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TokenIds {
+    /// Token ids, special tokens included.
     pub ids: Box<[u32]>,
+    /// Token type (segment) ids, one per token: 0 for the first segment, 1 for a pair's
+    /// second.
     pub type_ids: Box<[u32]>,
 }
 
@@ -43,10 +69,12 @@ impl TokenIds {
         }
     }
 
+    /// Tokens, special tokens included.
     pub fn len(&self) -> usize {
         self.ids.len()
     }
 
+    /// Whether there are no tokens at all.
     pub fn is_empty(&self) -> bool {
         self.ids.is_empty()
     }
@@ -55,20 +83,25 @@ impl TokenIds {
 /// The result of encoding one text.
 #[derive(Debug, Clone)]
 pub struct Encoded {
+    /// The ids the model is fed.
     pub input: TokenIds,
     /// True when the text was longer than the model's limit and was cut.
     pub truncated: bool,
 }
 
 /// Texts encoded per tokenizer call ([`TextEncoder::encode_batch`] and friends).
-pub const ENCODE_CHUNK: usize = 4096;
+const ENCODE_CHUNK: usize = 4096;
 
+/// A model's tokenizer, set to add special tokens, not to pad, and to cut inputs at the
+/// model's length limit.
 pub struct TextEncoder {
     tokenizer: Tokenizer,
     max_len: usize,
 }
 
 impl TextEncoder {
+    /// Load `tokenizer.json` and set it to cut inputs at `max_len` tokens, special tokens
+    /// included; a limit that leaves no room for text is refused.
     pub fn from_file(path: &Path, max_len: usize) -> Result<Self, TokenizeError> {
         let mut tokenizer = Tokenizer::from_file(path).map_err(|e| TokenizeError::Load {
             path: path.to_path_buf(),
@@ -104,10 +137,12 @@ impl TextEncoder {
         Ok(Self { tokenizer, max_len })
     }
 
+    /// The length limit, in tokens, special tokens included.
     pub fn max_len(&self) -> usize {
         self.max_len
     }
 
+    /// The underlying Hugging Face tokenizer (padding off, truncation at the limit).
     pub fn tokenizer(&self) -> &Tokenizer {
         &self.tokenizer
     }
@@ -168,14 +203,18 @@ impl TextEncoder {
         Ok(out)
     }
 
+    /// The id of a vocabulary entry (added tokens included), written as the vocabulary writes
+    /// it (`##ing`, `▁the`).
     pub fn token_to_id(&self, token: &str) -> Option<u32> {
         self.tokenizer.token_to_id(token)
     }
 
+    /// The vocabulary entry of an id, as the vocabulary writes it.
     pub fn id_to_token(&self, id: u32) -> Option<String> {
         self.tokenizer.id_to_token(id)
     }
 
+    /// Entries in the vocabulary, added tokens included.
     pub fn vocab_size(&self) -> usize {
         self.tokenizer.get_vocab_size(true)
     }

@@ -11,22 +11,42 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
+/// Why a model file could not be read or rewritten.
 #[derive(Debug, thiserror::Error)]
 pub enum OnnxError {
+    /// The model file, or an external data file beside it, could not be read.
     #[error("failed to read {path}")]
     Read {
+        /// The file.
         path: PathBuf,
+        /// The underlying error.
         #[source]
         source: std::io::Error,
     },
+    /// The file is not a well-formed ONNX protobuf (or lacks what this module reads).
     #[error("{path}: malformed protobuf: {message}")]
-    Malformed { path: PathBuf, message: String },
+    Malformed {
+        /// The model file.
+        path: PathBuf,
+        /// What is wrong, and where.
+        message: String,
+    },
+    /// No `Gather` of a float `[vocab, hidden]` table by `input_ids` was found.
     #[error("{path}: no word-embedding lookup found: {message}")]
-    NoEmbedding { path: PathBuf, message: String },
+    NoEmbedding {
+        /// The model file.
+        path: PathBuf,
+        /// Why each candidate was rejected.
+        message: String,
+    },
+    /// A tensor's external data reference is missing, out of range or outside the folder.
     #[error("{path}: external data of tensor {tensor:?}: {message}")]
     ExternalData {
+        /// The model file.
         path: PathBuf,
+        /// The initializer's name.
         tensor: String,
+        /// What is wrong with its reference.
         message: String,
     },
 }
@@ -156,17 +176,19 @@ const FLOAT: u64 = 1;
 
 /// The token-id lookup of a BERT-family graph.
 #[derive(Debug, Clone)]
-pub struct EmbeddingSite {
+pub(crate) struct EmbeddingSite {
     /// Name of the `[vocab, hidden]` initializer.
     pub table: String,
     /// Name of the `Gather` output: the word embeddings of the input tokens.
     pub output: String,
+    /// Rows of the table: the vocabulary size.
     pub vocab: usize,
+    /// Columns of the table: the embedding width.
     pub hidden: usize,
 }
 
 /// A model file held in memory, with the operations attacks need.
-pub struct OnnxModel {
+pub(crate) struct OnnxModel {
     path: PathBuf,
     bytes: Vec<u8>,
 }
@@ -289,6 +311,7 @@ impl OnnxModel {
         Ok(Some(self.with_graph(&top, &new_graph)))
     }
 
+    /// A model already in memory (an edited graph); `path` names it in errors.
     pub fn from_bytes(path: &Path, bytes: Vec<u8>) -> Self {
         Self {
             path: path.to_path_buf(),
@@ -296,10 +319,13 @@ impl OnnxModel {
         }
     }
 
+    /// The serialised model.
+    #[cfg(test)]
     pub fn bytes(&self) -> &[u8] {
         &self.bytes
     }
 
+    /// The serialised model, by value.
     pub fn into_bytes(self) -> Vec<u8> {
         self.bytes
     }

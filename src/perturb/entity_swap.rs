@@ -215,33 +215,50 @@ pub const COMMON_WORD_NAMES: &[&str] = &[
     "young",
 ];
 
+/// Why a name lexicon could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum LexiconError {
+    /// The file could not be read.
     #[error("failed to read name lexicon {path}")]
     Io {
+        /// The lexicon file.
         path: PathBuf,
+        /// The underlying error.
         #[source]
         source: std::io::Error,
     },
+    /// A row is malformed: wrong field count, a name that is not one Capitalised word of
+    /// letters, an unknown gender or kind, a bad origin tag, or a duplicate.
     #[error("{file}:{line}: {problem}")]
     Line {
+        /// The file as error messages name it.
         file: String,
+        /// Line in the file (1-based, counting the header and comments).
         line: usize,
+        /// What is wrong with the row.
         problem: String,
     },
+    /// The file has no rows besides the header and comments.
     #[error("{file}: the name lexicon has no names")]
-    Empty { file: String },
+    Empty {
+        /// The file as error messages name it.
+        file: String,
+    },
 }
 
+/// The gender the lexicon gives a name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Gender {
+    /// A female first name.
     Female,
+    /// A male first name.
     Male,
     /// Given to both, or a surname.
     Any,
 }
 
 impl Gender {
+    /// The lexicon's spelling: `female`, `male` or `any`.
     pub fn as_str(&self) -> &'static str {
         match self {
             Gender::Female => "female",
@@ -259,13 +276,17 @@ impl Gender {
     }
 }
 
+/// Whether a name is a first (given) name or a last name (surname).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum NameKind {
+    /// A given name.
     First,
+    /// A surname.
     Last,
 }
 
 impl NameKind {
+    /// The lexicon's spelling: `first` or `last`.
     pub fn as_str(&self) -> &'static str {
         match self {
             NameKind::First => "first",
@@ -279,9 +300,11 @@ impl NameKind {
 pub struct NameEntry {
     /// As written in the lexicon: Capitalised.
     pub name: String,
+    /// Female, male, or any (given to both, or a surname).
     pub gender: Gender,
     /// A locale tag such as `en_US` or `yo_NG`.
     pub origin: String,
+    /// First or last name.
     pub kind: NameKind,
 }
 
@@ -296,6 +319,7 @@ pub struct NameLexicon {
 }
 
 impl NameLexicon {
+    /// Read and [parse](Self::parse) a lexicon file; errors name it by its path.
     pub fn from_path(path: &Path) -> Result<Self, LexiconError> {
         let text = std::fs::read_to_string(path).map_err(|source| LexiconError::Io {
             path: path.to_path_buf(),
@@ -402,14 +426,17 @@ impl NameLexicon {
         Ok(lexicon)
     }
 
+    /// Every row, in file order (a name listed under several origins or kinds has a row each).
     pub fn entries(&self) -> &[NameEntry] {
         &self.entries
     }
 
+    /// Number of rows.
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
+    /// Whether there are no rows (never true of a parsed lexicon).
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
@@ -579,6 +606,7 @@ pub struct Mention {
     pub range: Range<usize>,
     /// The lexicon's spelling.
     pub name: String,
+    /// The role the name plays here (a name can be both a first and a last name).
     pub kind: NameKind,
 }
 
@@ -595,6 +623,7 @@ struct Candidate {
     suffix: String,
 }
 
+/// What names an [`EntitySwap`] draws replacements from (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum SwapTarget {
@@ -608,11 +637,15 @@ pub enum SwapTarget {
     Any,
 }
 
+/// The person-name swap perturber. Variants are grouped by the leading name's change:
+/// `female->male` style for the gendered targets, origin to origin (`en_US->yo_NG`) otherwise.
 #[derive(Debug, Clone)]
 pub struct EntitySwap {
+    /// The names to find and to draw replacements from.
     pub lexicon: Arc<NameLexicon>,
     /// Distinct variants wanted per input.
     pub samples: usize,
+    /// Which names replacements are drawn from.
     pub target: SwapTarget,
 }
 

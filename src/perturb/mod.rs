@@ -13,11 +13,12 @@
 pub mod entity_swap;
 pub mod negation;
 pub mod shuffle;
-pub mod words;
+pub(crate) mod words;
 
 /// One perturbed variant of an input text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Perturbation {
+    /// The perturbed text, as fed to the model in place of the original.
     pub text: String,
     /// Short human-readable description, e.g. "shuffle full", "insert not after 'is'", "Emily->Jamal".
     pub detail: String,
@@ -40,12 +41,15 @@ pub struct Perturbation {
 )]
 #[serde(rename_all = "kebab-case")]
 pub enum Segment {
+    /// The first segment (the only one of a single-text input).
     #[default]
     First,
+    /// The second segment of a pair (e.g. the hypothesis of an NLI premise/hypothesis pair).
     Second,
 }
 
 impl Segment {
+    /// The name used on the command line and in recipes: `first` or `second`.
     pub fn as_str(self) -> &'static str {
         match self {
             Segment::First => "first",
@@ -57,15 +61,22 @@ impl Segment {
 /// Why an input got no perturbation; reported and counted, never silently dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum SkipReason {
+    /// The input has too few words to perturb (under two for a shuffle, none for a negation).
     TooFewWords,
+    /// The negation perturber found no verb or negation it could flip.
     NoNegationSite,
+    /// No person name to swap: none the lexicon knows (for a gendered swap, no gendered first
+    /// name; on coreference rows, no candidate with a name part), or no replacement could be
+    /// drawn for those found.
     NoNames,
+    /// Every permutation of the input the shuffle could draw equals the original.
     NoDistinctPermutation,
     /// A coreference row whose pronoun has no grammatical gender the swap can keep or flip.
     UnknownPronoun,
 }
 
 impl SkipReason {
+    /// The kebab-case name reports count skips under, e.g. `too-few-words`.
     pub fn as_str(&self) -> &'static str {
         match self {
             SkipReason::TooFewWords => "too-few-words",
@@ -85,7 +96,9 @@ impl std::fmt::Display for SkipReason {
 
 /// A text-to-variants perturbation. Every random choice comes from the caller's rng (seeded from --seed).
 pub trait Perturber {
+    /// The perturber's name as reports show it, e.g. `shuffle`, `negation`.
     fn name(&self) -> &'static str;
+    /// The variants of `text` (possibly none, when none is wanted), or why it has none.
     fn perturb(
         &self,
         text: &str,

@@ -53,17 +53,23 @@ use rand_chacha::ChaCha8Rng;
 use super::words::{self, Case, Token};
 use super::{Perturbation, Perturber, SkipReason};
 
+/// Which way a [`Negation`] edits a sentence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum NegationMode {
     /// Remove when the sentence has a negation, else insert.
     Auto,
+    /// Add a negation, whether or not the sentence already has one.
     Insert,
+    /// Always take a negation out; a sentence with none is skipped.
     Remove,
 }
 
+/// The negation perturber: one variant per sentence, with the negation of its first clause
+/// added or removed (reported in the groups `insert` and `remove`).
 #[derive(Debug, Clone)]
 pub struct Negation {
+    /// Add, remove, or choose by whether the sentence is already negated.
     pub mode: NegationMode,
 }
 

@@ -23,12 +23,16 @@ use super::{Perturbation, Perturber, SkipReason};
 /// (three tokens) have few permutations; this is enough to find them all with near certainty.
 const TRIES_PER_SAMPLE: usize = 20;
 
+/// How much of the word order a [`Shuffle`] destroys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ShuffleMode {
     /// Permute every token.
     Full,
     /// Cut the tokens into consecutive non-overlapping groups of `window` and permute inside each.
-    Local { window: usize },
+    Local {
+        /// Tokens per group (punctuation counts); a last group shorter than two stays put.
+        window: usize,
+    },
     /// Keep the first and the last token where they are and permute the ones between.
     KeepEnds,
 }
@@ -44,8 +48,11 @@ impl ShuffleMode {
     }
 }
 
+/// The word-shuffle perturber: each variant is the input's tokens permuted by `mode` and
+/// joined by single spaces, distinct from the original and from each other.
 #[derive(Debug, Clone)]
 pub struct Shuffle {
+    /// Which tokens may move.
     pub mode: ShuffleMode,
     /// Distinct permutations wanted per input; fewer come back when fewer exist.
     pub samples: usize,

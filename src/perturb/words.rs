@@ -20,29 +20,38 @@
 
 use std::ops::Range;
 
+/// Whether a token is a word or punctuation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenKind {
+    /// Letters and digits, with inner apostrophes and hyphens, or a split clitic (`'s`).
     Word,
+    /// A run of one punctuation or symbol character, with any marks joined to it.
     Punct,
 }
 
 /// One token: its kind and its byte span in the text it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Token {
+    /// Word or punctuation.
     pub kind: TokenKind,
+    /// Byte offset of the first byte (a char boundary).
     pub start: usize,
+    /// Byte offset one past the last byte (a char boundary).
     pub end: usize,
 }
 
 impl Token {
+    /// The token's text in `source`, which must be the text it was tokenised from.
     pub fn text<'a>(&self, source: &'a str) -> &'a str {
         &source[self.start..self.end]
     }
 
+    /// The token's byte range in its source text.
     pub fn span(&self) -> Range<usize> {
         self.start..self.end
     }
 
+    /// Whether the token is a word rather than punctuation.
     pub fn is_word(&self) -> bool {
         self.kind == TokenKind::Word
     }
@@ -151,21 +160,25 @@ pub fn splice(source: &str, edits: &mut [(Range<usize>, String)]) -> String {
     out
 }
 
-pub fn is_apostrophe(c: char) -> bool {
+/// A straight or typographic (`’`) apostrophe.
+fn is_apostrophe(c: char) -> bool {
     c == '\'' || c == '\u{2019}'
 }
 
 /// How a word is capitalised, so a replacement can be written the same way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Case {
+    /// No upper-case letter.
     Lower,
     /// First letter upper, the rest not (`Emily`, and `I`).
     Capitalised,
     /// Two or more letters, all upper.
     Upper,
+    /// Anything else (mixed case such as `McDonald`, or no letters at all).
     Other,
 }
 
+/// How `word`'s letters are capitalised.
 pub fn case_of(word: &str) -> Case {
     let mut letters = word.chars().filter(|c| c.is_alphabetic());
     let Some(first) = letters.next() else {

@@ -10,12 +10,19 @@ use crate::score::stats::Rate;
 
 /// Provenance every summary row carries.
 pub struct ClozeProvenance {
+    /// The attack's name (the `attack` column).
     pub attack: String,
+    /// The model as reports name it.
     pub model: String,
+    /// sha256 of the model, lower-case hex.
     pub model_sha256: String,
+    /// The probe file as reports name it.
     pub corpus: String,
+    /// sha256 of the probe file, lower-case hex.
     pub corpus_sha256: String,
+    /// The run's seed (cloze probes draw nothing at random; recorded for a uniform summary).
     pub seed: u64,
+    /// The attack's parameters, written `key=value` joined by `;` in the `parameters` column.
     pub parameters: BTreeMap<String, String>,
 }
 
@@ -35,6 +42,8 @@ fn rate_text(r: &Option<Rate>) -> String {
         .map_or_else(|| "n/a".to_string(), Rate::display_percent)
 }
 
+/// A plain-text report: each group's measures, then each item's top-3 words with and without
+/// negation.
 pub fn table(p: &ClozeProvenance, scores: &[ClozeScores], results: &[ItemResult]) -> String {
     let mut out = format!("{} on {}: {} items\n\n", p.model, p.corpus, results.len());
     for s in scores {
@@ -81,6 +90,8 @@ pub fn table(p: &ClozeProvenance, scores: &[ClozeScores], results: &[ItemResult]
     out
 }
 
+/// `summary.csv` rows (columns of [`SUMMARY_HEADER`], kind `cloze`): one per group x measure,
+/// with the denominator `items`.
 pub fn summary_csv(p: &ClozeProvenance, scores: &[ClozeScores]) -> Result<String, ReportError> {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(SUMMARY_HEADER).map_err(ser)?;
@@ -156,6 +167,9 @@ pub fn summary_csv(p: &ClozeProvenance, scores: &[ClozeScores]) -> Result<String
     finish(w)
 }
 
+/// `examples.csv`: one row per item and condition (affirmative, and negated where there is a
+/// negated template) with the log-probabilities of the true and other completions and the
+/// top-k words.
 pub fn examples_csv(results: &[ItemResult]) -> Result<String, ReportError> {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record([

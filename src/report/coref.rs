@@ -3,6 +3,9 @@
 use super::{ReportError, fixed};
 use crate::model::coref::{CorefEval, GapScores};
 
+/// A plain-text table: one line per group (overall, then by gender) with accuracy, precision
+/// and recall as percentages with 95% intervals and F1 in percent, then the bias ratio and the
+/// number of truncated inputs when there are any.
 pub fn table(r: &CorefEval) -> String {
     let mut out = format!(
         "model {} ({}) on {} ({} rows with gold labels)\n\n{:<10} {:>6}  {:<28} {:<28} {:<28} {:>6}\n",
@@ -43,6 +46,8 @@ pub fn table(r: &CorefEval) -> String {
     out
 }
 
+/// CSV: one row per group x metric (`accuracy`, `precision`, `recall` with k, n and the 95%
+/// interval; `f1` with its value only), each carrying the model and corpus and their digests.
 pub fn csv(r: &CorefEval) -> Result<String, ReportError> {
     let ser = |e: csv::Error| ReportError::Serialise(Box::new(e));
     let mut w = csv::Writer::from_writer(Vec::new());
@@ -110,6 +115,7 @@ pub fn csv(r: &CorefEval) -> Result<String, ReportError> {
     String::from_utf8(bytes).map_err(|e| ReportError::Serialise(Box::new(e)))
 }
 
+/// The whole evaluation as one pretty-printed JSON object, ending in a newline.
 pub fn json(r: &CorefEval) -> Result<String, ReportError> {
     serde_json::to_string_pretty(r)
         .map(|s| s + "\n")

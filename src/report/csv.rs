@@ -5,7 +5,7 @@ use crate::eval::EvalReport;
 use crate::score::stats::Rate;
 use crate::score::{AttackReport, GroupScores};
 
-/// Columns of `summary.csv`.
+/// Columns of `summary.csv`, in order.
 pub const SUMMARY_HEADER: [&str; 18] = [
     "attack",
     "kind",
@@ -149,6 +149,9 @@ fn group_metrics(g: &GroupScores, out: &mut Vec<Metric>) {
     }
 }
 
+/// Renders reports as CSV: for an attack, `summary.csv` (one row per group x metric, with the
+/// columns of [`SUMMARY_HEADER`]); for an evaluation, one row per metric and class plus the
+/// confusion-matrix counts.
 pub struct CsvExporter;
 
 impl Exporter for CsvExporter {

@@ -27,23 +27,44 @@ use crate::score::stats::{Rate, two_proportion_p};
 /// back are written out byte for byte as they came.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SummaryRow {
+    /// The attack's name.
     pub attack: String,
+    /// The attack's kind (`shuffle`, `negation`, `cloze`, ...).
     pub kind: String,
+    /// `all`, or a perturbation group (a swap direction, `insert`, a shuffle mode).
     pub group: String,
+    /// The metric's name ([`Metric::name`]), a plain value's name (`examples`,
+    /// `queries_per_example`, ...), or `gate:<key>` for a gate's verdict.
     pub metric: String,
+    /// What the rate is over, in words (`perturbations`, `attacked examples`); empty for
+    /// plain values; a gate row's threshold and mode.
     pub denominator: String,
+    /// The numerator of a rate; empty for plain values.
     pub k: String,
+    /// The denominator of a rate; empty for plain values.
     pub n: String,
+    /// The value as written: a rate as a fraction in [0, 1], a count or a mean, or
+    /// `pass`/`fail` for a gate row.
     pub value: String,
+    /// Lower bound of the 95% Wilson interval, as a fraction; empty for plain values.
     pub ci_low: String,
+    /// Upper bound of the 95% Wilson interval, as a fraction; empty for plain values.
     pub ci_high: String,
+    /// McNemar's exact p-value on `accuracy_after` rows; empty elsewhere.
     pub p_value: String,
+    /// The model as reports name it.
     pub model: String,
+    /// sha256 of the model, lower-case hex.
     pub model_sha256: String,
+    /// The corpus as reports name it.
     pub corpus: String,
+    /// sha256 of the corpus file, lower-case hex.
     pub corpus_sha256: String,
+    /// The run's seed.
     pub seed: String,
+    /// The version of robust that wrote the row.
     pub robust_version: String,
+    /// The attack's parameters, `key=value` pairs joined by `;`.
     pub parameters: String,
 }
 
@@ -113,12 +134,18 @@ impl SummaryRow {
     }
 }
 
+/// A metric's identity across runs: the same attack, model, corpus, group and metric name.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct MetricKey {
+    /// The attack's name.
     pub attack: String,
+    /// The model's name.
     pub model: String,
+    /// The corpus's name.
     pub corpus: String,
+    /// The row's group.
     pub group: String,
+    /// The metric's name.
     pub metric: String,
 }
 
@@ -135,29 +162,42 @@ impl std::fmt::Display for MetricKey {
 /// A summary row of one run in `history.csv`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistoryRow {
+    /// The run's id.
     pub run_id: String,
+    /// The suite's name.
     pub suite: String,
+    /// When the run finished, as written (UTC, e.g. `2025-01-31T23:59:59Z`).
     pub finished_at: String,
+    /// The summary row itself.
     pub row: SummaryRow,
 }
 
 /// Columns `history.csv` has in front of `summary.csv`'s.
 const HISTORY_PREFIX: [&str; 3] = ["run_id", "suite", "finished_at"];
 
+/// Why a summary or history could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum HistoryError {
+    /// The file could not be read.
     #[error("failed to read {path}")]
     Read {
+        /// The file.
         path: std::path::PathBuf,
+        /// The underlying error.
         #[source]
         source: std::io::Error,
     },
+    /// The header is not the expected one, or a row is not valid CSV.
     #[error("{path}:{line}: {problem}")]
     Row {
+        /// The file.
         path: std::path::PathBuf,
+        /// Line in the file (1-based, header is line 1; 0 when the CSV reader cannot say).
         line: u64,
+        /// What is wrong.
         problem: String,
     },
+    /// Writing the history (or taking its lock) failed.
     #[error(transparent)]
     Write(#[from] ReportError),
 }
@@ -232,7 +272,7 @@ pub fn read_summary(path: &Path) -> Result<Vec<SummaryRow>, HistoryError> {
     summary_rows(path, &text)
 }
 
-/// Parse `summary.csv` text already in memory.
+/// Parse `summary.csv` text already in memory; `origin` names it in errors.
 pub fn parse_summary(origin: &Path, text: &str) -> Result<Vec<SummaryRow>, HistoryError> {
     summary_rows(origin, text)
 }
@@ -275,7 +315,8 @@ pub fn record_run(
     Ok(history)
 }
 
-pub fn history_csv(rows: &[HistoryRow]) -> Result<String, ReportError> {
+/// `history.csv` with a header, from its rows.
+pub(crate) fn history_csv(rows: &[HistoryRow]) -> Result<String, ReportError> {
     let ser = |e: csv::Error| ReportError::Serialise(Box::new(e));
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(HISTORY_PREFIX.iter().chain(&super::csv::SUMMARY_HEADER))
@@ -362,6 +403,7 @@ pub fn worse_direction(kind: &str, metric: &str) -> Option<Worse> {
     Metric::parse(metric)?.worse(expectation)
 }
 
+/// What a comparison of one metric across two runs concluded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
@@ -375,14 +417,22 @@ pub enum Verdict {
     NotTested,
 }
 
+/// One rate metric compared across two runs.
 #[derive(Debug, Clone, Serialize)]
 pub struct Comparison {
+    /// Which metric.
     pub key: MetricKey,
+    /// The attack's kind, which decides the metric's bad direction.
     pub kind: String,
+    /// The rate in the previous run; `None` when that run did not have the metric.
     pub previous: Option<Rate>,
+    /// The rate in the current run.
     pub current: Option<Rate>,
+    /// The metric's bad direction; `None` when it has none.
     pub worse: Option<Worse>,
+    /// The pooled two-proportion z-test's two-sided p-value; `None` when not tested.
     pub p_value: Option<f64>,
+    /// Regressed, improved, same or not tested.
     pub verdict: Verdict,
 }
 

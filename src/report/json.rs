@@ -4,6 +4,7 @@ use super::{Exporter, ReportError};
 use crate::eval::EvalReport;
 use crate::score::AttackReport;
 
+/// Renders reports as pretty-printed JSON, one object per report, ending in a newline.
 pub struct JsonExporter;
 
 impl Exporter for JsonExporter {

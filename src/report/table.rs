@@ -6,6 +6,8 @@ use super::{Exporter, ReportError};
 use crate::eval::EvalReport;
 use crate::score::{AttackReport, Expectation, GroupScores};
 
+/// Renders reports as aligned plain-text tables for a terminal, rates as percentages with
+/// their 95% intervals.
 pub struct TableExporter;
 
 impl Exporter for TableExporter {

@@ -14,7 +14,9 @@ use super::Expectation;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Worse {
+    /// A higher value is worse (a flip rate under an invariance attack).
     Higher,
+    /// A lower value is worse (an accuracy).
     Lower,
 }
 
@@ -25,17 +27,30 @@ pub enum Metric {
     FlipRate,
     /// The flip rate of one class (`flip_rate[<label>]`).
     ClassFlipRate,
+    /// Examples with at least one changed prediction / attacked examples.
     ExampleFlipRate,
+    /// Originally-correct examples with a changed prediction / originally-correct attacked
+    /// examples.
     AttackSuccessRate,
+    /// Correct originals / attacked examples.
     AccuracyBefore,
+    /// Examples whose every variant is predicted correctly / attacked examples.
     AccuracyAfter,
+    /// Correct variants / perturbations.
     PerturbedAccuracy,
+    /// Variants predicted as the expected non-gold label / perturbations (negation).
     ExpectedDirectionRate,
+    /// Unchanged predictions / perturbations, for an attack meant to flip them (negation).
     IgnoredRate,
-    /// Cloze probes (fill-mask models).
+    /// Cloze probes (fill-mask models): items whose true completion outscores the false one
+    /// in the affirmative template.
     TruePreferredAffirmative,
+    /// Cloze: items whose true completion outscores the affirmative one in the negated
+    /// template.
     TruePreferredNegated,
+    /// Cloze: items whose top-1 word is the same with and without the negation.
     Top1Unchanged,
+    /// Cloze: items with one of their answers among the affirmative template's top-k words.
     AnswerInTopk,
 }
 

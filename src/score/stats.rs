@@ -13,14 +13,20 @@ pub const Z95: f64 = 1.959_963_984_540_054;
 /// A proportion k/n with its 95% Wilson score interval.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Rate {
+    /// Successes (the numerator).
     pub k: u64,
+    /// Trials (the denominator).
     pub n: u64,
+    /// k/n as a fraction in [0, 1]; NaN when n is 0.
     pub value: f64,
+    /// Lower bound of the 95% Wilson interval, as a fraction (0 when n is 0).
     pub ci_low: f64,
+    /// Upper bound of the 95% Wilson interval, as a fraction (1 when n is 0).
     pub ci_high: f64,
 }
 
 impl Rate {
+    /// k successes out of n, with its 95% Wilson interval.
     pub fn new(k: u64, n: u64) -> Self {
         let (ci_low, ci_high) = wilson(k, n, Z95);
         let value = if n == 0 {
@@ -37,7 +43,8 @@ impl Rate {
         }
     }
 
-    /// "87.3% [85.0, 89.3] (761/872)"
+    /// The rate and its interval in percent, with k/n: "87.3% [85.0, 89.3] (761/872)", or
+    /// "n/a (0/0)".
     pub fn display_percent(&self) -> String {
         if self.n == 0 {
             return "n/a (0/0)".to_string();

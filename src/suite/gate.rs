@@ -23,6 +23,7 @@ pub enum GateMode {
 }
 
 impl GateMode {
+    /// The suite's spelling: `interval` or `point`.
     pub fn as_str(self) -> &'static str {
         match self {
             GateMode::Interval => "interval",
@@ -44,9 +45,13 @@ pub enum Bound {
 /// One threshold on one rate metric (group "all") of one attack.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Gate {
+    /// The `summary.csv` metric name, e.g. `flip_rate` or `accuracy_after`.
     pub metric: String,
+    /// Whether the threshold is a ceiling or a floor.
     pub bound: Bound,
+    /// The threshold, as a fraction in [0, 1] (not a percentage).
     pub threshold: f64,
+    /// Whether the interval or the point estimate is judged.
     pub mode: GateMode,
 }
 
@@ -99,8 +104,11 @@ impl Gate {
 /// fails: a gate that cannot be checked must not pass silently.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GateOutcome {
+    /// The gate judged.
     pub gate: Gate,
+    /// The measured rate (group `all`), or `None` when the run did not produce the metric.
     pub rate: Option<Rate>,
+    /// Whether the gate passed (never when `rate` is `None`).
     pub passed: bool,
 }
 
