@@ -177,38 +177,9 @@ pub fn evaluate_file(
 ) -> Result<EvalReport, EvalError> {
     use crate::data::corpus_stream::CorpusBlocks;
     // Pass 1: every row and label checked, rows counted, the file hashed.
-    let mut blocks = CorpusBlocks::open(path, columns, block_bytes)?;
-    let mut used: Option<std::collections::BTreeSet<usize>> = Some(Default::default());
-    let mut name = String::new();
-    let mut seen = 0;
-    while let Some(mut block) = blocks.next_block()? {
-        // Rows past --limit are parsed (the file must be well formed) but not label-checked,
-        // as when the corpus is read whole and cut to the limit.
-        let keep = limit.map_or(block.rows.len(), |l| l.saturating_sub(seen));
-        seen += block.rows.len();
-        block.rows.truncate(keep);
-        block.row_label_indices(model.info())?;
-        name = block.name();
-        if block.rows.is_empty() {
-            continue;
-        }
-        used = match (used, block.index_labels_used(model.info())) {
-            (Some(mut all), Some(here)) => {
-                all.extend(here);
-                Some(all)
-            }
-            _ => None,
-        };
-    }
-    let (rows, blank_lines) = blocks.counts();
-    let sha256 = blocks.sha256();
-    crate::data::corpus::check_index_labels(path, model.info(), used.as_ref())?;
-    if let Some(warning) =
-        crate::data::corpus::index_label_warning(path, model.info(), used.as_ref())
-    {
-        tracing::warn!("{warning}");
-    }
-    let total = limit.map_or(rows, |l| l.min(rows));
+    let scan =
+        crate::data::corpus_stream::scan(path, columns, model.info(), limit, true, block_bytes)?;
+    let total = limit.map_or(scan.rows, |l| l.min(scan.rows));
 
     // Pass 2: the model, block by block.
     let before = model.stats();
@@ -235,9 +206,9 @@ pub fn evaluate_file(
     }
     let wall_seconds = start.elapsed().as_secs_f64();
     let source = Source {
-        name,
-        sha256,
-        blank_lines,
+        name: scan.name,
+        sha256: scan.sha256,
+        blank_lines: scan.blank_lines,
     };
     finish(model, source, confusion, wall_seconds, &before)
 }

@@ -14,6 +14,7 @@
 //! every kind `robust attack` runs, with the same bytes in the same CSVs.
 
 use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -486,8 +487,12 @@ pub struct AttackResult {
     pub cloze: Option<ClozeOutcome>,
     pub trigger: Option<TriggerFound>,
     /// `examples.csv`, `summary.csv`, then any extra files (trigger: `loss_curve.csv`,
-    /// `trigger.json`), in the order they are written.
+    /// `trigger.json`), in the order they are written; `examples.csv` is in `staged` instead
+    /// when it was written to disk as the attack ran ([`ExecuteOptions::stage_in`]).
     pub files: Vec<(String, String)>,
+    /// Files already on disk, to be moved into place beside `files`
+    /// ([`write_all_atomic_with`](crate::report::write_all_atomic_with)).
+    pub staged: Vec<crate::report::StagedFile>,
     /// Rows (sentences, span rows or cloze items) attacked.
     pub rows: usize,
     pub wall_seconds: f64,
@@ -571,6 +576,18 @@ pub struct ExecuteOptions {
     pub resume: Option<ResumeMode>,
     /// Where the trigger search writes its gradient estimates (JSON lines).
     pub gradient_trace: Option<PathBuf>,
+    /// A folder (on the file system the results will be written to) where a perturbation
+    /// attack writes `examples.csv` as it runs, rather than holding it in memory: the file
+    /// comes back in [`AttackResult::staged`], to be moved into place with the others.
+    pub stage_in: Option<PathBuf>,
+    /// Failure examples to keep, strongest first (all when `None`).
+    pub failure_limit: Option<usize>,
+    /// Target rows per chunk of a perturbation attack ([`DEFAULT_CHUNK_ROWS`]); no result
+    /// depends on it, only memory and batching.
+    pub chunk_rows: Option<usize>,
+    /// Bytes of the corpus file read at once
+    /// ([`DEFAULT_BLOCK_BYTES`](crate::data::corpus_stream::DEFAULT_BLOCK_BYTES)).
+    pub block_bytes: Option<usize>,
 }
 
 /// [`execute`], with a checkpoint folder and a gradient trace for a trigger search.
@@ -581,7 +598,7 @@ pub fn execute_with(
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<AttackResult, EngineError> {
     match plan.shape {
-        Shape::TextPerturbation => perturbation(plan, models, progress),
+        Shape::TextPerturbation => perturbation(plan, models, options, progress),
         Shape::SpanSwap => span_swap(plan, models, progress),
         Shape::TriggerSearch => trigger_search(plan, models, options),
         Shape::ClozeProbe => cloze_probe(plan, models),
@@ -610,27 +627,32 @@ pub fn targets(
         .iter()
         .enumerate()
         .take(limit.unwrap_or(usize::MAX))
-        .map(|(i, row)| {
-            let (text, context) = match (&row.pair, segment) {
-                (None, _) => (row.text.clone(), None),
-                (Some(pair), crate::perturb::Segment::First) => {
-                    (row.text.clone(), Some((pair, segment)))
-                }
-                (Some(pair), crate::perturb::Segment::Second) => {
-                    (pair.clone(), Some((&row.text, segment)))
-                }
-            };
-            Target {
-                line: row.line,
-                text,
-                gold: gold.as_ref().map(|g| g[i]),
-                context: context.map(|(other, segment)| super::runner::PairContext {
-                    other: other.clone(),
-                    segment,
-                }),
-            }
-        })
+        .map(|(i, row)| target(row, gold.as_ref().map(|g| g[i]), segment))
         .collect())
+}
+
+/// The example a corpus row makes: its text, or of a sentence pair the attacked segment with
+/// the other beside it.
+fn target(
+    row: &crate::data::corpus::Row,
+    gold: Option<usize>,
+    segment: crate::perturb::Segment,
+) -> Target {
+    use crate::perturb::Segment;
+    let (text, context) = match (&row.pair, segment) {
+        (None, _) => (row.text.clone(), None),
+        (Some(pair), Segment::First) => (row.text.clone(), Some((pair, segment))),
+        (Some(pair), Segment::Second) => (pair.clone(), Some((&row.text, segment))),
+    };
+    Target {
+        line: row.line,
+        text,
+        gold,
+        context: context.map(|(other, segment)| runner::PairContext {
+            other: other.clone(),
+            segment,
+        }),
+    }
 }
 
 fn read_corpus(path: &Path, columns: &Columns) -> Result<Corpus, EngineError> {
@@ -724,47 +746,178 @@ fn report_files(reports: &[&AttackReport]) -> Result<Vec<(String, String)>, Engi
     ])
 }
 
+/// Target rows per chunk of a streamed perturbation attack: with their variants (ten per row
+/// for a shuffle) a chunk is tens of thousands of model inputs, enough for length-sorted
+/// batches and worker sessions, and a few tens of megabytes while it is encoded and run.
+pub const DEFAULT_CHUNK_ROWS: usize = 2_048;
+
 fn perturbation(
     plan: &Plan,
     models: &mut Models,
+    options: &ExecuteOptions,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<AttackResult, EngineError> {
+    use crate::data::corpus_stream::{CorpusBlocks, DEFAULT_BLOCK_BYTES, scan};
     let attack = &plan.attack;
-    let corpus = read_corpus(&attack.corpus, &plan.columns)?;
     let sha = models.sha256(&attack.model)?;
     let model = models.classifier(&attack.model)?;
     model.clear_cache();
-    let targets = targets(&corpus, model, attack.limit, plan.segment)?;
+    let block_bytes = options.block_bytes.unwrap_or(DEFAULT_BLOCK_BYTES);
+    let chunk_rows = options.chunk_rows.unwrap_or(DEFAULT_CHUNK_ROWS).max(1);
+    // Pass 1: every row parsed and every label checked before any model work, as when the
+    // corpus is read whole.
+    let corpus = scan(
+        &attack.corpus,
+        &plan.columns,
+        model.info(),
+        None,
+        false,
+        block_bytes,
+    )?;
+    if corpus.blank_lines > 0 {
+        tracing::info!(
+            blank_lines = corpus.blank_lines,
+            "skipped blank lines in {}",
+            attack.corpus.display()
+        );
+    }
+    let total = attack.limit.map_or(corpus.rows, |l| l.min(corpus.rows));
     let perturber = attack
         .perturber
         .as_deref()
         .expect("every text-perturbation kind has a perturber");
-    let run = runner::run(model, &targets, perturber, attack.seed, progress).map_err(|source| {
-        EngineError::Run {
-            dir: attack.model.clone(),
-            source,
+    let labels = model.labels().to_vec();
+    let expectation = attack.kind.expectation();
+    let mut scorer = crate::score::Scorer::new(&labels, expectation);
+    let mut failures = Failures::new(options.failure_limit.unwrap_or(usize::MAX));
+    // examples.csv goes to disk as the chunks are scored when the caller names a folder for
+    // it; otherwise into memory, as a library caller reading `AttackResult::file` expects.
+    let mut staged = match &options.stage_in {
+        Some(dir) => Some(crate::report::StagedFile::create(dir, "examples.csv")?),
+        None => None,
+    };
+    let mut memory = Vec::new();
+    let sink: Box<dyn std::io::Write + '_> = match &mut staged {
+        Some(file) => Box::new(std::io::BufWriter::new(file.file())),
+        None => Box::new(&mut memory),
+    };
+    let mut examples =
+        crate::report::ExamplesWriter::new(sink, &attack.name, &labels, corpus.pairs && total > 0)?;
+    // Pass 2: chunk by chunk; nothing of a chunk outlives it but the scorer's counts, the
+    // few clearest failures and the rows already written.
+    let start = Instant::now();
+    let before = model.stats();
+    let mut blocks = CorpusBlocks::open(&attack.corpus, &plan.columns, block_bytes)?;
+    let mut done = 0;
+    while done < total
+        && let Some(mut block) = blocks.next_block()?
+    {
+        block.rows.truncate(total - done);
+        let block_targets = targets_of_block(&block, model, plan.segment)?;
+        for chunk in block_targets.chunks(chunk_rows) {
+            let offset = done;
+            let mut report = |d: usize, t: usize| {
+                progress(
+                    offset + (chunk.len() * d).checked_div(t).unwrap_or(0),
+                    total,
+                )
+            };
+            let run = runner::run_from(model, chunk, perturber, attack.seed, offset, &mut report)
+                .map_err(|source| EngineError::Run {
+                dir: attack.model.clone(),
+                source,
+            })?;
+            for o in &run.outcomes {
+                scorer.add(o);
+                failures.add(o, &labels, expectation);
+                examples.write(o)?;
+            }
+            done += chunk.len();
+            progress(done, total);
         }
-    })?;
+    }
+    let wall_seconds = start.elapsed().as_secs_f64();
+    let queries = model.stats().since(&before);
+    let write_err = |source| {
+        EngineError::Report(ReportError::Write {
+            path: options
+                .stage_in
+                .clone()
+                .unwrap_or_default()
+                .join("examples.csv"),
+            source,
+        })
+    };
+    examples.finish()?.flush().map_err(write_err)?;
     let mut parameters = attack.parameters.clone();
     record_truncation(
         &mut parameters,
         &attack.name,
         model.options().max_len,
         model.encoder().max_len(),
-        run.queries.truncated,
+        queries.truncated,
     );
-    let report = new_report(
-        attack,
-        attack.name.clone(),
+    let report = AttackReport {
+        scores: scorer.finish(),
+        attack: attack.name.clone(),
+        kind: attack.kind.as_str().to_string(),
+        model: model.info().name.clone(),
+        model_sha256: sha.clone(),
+        corpus: corpus.name,
+        corpus_sha256: corpus.sha256,
+        seed: attack.seed,
+        robust_version: crate::VERSION.to_string(),
         parameters,
-        model,
-        &sha,
-        &corpus,
-        run.outcomes,
-        run.wall_seconds,
-        run.queries,
-    );
-    finish_reports(plan, vec![report], targets.len(), sha, None, Vec::new())
+        labels,
+        outcomes: Vec::new(),
+        wall_seconds,
+        model_stats: queries,
+    };
+    let summary = Format::Csv.exporter().attack(&report)?;
+    let mut files = Vec::new();
+    let mut staged_files = Vec::new();
+    match staged {
+        Some(file) => staged_files.push(file),
+        None => files.push((
+            "examples.csv".to_string(),
+            String::from_utf8(memory).map_err(|e| ReportError::Serialise(Box::new(e)))?,
+        )),
+    }
+    files.push(("summary.csv".to_string(), summary));
+    Ok(AttackResult {
+        name: attack.name.clone(),
+        kind: attack.kind,
+        shape: plan.shape,
+        failures: failures.into_examples(),
+        wall_seconds,
+        model_stats: queries,
+        reports: vec![report],
+        cloze: None,
+        trigger: None,
+        files,
+        staged: staged_files,
+        rows: total,
+        model_sha256: sha,
+    })
+}
+
+/// The targets of one block of a corpus read in blocks; labels were checked over the whole
+/// file by the first pass.
+fn targets_of_block(
+    block: &Corpus,
+    model: &Classifier,
+    segment: crate::perturb::Segment,
+) -> Result<Vec<Target>, CorpusError> {
+    let gold = match block.label_column {
+        Some(_) => Some(block.row_label_indices(model.info())?),
+        None => None,
+    };
+    Ok(block
+        .rows
+        .iter()
+        .enumerate()
+        .map(|(i, row)| target(row, gold.as_ref().map(|g| g[i]), segment))
+        .collect())
 }
 
 fn finish_reports(
@@ -790,6 +943,7 @@ fn finish_reports(
         cloze: None,
         trigger,
         files,
+        staged: Vec::new(),
         rows,
         model_sha256,
     })
@@ -1090,6 +1244,7 @@ fn cloze_probe(plan: &Plan, models: &mut Models) -> Result<AttackResult, EngineE
         }),
         trigger: None,
         files,
+        staged: Vec::new(),
         rows: items.len(),
         wall_seconds,
         model_stats,
@@ -1104,18 +1259,37 @@ fn cloze_probe(plan: &Plan, models: &mut Models) -> Result<AttackResult, EngineE
 /// change away from the gold label is wanted, it is a variant still predicted as the gold
 /// label, ranked by the confidence in it.
 pub fn failure_examples(report: &AttackReport, limit: usize) -> Vec<FailureExample> {
-    let label = |i: usize| {
-        report
-            .labels
-            .get(i)
-            .cloned()
-            .unwrap_or_else(|| i.to_string())
-    };
-    let expectation = report.scores.expectation;
-    let mut found: Vec<(f64, FailureExample)> = Vec::new();
+    let mut failures = Failures::new(limit);
     for o in &report.outcomes {
-        let Ok(variants) = &o.result else { continue };
-        let mut best: Option<(f64, FailureExample)> = None;
+        failures.add(o, &report.labels, report.scores.expectation);
+    }
+    failures.into_examples()
+}
+
+/// The strongest failures seen so far, at most `limit`, strongest first and in corpus order
+/// on ties: what [`failure_examples`] keeps, collected one outcome at a time so a streamed
+/// attack holds only these.
+struct Failures {
+    limit: usize,
+    found: Vec<(f64, FailureExample)>,
+}
+
+impl Failures {
+    fn new(limit: usize) -> Self {
+        Failures {
+            limit,
+            found: Vec::new(),
+        }
+    }
+
+    /// Consider one example: its strongest failing variant, if it has one.
+    fn add(&mut self, o: &ExampleOutcome, labels: &[String], expectation: Expectation) {
+        if self.limit == 0 {
+            return;
+        }
+        let Ok(variants) = &o.result else { return };
+        let label = |i: usize| labels.get(i).cloned().unwrap_or_else(|| i.to_string());
+        let mut best: Option<(f64, &crate::score::PerturbedOutcome, &'static str)> = None;
         for v in variants {
             let p = &v.prediction;
             let (strength, why) = match expectation {
@@ -1123,48 +1297,61 @@ pub fn failure_examples(report: &AttackReport, limit: usize) -> Vec<FailureExamp
                     let before = o.original.probs.get(o.original.label).copied();
                     let after = p.probs.get(o.original.label).copied();
                     let drop = f64::from(before.unwrap_or(0.0) - after.unwrap_or(0.0));
-                    (drop, "label changed".to_string())
+                    (drop, "label changed")
                 }
                 Expectation::FlipFromGold => match o.gold {
                     Some(g) if p.label == g => (
                         f64::from(p.probs.get(g).copied().unwrap_or(0.0)),
-                        "still the gold label after the perturbation".to_string(),
+                        "still the gold label after the perturbation",
                     ),
                     _ => continue,
                 },
                 _ => continue,
             };
-            let example = FailureExample {
-                line: o.line,
-                group: v.perturbation.group.clone(),
-                gold: o.gold.map(label),
-                original_text: o.text.clone(),
-                perturbed_text: v.perturbation.text.clone(),
-                // Of a sentence pair, the segment left alone is part of the example.
-                detail: match &o.context {
-                    Some(c) => format!(
-                        "{} · {} segment; the other: {}",
-                        v.perturbation.detail,
-                        c.segment.as_str(),
-                        c.other
-                    ),
-                    None => v.perturbation.detail.clone(),
-                },
-                original_label: label(o.original.label),
-                original_confidence: f64::from(o.original.confidence()),
-                perturbed_label: label(p.label),
-                perturbed_confidence: f64::from(p.confidence()),
-                why,
-            };
-            if best.as_ref().is_none_or(|(s, _)| strength > *s) {
-                best = Some((strength, example));
+            if best.as_ref().is_none_or(|(s, _, _)| strength > *s) {
+                best = Some((strength, v, why));
             }
         }
-        found.extend(best);
+        let Some((strength, v, why)) = best else {
+            return;
+        };
+        // After every kept failure at least as strong: a stable sort's place.
+        let at = self
+            .found
+            .partition_point(|(s, _)| s.total_cmp(&strength) != std::cmp::Ordering::Less);
+        if at >= self.limit {
+            return;
+        }
+        let p = &v.prediction;
+        let example = FailureExample {
+            line: o.line,
+            group: v.perturbation.group.clone(),
+            gold: o.gold.map(label),
+            original_text: o.text.clone(),
+            perturbed_text: v.perturbation.text.clone(),
+            // Of a sentence pair, the segment left alone is part of the example.
+            detail: match &o.context {
+                Some(c) => format!(
+                    "{} · {} segment; the other: {}",
+                    v.perturbation.detail,
+                    c.segment.as_str(),
+                    c.other
+                ),
+                None => v.perturbation.detail.clone(),
+            },
+            original_label: label(o.original.label),
+            original_confidence: f64::from(o.original.confidence()),
+            perturbed_label: label(p.label),
+            perturbed_confidence: f64::from(p.confidence()),
+            why: why.to_string(),
+        };
+        self.found.insert(at, (strength, example));
+        self.found.truncate(self.limit);
     }
-    // Stable on ties (corpus order), so the same run always shows the same examples.
-    found.sort_by(|a, b| b.0.total_cmp(&a.0));
-    found.into_iter().take(limit).map(|(_, e)| e).collect()
+
+    fn into_examples(self) -> Vec<FailureExample> {
+        self.found.into_iter().map(|(_, e)| e).collect()
+    }
 }
 
 /// Cloze items whose top-1 word did not change when the template was negated: the model

@@ -74,12 +74,26 @@ pub fn run(
     seed: u64,
     progress: Progress,
 ) -> Result<AttackRun, ModelError> {
+    run_from(model, targets, perturber, seed, 0, progress)
+}
+
+/// [`run`] on a chunk of a longer corpus whose first target is example `first_index` of the
+/// whole: each example draws from its own stream of the seed, so a corpus run in chunks gets
+/// the perturbations it gets run whole.
+pub fn run_from(
+    model: &mut dyn TextModel,
+    targets: &[Target],
+    perturber: &dyn Perturber,
+    seed: u64,
+    first_index: usize,
+    progress: Progress,
+) -> Result<AttackRun, ModelError> {
     let start = Instant::now();
     let before = model.stats();
     let perturbed: Vec<_> = targets
         .iter()
         .enumerate()
-        .map(|(i, t)| perturber.perturb(&t.text, &mut example_rng(seed, i)))
+        .map(|(i, t)| perturber.perturb(&t.text, &mut example_rng(seed, first_index + i)))
         .collect();
     // Originals and every variant in one request: the model sees length-sorted batches across
     // the whole corpus, and repeats are answered by the cache.

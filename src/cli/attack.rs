@@ -36,6 +36,10 @@ pub struct AttackArgs {
     /// lines (for benches/compare's side-by-side against exact gradients).
     #[arg(long, value_name = "FILE")]
     pub gradient_trace: Option<PathBuf>,
+    /// Rows attacked per chunk: a corpus is read, perturbed, run and written chunk by chunk, so
+    /// memory stays flat however long it is. No result depends on it.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub chunk_rows: Option<u64>,
 }
 
 /// Where `robust attack --out DIR` keeps a trigger search's checkpoint.
@@ -90,28 +94,34 @@ pub fn run(global: &GlobalArgs, args: AttackArgs) -> anyhow::Result<()> {
             ResumeMode::Fresh
         }),
         gradient_trace: args.gradient_trace.clone(),
+        // examples.csv is written into --out as the attack runs (a temporary file until the
+        // end); the failure examples are for the suite's HTML report only.
+        stage_in: args.out.clone(),
+        failure_limit: Some(0),
+        chunk_rows: args.chunk_rows.map(|n| n as usize),
+        block_bytes: None,
     };
     let mut models = Models::new(global.inference_options());
     let mut bar = Progress::new(&plan.attack.name);
-    let result = engine::execute_with(&plan, &mut models, &options, &mut |d, t| bar.update(d, t))?;
+    let mut result =
+        engine::execute_with(&plan, &mut models, &options, &mut |d, t| bar.update(d, t))?;
     bar.finish();
+    let summary = result.render(args.format)?;
     if let Some(dir) = &args.out {
         let files: Vec<(&str, String)> = result
             .files
             .iter()
             .map(|(n, t)| (n.as_str(), t.clone()))
             .collect();
-        robust::report::write_all_atomic(dir, &files)
+        let mut names: Vec<String> = files.iter().map(|(n, _)| n.to_string()).collect();
+        names.extend(result.staged.iter().map(|f| f.name().to_string()));
+        robust::report::write_all_atomic_with(dir, &files, std::mem::take(&mut result.staged))
             .with_context(|| format!("failed to write results to {}", dir.display()))?;
         if let Some(checkpoint) = &options.checkpoint {
             // The results are written: the checkpoint that led to them is spent.
             remove_checkpoint(checkpoint)?;
         }
-        tracing::info!(
-            "wrote {} to {}",
-            files.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "),
-            dir.display()
-        );
+        tracing::info!("wrote {} to {}", names.join(", "), dir.display());
     }
-    emit(None, &result.render(args.format)?)
+    emit(None, &summary)
 }

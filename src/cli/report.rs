@@ -295,8 +295,13 @@ fn run_job(job: &Job, models: &mut Models, jobs_dir: &Path, position: &str) -> a
         checkpoint: Some(checkpoint.clone()).filter(|_| plan.shape == engine::Shape::TriggerSearch),
         resume: Some(ResumeMode::IfPresent),
         gradient_trace: None,
+        // Beside the job folders: the same file system as the staging folder it moves into.
+        stage_in: Some(jobs_dir.to_path_buf()),
+        failure_limit: Some(job.examples),
+        chunk_rows: None,
+        block_bytes: None,
     };
-    let result = engine::execute_with(plan, models, &options, &mut |d, t| bar.update(d, t))?;
+    let mut result = engine::execute_with(plan, models, &options, &mut |d, t| bar.update(d, t))?;
     bar.finish();
     let (corpus, corpus_sha256, headline) = match (&result.cloze, result.reports.first()) {
         (Some(c), _) => (
@@ -361,7 +366,11 @@ fn run_job(job: &Job, models: &mut Models, jobs_dir: &Path, position: &str) -> a
         .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o777))
         .tempdir_in(jobs_dir)
         .with_context(|| format!("failed to create a folder in {}", jobs_dir.display()))?;
-    robust::report::write_all_atomic(staging.path(), &files)?;
+    robust::report::write_all_atomic_with(
+        staging.path(),
+        &files,
+        std::mem::take(&mut result.staged),
+    )?;
     let staged = staging.keep();
     let target = jobs_dir.join(&job.id);
     std::fs::rename(&staged, &target)

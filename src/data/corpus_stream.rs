@@ -292,6 +292,83 @@ fn header_record(block: &[u8], csv: bool) -> Vec<u8> {
     header
 }
 
+/// What a first pass over a corpus file learns, before any model work: its name, sha256 and
+/// row count, with every row parsed and every label checked against the model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CorpusScan {
+    /// The file's name, as reports give it.
+    pub name: String,
+    /// sha256 of the whole file.
+    pub sha256: String,
+    /// Rows in the file (not cut to any limit).
+    pub rows: usize,
+    /// Blank lines skipped.
+    pub blank_lines: usize,
+    /// Whether the corpus has a label column.
+    pub labelled: bool,
+    /// Whether the corpus has a pair column (rows are sentence pairs).
+    pub pairs: bool,
+}
+
+/// Read `path` block by block and check it whole: parse errors and labels the model does not
+/// know come out here, naming the line, as when the file is read at once, and index labels
+/// are checked over the whole file ([`check_index_labels`](crate::data::corpus::check_index_labels),
+/// with its warning logged). Labels are checked on the first `check_rows` rows (all without
+/// a limit), and only where the corpus has a label column unless `require_labels`.
+pub fn scan(
+    path: &Path,
+    columns: &Columns,
+    model: &crate::model::ModelInfo,
+    check_rows: Option<usize>,
+    require_labels: bool,
+    block_bytes: usize,
+) -> Result<CorpusScan, CorpusError> {
+    let mut blocks = CorpusBlocks::open(path, columns, block_bytes)?;
+    let mut used: Option<std::collections::BTreeSet<usize>> = Some(Default::default());
+    let (mut name, mut labelled, mut pairs) = (String::new(), false, false);
+    let mut seen = 0;
+    while let Some(mut block) = blocks.next_block()? {
+        // Rows past the limit are parsed (the file must be well formed) but not label-checked,
+        // as when the corpus is read whole and cut to the limit.
+        let keep = check_rows.map_or(block.rows.len(), |l| l.saturating_sub(seen));
+        seen += block.rows.len();
+        block.rows.truncate(keep);
+        name = block.name();
+        labelled = block.label_column.is_some();
+        pairs = block.pair_column.is_some();
+        if !(labelled || require_labels) {
+            continue;
+        }
+        block.row_label_indices(model)?;
+        if block.rows.is_empty() {
+            continue;
+        }
+        used = match (used, block.index_labels_used(model)) {
+            (Some(mut all), Some(here)) => {
+                all.extend(here);
+                Some(all)
+            }
+            _ => None,
+        };
+    }
+    let (rows, blank_lines) = blocks.counts();
+    if labelled || require_labels {
+        crate::data::corpus::check_index_labels(path, model, used.as_ref())?;
+        if let Some(warning) = crate::data::corpus::index_label_warning(path, model, used.as_ref())
+        {
+            tracing::warn!("{warning}");
+        }
+    }
+    Ok(CorpusScan {
+        name,
+        sha256: blocks.sha256(),
+        rows,
+        blank_lines,
+        labelled,
+        pairs,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,44 +1,84 @@
 //! `examples.csv`: one row per perturbed example (and one per skipped example, with its
 //! reason), so every number in `summary.csv` can be traced to the sentences behind it.
+//!
+//! The rows are written as outcomes arrive ([`ExamplesWriter`]): an attack on a corpus of
+//! millions of rows streams them to disk rather than holding every variant until the end.
+
+use std::io::Write;
 
 use super::{ReportError, fixed};
-use crate::score::AttackReport;
+use crate::score::{AttackReport, ExampleOutcome};
 
+/// `examples.csv` of one scored report, whole.
 pub fn examples_csv(r: &AttackReport) -> Result<String, ReportError> {
-    let ser = |e: csv::Error| ReportError::Serialise(Box::new(e));
-    let mut w = csv::Writer::from_writer(Vec::new());
     // Sentence pairs get two more columns after the texts: which segment the attack perturbed
     // and the other segment, so that every row can be fed back to the model as it ran.
     let pairs = r.outcomes.iter().any(|o| o.context.is_some());
-    let mut header = vec![
-        "attack",
-        "line",
-        "sample",
-        "group",
-        "gold",
-        "original_text",
-        "perturbed_text",
-    ];
-    if pairs {
-        header.extend(["segment", "other_segment"]);
-    }
-    header.extend([
-        "detail",
-        "original_label",
-        "original_confidence",
-        "perturbed_label",
-        "perturbed_confidence",
-        "changed",
-        "queries",
-        "skip_reason",
-    ]);
-    w.write_record(&header).map_err(ser)?;
-    let label = |i: usize| r.labels.get(i).cloned().unwrap_or_else(|| i.to_string());
+    let mut w = ExamplesWriter::new(Vec::new(), &r.attack, &r.labels, pairs)?;
     for o in &r.outcomes {
-        let gold = o.gold.map(label).unwrap_or_default();
-        let orig_label = label(o.original.label);
+        w.write(o)?;
+    }
+    String::from_utf8(w.finish()?).map_err(|e| ReportError::Serialise(Box::new(e)))
+}
+
+/// Writes `examples.csv` one outcome at a time; the header goes first, on creation.
+pub struct ExamplesWriter<W: Write> {
+    csv: csv::Writer<W>,
+    attack: String,
+    labels: Vec<String>,
+    pairs: bool,
+}
+
+fn ser(e: csv::Error) -> ReportError {
+    ReportError::Serialise(Box::new(e))
+}
+
+impl<W: Write> ExamplesWriter<W> {
+    /// Start `examples.csv` of attack `attack` on `out`. `pairs`: the corpus is of sentence
+    /// pairs, and rows name the attacked segment and the other one.
+    pub fn new(out: W, attack: &str, labels: &[String], pairs: bool) -> Result<Self, ReportError> {
+        let mut csv = csv::Writer::from_writer(out);
+        let mut header = vec![
+            "attack",
+            "line",
+            "sample",
+            "group",
+            "gold",
+            "original_text",
+            "perturbed_text",
+        ];
+        if pairs {
+            header.extend(["segment", "other_segment"]);
+        }
+        header.extend([
+            "detail",
+            "original_label",
+            "original_confidence",
+            "perturbed_label",
+            "perturbed_confidence",
+            "changed",
+            "queries",
+            "skip_reason",
+        ]);
+        csv.write_record(&header).map_err(ser)?;
+        Ok(ExamplesWriter {
+            csv,
+            attack: attack.to_string(),
+            labels: labels.to_vec(),
+            pairs,
+        })
+    }
+
+    fn label(&self, i: usize) -> String {
+        self.labels.get(i).cloned().unwrap_or_else(|| i.to_string())
+    }
+
+    /// The rows of one example: one per variant, or one naming why it was skipped.
+    pub fn write(&mut self, o: &ExampleOutcome) -> Result<(), ReportError> {
+        let gold = o.gold.map(|g| self.label(g)).unwrap_or_default();
+        let orig_label = self.label(o.original.label);
         let orig_conf = fixed(f64::from(o.original.confidence()), 6);
-        let pair_fields: Vec<String> = match (&o.context, pairs) {
+        let pair_fields: Vec<String> = match (&o.context, self.pairs) {
             (_, false) => Vec::new(),
             (Some(c), true) => vec![c.segment.as_str().to_string(), c.other.clone()],
             (None, true) => vec![String::new(), String::new()],
@@ -70,7 +110,7 @@ pub fn examples_csv(r: &AttackReport) -> Result<String, ReportError> {
                         v.perturbation.group.clone(),
                         v.perturbation.text.clone(),
                         v.perturbation.detail.clone(),
-                        label(p.label),
+                        self.label(p.label),
                         fixed(f64::from(p.confidence()), 6),
                         changed.to_string(),
                         String::new(),
@@ -90,7 +130,7 @@ pub fn examples_csv(r: &AttackReport) -> Result<String, ReportError> {
         ] in rows
         {
             let mut record = vec![
-                r.attack.clone(),
+                self.attack.clone(),
                 o.line.to_string(),
                 sample,
                 group,
@@ -109,11 +149,15 @@ pub fn examples_csv(r: &AttackReport) -> Result<String, ReportError> {
                 o.queries.to_string(),
                 skip,
             ]);
-            w.write_record(&record).map_err(ser)?;
+            self.csv.write_record(&record).map_err(ser)?;
         }
+        Ok(())
     }
-    let bytes = w
-        .into_inner()
-        .map_err(|e| ReportError::Serialise(Box::new(e.into_error())))?;
-    String::from_utf8(bytes).map_err(|e| ReportError::Serialise(Box::new(e)))
+
+    /// Flush and hand back the output.
+    pub fn finish(self) -> Result<W, ReportError> {
+        self.csv
+            .into_inner()
+            .map_err(|e| ReportError::Serialise(Box::new(e.into_error())))
+    }
 }

@@ -14,7 +14,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub use self::csv::{CsvExporter, SUMMARY_HEADER};
-pub use self::examples::examples_csv;
+pub use self::examples::{ExamplesWriter, examples_csv};
 pub use self::json::JsonExporter;
 pub use self::table::TableExporter;
 
@@ -92,28 +92,98 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
     Ok(())
 }
 
-/// Write several files into `dir` so that none is replaced until all are fully written:
-/// each goes to a temporary file beside its target first, then all are renamed. On an error
-/// (a full disk, a file-size limit) the temporary files are removed and no target changes.
-pub fn write_all_atomic(dir: &Path, files: &[(&str, String)]) -> Result<(), ReportError> {
+/// A file of a result being written as the run goes (`examples.csv` of a streamed attack): a
+/// temporary file in the folder its target will be in, renamed into place by
+/// [`write_all_atomic_with`] once every other file is written too. Dropped unfinished (an
+/// error, an interrupted run), it removes itself.
+pub struct StagedFile {
+    name: String,
+    tmp: tempfile::NamedTempFile,
+}
+
+impl StagedFile {
+    /// Start file `name`, to be placed in `dir` (created if need be).
+    pub fn create(dir: &Path, name: &str) -> Result<Self, ReportError> {
+        let path = dir.join(name);
+        let err = |source| ReportError::Write {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(err)?;
+        let tmp = staged(dir, &path, b"").map_err(err)?;
+        Ok(StagedFile {
+            name: name.to_string(),
+            tmp,
+        })
+    }
+
+    /// The file name it will have.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Where its content goes.
+    pub fn file(&mut self) -> &mut std::fs::File {
+        self.tmp.as_file_mut()
+    }
+
+    /// Flush what was written to disk.
+    pub fn sync(&mut self) -> Result<(), ReportError> {
+        let path = self.tmp.path().to_path_buf();
+        self.tmp
+            .as_file()
+            .sync_all()
+            .map_err(|source| ReportError::Write { path, source })
+    }
+}
+
+impl std::fmt::Debug for StagedFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StagedFile")
+            .field("name", &self.name)
+            .field("tmp", &self.tmp.path())
+            .finish()
+    }
+}
+
+/// [`write_all_atomic`], with files already written to disk as the run went ([`StagedFile`]s,
+/// in `dir` or another folder of the same file system) moved in beside them. No target
+/// changes until every file is complete.
+pub fn write_all_atomic_with(
+    dir: &Path,
+    files: &[(&str, String)],
+    staged_files: Vec<StagedFile>,
+) -> Result<(), ReportError> {
     let err = |path: &Path| {
         let path = path.to_path_buf();
         move |source| ReportError::Write { path, source }
     };
     std::fs::create_dir_all(dir).map_err(err(dir))?;
-    let mut staged_files = Vec::new();
+    let mut ready = Vec::new();
     for (name, text) in files {
         let path = dir.join(name);
         let tmp = staged(dir, &path, text.as_bytes()).map_err(err(&path))?;
-        staged_files.push((tmp, path));
+        ready.push((tmp, path));
     }
-    for (tmp, path) in staged_files {
+    for mut file in staged_files {
+        file.sync()?;
+        let path = dir.join(&file.name);
+        ready.push((file.tmp, path));
+    }
+    for (tmp, path) in ready {
         tmp.persist(&path).map_err(|e| ReportError::Write {
             path: path.clone(),
             source: e.error,
         })?;
     }
     Ok(())
+}
+
+/// Write several files into `dir` so that none is replaced until all are fully written:
+/// each goes to a temporary file beside its target first, then all are renamed. On an error
+/// (a full disk, a file-size limit) the temporary files are removed and no target changes.
+pub fn write_all_atomic(dir: &Path, files: &[(&str, String)]) -> Result<(), ReportError> {
+    write_all_atomic_with(dir, files, Vec::new())
 }
 
 /// Render a float with fixed precision so reports are byte-identical across runs.

@@ -17,7 +17,7 @@ use crate::perturb::{Perturbation, SkipReason};
 use crate::score::stats::{Rate, mcnemar_exact};
 
 /// What the attack expects the model to do with a perturbed input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Expectation {
     /// The label should stay the same (shuffles, name swaps): any change is a failure.
@@ -110,139 +110,347 @@ pub fn score(
     labels: &[String],
     expectation: Expectation,
 ) -> AttackScores {
-    let mut skipped = BTreeMap::new();
+    let mut scorer = Scorer::new(labels, expectation);
     for o in outcomes {
-        if let Err(reason) = &o.result {
-            *skipped.entry(reason.as_str().to_string()).or_insert(0) += 1;
+        scorer.add(o);
+    }
+    scorer.finish()
+}
+
+/// The scorer fed one outcome at a time, so an attack on millions of rows need not keep its
+/// outcomes: every metric is a count or a sum, and the sums are taken in corpus order, so
+/// [`Scorer::finish`] gives exactly what [`score`] gives on the same outcomes in one slice.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct Scorer {
+    labels: Vec<String>,
+    expectation: Expectation,
+    examples: u64,
+    attacked: u64,
+    queries: u64,
+    all_gold: bool,
+    skipped: BTreeMap<String, u64>,
+    overall: Tally,
+    groups: BTreeMap<String, Tally>,
+}
+
+impl Scorer {
+    /// A scorer for a model with these label names, judging changes by `expectation`.
+    pub fn new(labels: &[String], expectation: Expectation) -> Self {
+        Scorer {
+            labels: labels.to_vec(),
+            expectation,
+            examples: 0,
+            attacked: 0,
+            queries: 0,
+            all_gold: true,
+            skipped: BTreeMap::new(),
+            overall: Tally::new(labels.len()),
+            groups: BTreeMap::new(),
         }
     }
-    let attacked = outcomes.iter().filter(|o| !o.variants().is_empty()).count() as u64;
-    let queries: u64 = outcomes.iter().map(|o| o.queries).sum();
-    let overall = score_group("all", outcomes, labels, expectation, |_| true);
-    let mut names: Vec<&str> = outcomes
-        .iter()
-        .flat_map(|o| o.variants().iter().map(|v| v.perturbation.group.as_str()))
-        .collect();
-    names.sort_unstable();
-    names.dedup();
-    let groups = if names.len() > 1 {
-        names
+
+    /// Count one example's outcome (call in corpus order).
+    pub fn add(&mut self, o: &ExampleOutcome) {
+        self.examples += 1;
+        self.queries += o.queries;
+        self.all_gold &= o.gold.is_some();
+        if let Err(reason) = &o.result {
+            *self.skipped.entry(reason.as_str().to_string()).or_insert(0) += 1;
+        }
+        let variants: Vec<&PerturbedOutcome> = o.variants().iter().collect();
+        if variants.is_empty() {
+            return;
+        }
+        self.attacked += 1;
+        self.overall.add(o, &variants);
+        let mut names: Vec<&str> = variants
             .iter()
-            .map(|&g| {
-                score_group(g, outcomes, labels, expectation, |v| {
-                    v.perturbation.group == g
-                })
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
-    AttackScores {
-        examples: outcomes.len() as u64,
-        attacked,
-        skipped,
-        queries,
-        queries_per_example: if attacked == 0 {
-            0.0
+            .map(|v| v.perturbation.group.as_str())
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        for name in names {
+            let in_group: Vec<&PerturbedOutcome> = variants
+                .iter()
+                .copied()
+                .filter(|v| v.perturbation.group == name)
+                .collect();
+            let k = self.labels.len();
+            self.groups
+                .entry(name.to_string())
+                .or_insert_with(|| Tally::new(k))
+                .add(o, &in_group);
+        }
+    }
+
+    /// Add the outcomes another scorer counted, as if they had followed this one's (the
+    /// scorers of row ranges of one attack, merged in row order, give the whole attack's).
+    pub fn merge(&mut self, other: Scorer) {
+        self.examples += other.examples;
+        self.attacked += other.attacked;
+        self.queries += other.queries;
+        self.all_gold &= other.all_gold;
+        for (reason, n) in other.skipped {
+            *self.skipped.entry(reason).or_insert(0) += n;
+        }
+        self.overall.merge(other.overall);
+        for (name, tally) in other.groups {
+            match self.groups.get_mut(&name) {
+                Some(mine) => mine.merge(tally),
+                None => {
+                    self.groups.insert(name, tally);
+                }
+            }
+        }
+    }
+
+    /// The scores of every outcome added so far.
+    pub fn finish(self) -> AttackScores {
+        let (labels, expectation, has_gold) = (&self.labels, self.expectation, self.all_gold);
+        let groups = if self.groups.len() > 1 {
+            self.groups
+                .into_iter()
+                .map(|(name, tally)| tally.finish(&name, labels, expectation, has_gold))
+                .collect()
         } else {
-            queries as f64 / attacked as f64
-        },
-        expectation,
-        overall,
-        groups,
+            Vec::new()
+        };
+        AttackScores {
+            examples: self.examples,
+            attacked: self.attacked,
+            skipped: self.skipped,
+            queries: self.queries,
+            queries_per_example: if self.attacked == 0 {
+                0.0
+            } else {
+                self.queries as f64 / self.attacked as f64
+            },
+            expectation,
+            overall: self.overall.finish("all", labels, expectation, has_gold),
+            groups,
+        }
     }
 }
 
-fn score_group(
-    name: &str,
-    outcomes: &[ExampleOutcome],
-    labels: &[String],
-    expectation: Expectation,
-    keep: impl Fn(&PerturbedOutcome) -> bool,
-) -> GroupScores {
-    let has_gold = outcomes.iter().all(|o| o.gold.is_some());
-    let (mut examples, mut perturbations, mut changed, mut examples_changed) =
-        (0u64, 0u64, 0u64, 0u64);
-    let (mut correct_before, mut robust_after, mut correct_variants) = (0u64, 0u64, 0u64);
-    let (mut success, mut success_n) = (0u64, 0u64);
-    let (mut mc_b, mut mc_c) = (0u64, 0u64);
-    let (mut expected_k, mut expected_n, mut unchanged) = (0u64, 0u64, 0u64);
-    let mut drop_sum = 0.0f64;
-    let mut per_class = vec![(0u64, 0u64); labels.len()];
-    for o in outcomes {
-        let variants: Vec<&PerturbedOutcome> = o.variants().iter().filter(|v| keep(v)).collect();
-        if variants.is_empty() {
-            continue;
+/// The counts and sums behind one [`GroupScores`].
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+struct Tally {
+    examples: u64,
+    perturbations: u64,
+    changed: u64,
+    examples_changed: u64,
+    unchanged: u64,
+    correct_before: u64,
+    robust_after: u64,
+    correct_variants: u64,
+    success: u64,
+    success_n: u64,
+    mc_b: u64,
+    mc_c: u64,
+    expected_k: u64,
+    expected_n: u64,
+    drop_sum: ExactSum,
+    per_class: Vec<(u64, u64)>,
+}
+
+impl Tally {
+    fn new(labels: usize) -> Self {
+        Tally {
+            per_class: vec![(0, 0); labels],
+            ..Tally::default()
         }
-        examples += 1;
+    }
+
+    fn merge(&mut self, o: Tally) {
+        self.examples += o.examples;
+        self.perturbations += o.perturbations;
+        self.changed += o.changed;
+        self.examples_changed += o.examples_changed;
+        self.unchanged += o.unchanged;
+        self.correct_before += o.correct_before;
+        self.robust_after += o.robust_after;
+        self.correct_variants += o.correct_variants;
+        self.success += o.success;
+        self.success_n += o.success_n;
+        self.mc_b += o.mc_b;
+        self.mc_c += o.mc_c;
+        self.expected_k += o.expected_k;
+        self.expected_n += o.expected_n;
+        self.drop_sum.merge(&o.drop_sum);
+        for (mine, theirs) in self.per_class.iter_mut().zip(o.per_class) {
+            mine.0 += theirs.0;
+            mine.1 += theirs.1;
+        }
+    }
+
+    /// Count one example's variants of this group (never empty).
+    fn add(&mut self, o: &ExampleOutcome, variants: &[&PerturbedOutcome]) {
+        self.examples += 1;
         let orig = o.original.label;
         let n_changed = variants
             .iter()
             .filter(|v| v.prediction.label != orig)
             .count() as u64;
-        perturbations += variants.len() as u64;
-        changed += n_changed;
-        unchanged += variants.len() as u64 - n_changed;
-        examples_changed += u64::from(n_changed > 0);
-        for v in &variants {
-            drop_sum += f64::from(o.original.probs[orig]) - f64::from(v.prediction.probs[orig]);
+        self.perturbations += variants.len() as u64;
+        self.changed += n_changed;
+        self.unchanged += variants.len() as u64 - n_changed;
+        self.examples_changed += u64::from(n_changed > 0);
+        for v in variants {
+            self.drop_sum
+                .add(f64::from(o.original.probs[orig]) - f64::from(v.prediction.probs[orig]));
         }
         let class = o.gold.unwrap_or(orig);
-        if let Some(slot) = per_class.get_mut(class) {
+        if let Some(slot) = self.per_class.get_mut(class) {
             slot.0 += n_changed;
             slot.1 += variants.len() as u64;
         }
         if let Some(gold) = o.gold {
             let before = orig == gold;
             let after = variants.iter().all(|v| v.prediction.label == gold);
-            correct_before += u64::from(before);
-            robust_after += u64::from(after);
-            correct_variants += variants
+            self.correct_before += u64::from(before);
+            self.robust_after += u64::from(after);
+            self.correct_variants += variants
                 .iter()
                 .filter(|v| v.prediction.label == gold)
                 .count() as u64;
             if before {
-                success_n += 1;
-                success += u64::from(n_changed > 0);
+                self.success_n += 1;
+                self.success += u64::from(n_changed > 0);
             }
-            mc_b += u64::from(before && !after);
-            mc_c += u64::from(!before && after);
-            expected_n += variants.len() as u64;
-            expected_k += variants
+            self.mc_b += u64::from(before && !after);
+            self.mc_c += u64::from(!before && after);
+            self.expected_n += variants.len() as u64;
+            self.expected_k += variants
                 .iter()
                 .filter(|v| v.prediction.label != gold)
                 .count() as u64;
         }
     }
-    let gold_rate = |k, n| has_gold.then(|| Rate::new(k, n));
-    let flip_expected = expectation == Expectation::FlipFromGold;
-    // Accuracy after a perturbation that should change the label would be scored against a
-    // gold label that no longer applies; only invariance tests report it.
-    let after_rate = |k, n| (has_gold && !flip_expected).then(|| Rate::new(k, n));
-    GroupScores {
-        group: name.to_string(),
-        examples,
-        perturbations,
-        flip_rate: Rate::new(changed, perturbations),
-        example_flip_rate: Rate::new(examples_changed, examples),
-        attack_success_rate: gold_rate(success, success_n),
-        accuracy_before: gold_rate(correct_before, examples),
-        accuracy_after: after_rate(robust_after, examples),
-        perturbed_accuracy: after_rate(correct_variants, perturbations),
-        mcnemar_p: (has_gold && !flip_expected).then(|| mcnemar_exact(mc_b, mc_c)),
-        expected_direction_rate: (flip_expected && has_gold)
-            .then(|| Rate::new(expected_k, expected_n)),
-        ignored_rate: flip_expected.then(|| Rate::new(unchanged, perturbations)),
-        mean_confidence_drop: if perturbations == 0 {
-            0.0
-        } else {
-            drop_sum / perturbations as f64
-        },
-        per_class_flip_rate: labels
-            .iter()
-            .zip(per_class)
-            .map(|(l, (k, n))| (l.clone(), Rate::new(k, n)))
-            .collect(),
+
+    /// `has_gold`: every example of the attack (attacked or skipped) has a gold label.
+    fn finish(
+        self,
+        name: &str,
+        labels: &[String],
+        expectation: Expectation,
+        has_gold: bool,
+    ) -> GroupScores {
+        let gold_rate = |k, n| has_gold.then(|| Rate::new(k, n));
+        let flip_expected = expectation == Expectation::FlipFromGold;
+        // Accuracy after a perturbation that should change the label would be scored against
+        // a gold label that no longer applies; only invariance tests report it.
+        let after_rate = |k, n| (has_gold && !flip_expected).then(|| Rate::new(k, n));
+        let perturbations = self.perturbations;
+        GroupScores {
+            group: name.to_string(),
+            examples: self.examples,
+            perturbations,
+            flip_rate: Rate::new(self.changed, perturbations),
+            example_flip_rate: Rate::new(self.examples_changed, self.examples),
+            attack_success_rate: gold_rate(self.success, self.success_n),
+            accuracy_before: gold_rate(self.correct_before, self.examples),
+            accuracy_after: after_rate(self.robust_after, self.examples),
+            perturbed_accuracy: after_rate(self.correct_variants, perturbations),
+            mcnemar_p: (has_gold && !flip_expected).then(|| mcnemar_exact(self.mc_b, self.mc_c)),
+            expected_direction_rate: (flip_expected && has_gold)
+                .then(|| Rate::new(self.expected_k, self.expected_n)),
+            ignored_rate: flip_expected.then(|| Rate::new(self.unchanged, perturbations)),
+            mean_confidence_drop: if perturbations == 0 {
+                0.0
+            } else {
+                self.drop_sum.value() / perturbations as f64
+            },
+            per_class_flip_rate: labels
+                .iter()
+                .zip(self.per_class)
+                .map(|(l, (k, n))| (l.clone(), Rate::new(k, n)))
+                .collect(),
+        }
+    }
+}
+
+/// A sum of floats kept exactly (Shewchuk's non-overlapping partials, as Python's
+/// `math.fsum`), rounded once at the end. The mean confidence drop is such a sum; kept exactly,
+/// it does not depend on the order of its terms, so the sums of row ranges of an attack run
+/// on different machines merge into the sum of the whole, to the last bit.
+///
+/// Written to JSON as the partials' bit patterns: a decimal float read back by a parser that
+/// is not correctly rounded could lose the last bit.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+#[serde(into = "Vec<u64>", from = "Vec<u64>")]
+pub struct ExactSum {
+    partials: Vec<f64>,
+}
+
+impl From<ExactSum> for Vec<u64> {
+    fn from(sum: ExactSum) -> Self {
+        sum.partials.iter().map(|p| p.to_bits()).collect()
+    }
+}
+
+impl From<Vec<u64>> for ExactSum {
+    fn from(bits: Vec<u64>) -> Self {
+        ExactSum {
+            partials: bits.into_iter().map(f64::from_bits).collect(),
+        }
+    }
+}
+
+impl ExactSum {
+    /// Add one finite term.
+    pub fn add(&mut self, mut x: f64) {
+        let mut kept = 0;
+        for j in 0..self.partials.len() {
+            let mut y = self.partials[j];
+            if x.abs() < y.abs() {
+                std::mem::swap(&mut x, &mut y);
+            }
+            let hi = x + y;
+            let lo = y - (hi - x);
+            if lo != 0.0 {
+                self.partials[kept] = lo;
+                kept += 1;
+            }
+            x = hi;
+        }
+        self.partials.truncate(kept);
+        self.partials.push(x);
+    }
+
+    /// Add every term another sum holds.
+    pub fn merge(&mut self, other: &ExactSum) {
+        for &p in &other.partials {
+            self.add(p);
+        }
+    }
+
+    /// The sum, correctly rounded (ties to even).
+    pub fn value(&self) -> f64 {
+        let p = &self.partials;
+        let Some(&top) = p.last() else {
+            return 0.0;
+        };
+        let (mut hi, mut lo) = (top, 0.0);
+        let mut n = p.len() - 1;
+        while n > 0 {
+            let x = hi;
+            let y = p[n - 1];
+            n -= 1;
+            hi = x + y;
+            lo = y - (hi - x);
+            if lo != 0.0 {
+                break;
+            }
+        }
+        // Half-way cases: the partials below decide which way to round.
+        if n > 0 && ((lo < 0.0 && p[n - 1] < 0.0) || (lo > 0.0 && p[n - 1] > 0.0)) {
+            let y = lo * 2.0;
+            let x = hi + y;
+            if y == x - hi {
+                hi = x;
+            }
+        }
+        hi
     }
 }
 
@@ -367,6 +575,104 @@ mod tests {
             let group_total: u64 = s.groups.iter().map(|g| g.perturbations).sum();
             prop_assert!(s.groups.is_empty() || group_total == all.len() as u64);
         }
+    }
+    fn arbitrary_outcome() -> impl Strategy<Value = ExampleOutcome> {
+        let variant = (
+            0usize..2,
+            prop::sample::select(vec!["a", "b", "c"]),
+            0.0f32..4.0,
+        );
+        (
+            0usize..2,
+            0usize..2,
+            -3.0f32..3.0,
+            prop::collection::vec(variant, 0..4),
+        )
+            .prop_map(|(gold, orig, margin, variants)| {
+                let mut o = outcome(gold, orig, &[]);
+                // Unequal confidences, so the drop is a sum of many different terms.
+                let logits = |label: usize, m: f32| -> Prediction {
+                    let l: Vec<f32> = (0..2)
+                        .map(|i| if i == label { m.abs() + 0.1 } else { 0.0 })
+                        .collect();
+                    Prediction::from_logits(Arc::from(l))
+                };
+                o.original = logits(orig, margin);
+                if !variants.is_empty() {
+                    o.result = Ok(variants
+                        .into_iter()
+                        .map(|(label, group, m)| PerturbedOutcome {
+                            perturbation: Perturbation {
+                                text: "v".into(),
+                                detail: String::new(),
+                                group: group.into(),
+                            },
+                            prediction: logits(label, m),
+                        })
+                        .collect());
+                }
+                o
+            })
+    }
+
+    proptest! {
+        /// Issue 17: the scorers of row ranges, merged in order (after a trip through JSON, as
+        /// between machines), score exactly what one scorer of the whole does.
+        #[test]
+        fn merged_scorers_of_row_ranges_equal_the_whole(
+            outcomes in prop::collection::vec(arbitrary_outcome(), 0..40),
+            cuts in prop::collection::vec(0usize..40, 0..4),
+        ) {
+            let whole = score(&outcomes, &labels(), Expectation::Invariant);
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(outcomes.len())).collect();
+            cuts.push(0);
+            cuts.push(outcomes.len());
+            cuts.sort_unstable();
+            let mut merged = Scorer::new(&labels(), Expectation::Invariant);
+            for range in cuts.windows(2) {
+                let mut part = Scorer::new(&labels(), Expectation::Invariant);
+                for o in &outcomes[range[0]..range[1]] {
+                    part.add(o);
+                }
+                let json = serde_json::to_string(&part).unwrap();
+                merged.merge(serde_json::from_str(&json).unwrap());
+            }
+            let merged = merged.finish();
+            prop_assert_eq!(
+                serde_json::to_string(&merged).unwrap(),
+                serde_json::to_string(&whole).unwrap()
+            );
+        }
+
+        /// The exact sum is the same in any order and split, and within rounding of the
+        /// naive sum.
+        #[test]
+        fn exact_sums_do_not_depend_on_order(terms in prop::collection::vec(-1.0f64..1.0, 0..200), split in 0usize..200) {
+            let mut forward = ExactSum::default();
+            terms.iter().for_each(|&t| forward.add(t));
+            let mut backward = ExactSum::default();
+            terms.iter().rev().for_each(|&t| backward.add(t));
+            let split = split.min(terms.len());
+            let (mut left, mut right) = (ExactSum::default(), ExactSum::default());
+            terms[..split].iter().for_each(|&t| left.add(t));
+            terms[split..].iter().for_each(|&t| right.add(t));
+            right.merge(&left);
+            prop_assert_eq!(forward.value().to_bits(), backward.value().to_bits());
+            prop_assert_eq!(forward.value().to_bits(), right.value().to_bits());
+            let naive: f64 = terms.iter().sum();
+            prop_assert!((forward.value() - naive).abs() <= 1e-12, "{} vs {}", forward.value(), naive);
+        }
+    }
+
+    #[test]
+    fn exact_sums_survive_cancellation() {
+        let mut s = ExactSum::default();
+        for t in [1e16, 1.0, -1e16, 1e-3] {
+            s.add(t);
+        }
+        // The naive sum loses the 1.0 to rounding.
+        assert_eq!(s.value(), 1.001);
+        assert_eq!(ExactSum::default().value(), 0.0);
     }
 }
 
