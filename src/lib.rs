@@ -14,6 +14,7 @@ pub mod perturb;
 pub mod prop;
 pub mod report;
 pub mod score;
+pub mod shard;
 pub mod suite;
 pub mod testing;
 

@@ -35,6 +35,7 @@ use crate::report::cloze::ClozeProvenance;
 use crate::report::{Format, ReportError, fixed};
 use crate::score::metric::Metric;
 use crate::score::{AttackReport, ExampleOutcome, Expectation, score};
+use crate::shard::Shard;
 
 /// Failure examples kept per attack unless a suite says otherwise.
 pub const DEFAULT_FAILURE_EXAMPLES: usize = 5;
@@ -582,6 +583,10 @@ pub struct ExecuteOptions {
     pub stage_in: Option<PathBuf>,
     /// Failure examples to keep, strongest first (all when `None`).
     pub failure_limit: Option<usize>,
+    /// Attack only this part of the rows of a perturbation attack (contiguous ranges, see
+    /// [`Shard::rows`]); the result then carries an [`AttackShard`] record instead of
+    /// `summary.csv`, and [`merge_attack_shards`] joins the parts.
+    pub shard: Option<Shard>,
     /// Target rows per chunk of a perturbation attack ([`DEFAULT_CHUNK_ROWS`]); no result
     /// depends on it, only memory and batching.
     pub chunk_rows: Option<usize>,
@@ -808,18 +813,28 @@ fn perturbation(
     let start = Instant::now();
     let before = model.stats();
     let mut blocks = CorpusBlocks::open(&attack.corpus, &plan.columns, block_bytes)?;
+    // Rows are numbered over the whole (limited) corpus, so a shard's rows draw the
+    // perturbations they draw in an unsharded run.
+    let rows = options.shard.map_or(0..total, |shard| shard.rows(total));
+    let mut seen = 0;
     let mut done = 0;
-    while done < total
+    while seen < rows.end
         && let Some(mut block) = blocks.next_block()?
     {
-        block.rows.truncate(total - done);
+        let first = seen;
+        seen += block.rows.len();
+        if seen <= rows.start {
+            continue;
+        }
+        block.rows.truncate(rows.end - first);
+        block.rows.drain(..rows.start.saturating_sub(first));
         let block_targets = targets_of_block(&block, model, plan.segment)?;
         for chunk in block_targets.chunks(chunk_rows) {
-            let offset = done;
+            let offset = rows.start + done;
             let mut report = |d: usize, t: usize| {
                 progress(
-                    offset + (chunk.len() * d).checked_div(t).unwrap_or(0),
-                    total,
+                    done + (chunk.len() * d).checked_div(t).unwrap_or(0),
+                    rows.len(),
                 )
             };
             let run = runner::run_from(model, chunk, perturber, attack.seed, offset, &mut report)
@@ -833,7 +848,7 @@ fn perturbation(
                 examples.write(o)?;
             }
             done += chunk.len();
-            progress(done, total);
+            progress(done, rows.len());
         }
     }
     let wall_seconds = start.elapsed().as_secs_f64();
@@ -849,16 +864,11 @@ fn perturbation(
         })
     };
     examples.finish()?.flush().map_err(write_err)?;
-    let mut parameters = attack.parameters.clone();
-    record_truncation(
-        &mut parameters,
-        &attack.name,
-        model.options().max_len,
-        model.encoder().max_len(),
-        queries.truncated,
-    );
-    let report = AttackReport {
-        scores: scorer.finish(),
+    let shard = AttackShard {
+        format: AttackShard::FORMAT,
+        shard: options.shard.unwrap_or(Shard { index: 1, count: 1 }),
+        rows: (rows.start, rows.end),
+        total_rows: total,
         attack: attack.name.clone(),
         kind: attack.kind.as_str().to_string(),
         model: model.info().name.clone(),
@@ -867,13 +877,16 @@ fn perturbation(
         corpus_sha256: corpus.sha256,
         seed: attack.seed,
         robust_version: crate::VERSION.to_string(),
-        parameters,
+        parameters: attack.parameters.clone(),
+        asked_max_len: model.options().max_len,
+        max_len: model.encoder().max_len(),
         labels,
-        outcomes: Vec::new(),
+        scorer,
+        failures: failures.found,
+        failure_limit: failures.limit,
+        queries,
         wall_seconds,
-        model_stats: queries,
     };
-    let summary = Format::Csv.exporter().attack(&report)?;
     let mut files = Vec::new();
     let mut staged_files = Vec::new();
     match staged {
@@ -883,12 +896,25 @@ fn perturbation(
             String::from_utf8(memory).map_err(|e| ReportError::Serialise(Box::new(e)))?,
         )),
     }
-    files.push(("summary.csv".to_string(), summary));
+    if options.shard.is_some() {
+        // A shard's scores are of its rows only: its record is written for the merge, and
+        // summary.csv only by the merge, so that no partial summary passes for the attack's.
+        let record = serde_json::to_string_pretty(&shard)
+            .map_err(|e| ReportError::Serialise(Box::new(e)))?;
+        files.push((AttackShard::FILE.to_string(), record + "\n"));
+    }
+    let (report, failures) = shard.into_report();
+    if options.shard.is_none() {
+        files.push((
+            "summary.csv".to_string(),
+            Format::Csv.exporter().attack(&report)?,
+        ));
+    }
     Ok(AttackResult {
         name: attack.name.clone(),
         kind: attack.kind,
         shape: plan.shape,
-        failures: failures.into_examples(),
+        failures,
         wall_seconds,
         model_stats: queries,
         reports: vec![report],
@@ -896,9 +922,222 @@ fn perturbation(
         trigger: None,
         files,
         staged: staged_files,
-        rows: total,
+        rows: rows.len(),
         model_sha256: sha,
     })
+}
+
+/// What one shard of a perturbation attack split by rows (`robust attack --shard K/N`)
+/// leaves for the merge beside its `examples.csv`: the scorer's counts over its rows, its
+/// strongest failures, and everything that must agree across the shards for them to be
+/// parts of one attack. Merged in shard order ([`merge_attack_shards`]), shards give the
+/// summary an unsharded run writes, byte for byte.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AttackShard {
+    /// Version of this record's layout.
+    pub format: u32,
+    /// Which part this is.
+    pub shard: Shard,
+    /// The rows attacked, `[start, end)` from 0, of the corpus cut to its limit.
+    pub rows: (usize, usize),
+    /// Rows of the whole attack.
+    pub total_rows: usize,
+    /// Attack name.
+    pub attack: String,
+    /// Attack kind.
+    pub kind: String,
+    /// Model name, as reports give it.
+    pub model: String,
+    /// sha256 of the model.
+    pub model_sha256: String,
+    /// Corpus file name.
+    pub corpus: String,
+    /// sha256 of the corpus file.
+    pub corpus_sha256: String,
+    /// The seed every perturbation came from.
+    pub seed: u64,
+    /// The robust that ran the shard.
+    pub robust_version: String,
+    /// Attack parameters (before inputs cut to the model's length are recorded).
+    pub parameters: BTreeMap<String, String>,
+    /// `--max-len` as given.
+    pub asked_max_len: Option<usize>,
+    /// The model's input limit in tokens.
+    pub max_len: usize,
+    /// Label names, by index.
+    pub labels: Vec<String>,
+    /// Counts over the shard's rows.
+    pub scorer: crate::score::Scorer,
+    /// The shard's strongest failures with their strengths, strongest first.
+    pub failures: Vec<(f64, FailureExample)>,
+    /// How many failures a shard keeps.
+    pub failure_limit: usize,
+    /// Model work of the shard.
+    pub queries: QueryStats,
+    /// Seconds the shard's attack took.
+    pub wall_seconds: f64,
+}
+
+impl AttackShard {
+    /// The record's file name in a shard's output folder.
+    pub const FILE: &str = "attack-shard.json";
+    /// The layout version written now.
+    pub const FORMAT: u32 = 1;
+
+    /// The scored report and failure examples of the rows this record covers.
+    fn into_report(self) -> (AttackReport, Vec<FailureExample>) {
+        let mut parameters = self.parameters;
+        record_truncation(
+            &mut parameters,
+            &self.attack,
+            self.asked_max_len,
+            self.max_len,
+            self.queries.truncated,
+        );
+        let report = AttackReport {
+            scores: self.scorer.finish(),
+            attack: self.attack,
+            kind: self.kind,
+            model: self.model,
+            model_sha256: self.model_sha256,
+            corpus: self.corpus,
+            corpus_sha256: self.corpus_sha256,
+            seed: self.seed,
+            robust_version: self.robust_version,
+            parameters,
+            labels: self.labels,
+            outcomes: Vec::new(),
+            wall_seconds: self.wall_seconds,
+            model_stats: self.queries,
+        };
+        let failures = self.failures.into_iter().map(|(_, e)| e).collect();
+        (report, failures)
+    }
+}
+
+/// Why shards of an attack do not merge.
+#[derive(Debug, thiserror::Error)]
+pub enum MergeError {
+    /// The shards are not N distinct parts of one split.
+    #[error("{0}")]
+    Incomplete(String),
+    /// Two shards disagree on something that must be the same in every part of one attack.
+    #[error("shards {a} and {b} are not parts of one attack: {what} {va:?} vs {vb:?}")]
+    Differ {
+        /// The first shard.
+        a: Shard,
+        /// The other.
+        b: Shard,
+        /// What differs.
+        what: &'static str,
+        /// Its value in `a`.
+        va: String,
+        /// Its value in `b`.
+        vb: String,
+    },
+    /// The shards were run by another robust, whose numbers this one does not vouch for.
+    #[error("the shards ran robust {ran}, this is {this}; merge with the version that ran them")]
+    Version {
+        /// The version that ran them.
+        ran: String,
+        /// This version.
+        this: String,
+    },
+}
+
+/// Join the records of shards 1/N..N/N of one attack (in any order) into the report an
+/// unsharded run gives, and its strongest failures.
+pub fn merge_attack_shards(
+    mut shards: Vec<AttackShard>,
+) -> Result<(AttackReport, Vec<FailureExample>), MergeError> {
+    let parts: Vec<Shard> = shards.iter().map(|s| s.shard).collect();
+    Shard::check_complete(&parts).map_err(MergeError::Incomplete)?;
+    shards.sort_by_key(|s| s.shard.index);
+    let mut all = shards.into_iter();
+    let mut merged = all.next().expect("check_complete refuses no shards");
+    if merged.robust_version != crate::VERSION {
+        return Err(MergeError::Version {
+            ran: merged.robust_version,
+            this: crate::VERSION.to_string(),
+        });
+    }
+    for next in all {
+        let (a, b) = (merged.shard, next.shard);
+        let differ = |what, va: String, vb: String| -> Result<(), MergeError> {
+            if va == vb {
+                Ok(())
+            } else {
+                Err(MergeError::Differ { a, b, what, va, vb })
+            }
+        };
+        differ("attack", merged.attack.clone(), next.attack.clone())?;
+        differ("kind", merged.kind.clone(), next.kind.clone())?;
+        differ(
+            "model sha256",
+            merged.model_sha256.clone(),
+            next.model_sha256.clone(),
+        )?;
+        differ(
+            "corpus sha256",
+            merged.corpus_sha256.clone(),
+            next.corpus_sha256.clone(),
+        )?;
+        differ("seed", merged.seed.to_string(), next.seed.to_string())?;
+        differ(
+            "robust version",
+            merged.robust_version.clone(),
+            next.robust_version.clone(),
+        )?;
+        differ(
+            "rows in all",
+            merged.total_rows.to_string(),
+            next.total_rows.to_string(),
+        )?;
+        differ("labels", merged.labels.join(","), next.labels.join(","))?;
+        differ(
+            "parameters",
+            format!("{:?} max_len {:?}", merged.parameters, merged.asked_max_len),
+            format!("{:?} max_len {:?}", next.parameters, next.asked_max_len),
+        )?;
+        differ(
+            "rows",
+            format!("ending at {}", merged.rows.1),
+            format!("starting at {}", next.rows.0),
+        )
+        .or_else(|e| {
+            if merged.rows.1 == next.rows.0 {
+                Ok(())
+            } else {
+                Err(e)
+            }
+        })?;
+        merged.rows.1 = next.rows.1;
+        merged.scorer.merge(next.scorer);
+        let mut failures = Failures {
+            limit: merged.failure_limit,
+            found: std::mem::take(&mut merged.failures),
+        };
+        // Later shards' failures come after on ties, as later rows do in one run.
+        for (strength, example) in next.failures {
+            failures.insert(strength, example);
+        }
+        merged.failures = failures.found;
+        merged.queries = sum_stats(&merged.queries, &next.queries);
+        merged.wall_seconds += next.wall_seconds;
+    }
+    Ok(merged.into_report())
+}
+
+fn sum_stats(a: &QueryStats, b: &QueryStats) -> QueryStats {
+    QueryStats {
+        requests: a.requests + b.requests,
+        cache_hits: a.cache_hits + b.cache_hits,
+        model_queries: a.model_queries + b.model_queries,
+        batches: a.batches + b.batches,
+        truncated: a.truncated + b.truncated,
+        padded_tokens: a.padded_tokens + b.padded_tokens,
+        real_tokens: a.real_tokens + b.real_tokens,
+    }
 }
 
 /// The targets of one block of a corpus read in blocks; labels were checked over the whole
@@ -1315,11 +1554,7 @@ impl Failures {
         let Some((strength, v, why)) = best else {
             return;
         };
-        // After every kept failure at least as strong: a stable sort's place.
-        let at = self
-            .found
-            .partition_point(|(s, _)| s.total_cmp(&strength) != std::cmp::Ordering::Less);
-        if at >= self.limit {
+        if !self.would_keep(strength) {
             return;
         }
         let p = &v.prediction;
@@ -1345,8 +1580,25 @@ impl Failures {
             perturbed_confidence: f64::from(p.confidence()),
             why: why.to_string(),
         };
-        self.found.insert(at, (strength, example));
-        self.found.truncate(self.limit);
+        self.insert(strength, example);
+    }
+
+    /// After every kept failure at least as strong: a stable sort's place.
+    fn place(&self, strength: f64) -> usize {
+        self.found
+            .partition_point(|(s, _)| s.total_cmp(&strength) != std::cmp::Ordering::Less)
+    }
+
+    fn would_keep(&self, strength: f64) -> bool {
+        self.place(strength) < self.limit
+    }
+
+    fn insert(&mut self, strength: f64, example: FailureExample) {
+        let at = self.place(strength);
+        if at < self.limit {
+            self.found.insert(at, (strength, example));
+            self.found.truncate(self.limit);
+        }
     }
 
     fn into_examples(self) -> Vec<FailureExample> {

@@ -40,6 +40,12 @@ pub struct AttackArgs {
     /// memory stays flat however long it is. No result depends on it.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub chunk_rows: Option<u64>,
+    /// Attack only part K of N of the rows (contiguous ranges, in order; perturbation attacks
+    /// only): --out gets the part's examples.csv and attack-shard.json, and `robust report
+    /// merge DIR... --out OUT` joins the N parts into the examples.csv and summary.csv of the
+    /// whole attack, byte-identical to an unsharded run.
+    #[arg(long, value_name = "K/N", requires = "out", conflicts_with = "resume")]
+    pub shard: Option<robust::shard::Shard>,
 }
 
 /// Where `robust attack --out DIR` keeps a trigger search's checkpoint.
@@ -76,6 +82,15 @@ pub fn run(global: &GlobalArgs, args: AttackArgs) -> anyhow::Result<()> {
             plan.attack.name
         );
     }
+    if args.shard.is_some() && plan.shape != engine::Shape::TextPerturbation {
+        anyhow::bail!(
+            "--shard: {} is a {} attack; only perturbation attacks (shuffle, negation, entity \
+             swap on a sentence classifier) split by rows. Split suites of other attacks with \
+             robust report --suite S --shard K/N",
+            plan.attack.name,
+            plan.shape.as_str()
+        );
+    }
     if args.gradient_trace.is_some() && !searches {
         anyhow::bail!(
             "--gradient-trace: {} does not search a trigger",
@@ -100,6 +115,7 @@ pub fn run(global: &GlobalArgs, args: AttackArgs) -> anyhow::Result<()> {
         failure_limit: Some(0),
         chunk_rows: args.chunk_rows.map(|n| n as usize),
         block_bytes: None,
+        shard: args.shard,
     };
     let mut models = Models::new(global.inference_options());
     let mut bar = Progress::new(&plan.attack.name);

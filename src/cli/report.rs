@@ -25,12 +25,12 @@ use robust::attack::engine::{self, FailureExample, Models};
 use robust::attack::search_state::{ResumeMode, remove_checkpoint};
 use robust::report::history::{self, Comparison, HistoryRow, SummaryRow, Verdict};
 use robust::report::{fixed, html};
+use robust::shard::Shard;
 use robust::suite::gate::GateOutcome;
 use robust::suite::run::{
     RunState, SHARD_FILE, ShardRecord, concat_csv, latest_unfinished, lock_out, read_state,
     remove_stale_temporaries, sync_dir, unix_now, write_state,
 };
-use robust::suite::shard::Shard;
 use robust::suite::{Job, Suite};
 use serde_json::json;
 
@@ -89,6 +89,8 @@ pub enum ReportCommand {
     /// one run: the same examples.csv, summary.csv, history rows and report as an unsharded
     /// run. Refuses shards of different suites, seeds, models, corpora or robust versions, a
     /// missing or repeated shard, and an unfinished one; nothing is written to --out then.
+    /// Shards of one attack (`robust attack --shard K/N --out DIR`) merge the same way, into
+    /// the attack's examples.csv and summary.csv in --out.
     Merge(MergeArgs),
 }
 
@@ -300,6 +302,7 @@ fn run_job(job: &Job, models: &mut Models, jobs_dir: &Path, position: &str) -> a
         failure_limit: Some(job.examples),
         chunk_rows: None,
         block_bytes: None,
+        shard: None,
     };
     let mut result = engine::execute_with(plan, models, &options, &mut |d, t| bar.update(d, t))?;
     bar.finish();
@@ -384,6 +387,77 @@ fn run_job(job: &Job, models: &mut Models, jobs_dir: &Path, position: &str) -> a
     Ok(())
 }
 
+/// `robust report merge` of the shards of one attack (`robust attack --shard K/N`): check that
+/// they are the N parts of one attack, then write the whole attack's examples.csv (the parts'
+/// rows, in order, under one header) and summary.csv into --out.
+fn merge_attack_shards(args: &MergeArgs) -> anyhow::Result<ExitCode> {
+    use std::io::{BufRead, Write};
+    if args.compare.is_some() {
+        bail!("--compare: shards of one attack merge into an attack's CSVs, not a suite run");
+    }
+    let mut parts: Vec<(PathBuf, engine::AttackShard)> = Vec::new();
+    for dir in &args.shards {
+        let path = dir.join(engine::AttackShard::FILE);
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "{}: not a shard of an attack (no {}): shards of a suite and of an attack \
+                 do not merge together",
+                dir.display(),
+                engine::AttackShard::FILE
+            )
+        })?;
+        let record: engine::AttackShard = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a valid attack shard record", path.display()))?;
+        if !dir.join("examples.csv").is_file() {
+            bail!("{}: the shard has no examples.csv", dir.display());
+        }
+        parts.push((dir.clone(), record));
+    }
+    let (report, _) = engine::merge_attack_shards(parts.iter().map(|(_, r)| r.clone()).collect())
+        .map_err(|e| {
+        let given: Vec<String> = parts
+            .iter()
+            .map(|(d, r)| format!("{} ({})", d.display(), r.shard))
+            .collect();
+        anyhow::anyhow!("{e}; given: {}", given.join(", "))
+    })?;
+    parts.sort_by_key(|(_, r)| r.shard.index);
+    // Every check passed: only now is anything written to --out.
+    let summary = robust::report::Format::Csv.exporter().attack(&report)?;
+    let mut examples = robust::report::StagedFile::create(&args.out, "examples.csv")?;
+    {
+        let mut out = std::io::BufWriter::new(examples.file());
+        for (i, (dir, _)) in parts.iter().enumerate() {
+            let path = dir.join("examples.csv");
+            let mut input = std::io::BufReader::new(
+                std::fs::File::open(&path)
+                    .with_context(|| format!("failed to read {}", path.display()))?,
+            );
+            if i > 0 {
+                // One header: the later parts' first line is the same header again.
+                let mut header = Vec::new();
+                input.read_until(b'\n', &mut header)?;
+            }
+            std::io::copy(&mut input, &mut out)
+                .with_context(|| format!("failed to copy {}", path.display()))?;
+        }
+        out.flush()?;
+    }
+    robust::report::write_all_atomic_with(&args.out, &[("summary.csv", summary)], vec![examples])
+        .with_context(|| format!("failed to write results to {}", args.out.display()))?;
+    tracing::info!(
+        "merged {} shards of attack {} into {}",
+        parts.len(),
+        report.attack,
+        args.out.display()
+    );
+    print!(
+        "{}",
+        robust::report::Format::Table.exporter().attack(&report)?
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 /// sha256 of every model of the suite (of `model.onnx` and its external data), by folder.
 fn model_shas(suite: &Suite) -> anyhow::Result<BTreeMap<PathBuf, String>> {
     let mut model_sha = BTreeMap::new();
@@ -402,6 +476,9 @@ fn merge_shards(global: &GlobalArgs, args: &MergeArgs) -> anyhow::Result<ExitCod
     let session_start = Instant::now();
     if args.out.is_file() {
         bail!("--out {}: is a file, not a folder", args.out.display());
+    }
+    if args.shards[0].join(engine::AttackShard::FILE).is_file() {
+        return merge_attack_shards(args);
     }
     let mut parts: Vec<(PathBuf, RunState, ShardRecord)> = Vec::new();
     for dir in &args.shards {

@@ -30,7 +30,6 @@
 
 pub mod gate;
 pub mod run;
-pub mod shard;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::shard::Shard;
+use crate::shard::Shard;
 
 /// The state file of a run folder.
 pub const RUN_FILE: &str = "run.json";

@@ -252,3 +252,176 @@ fn bad_shard_specs_are_refused() {
         assert!(!out.exists());
     }
 }
+
+/// The CSVs an attack wrote to `dir`.
+fn csvs(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    ["examples.csv", "summary.csv"]
+        .iter()
+        .map(|f| (f.to_string(), std::fs::read(dir.join(f)).unwrap()))
+        .collect()
+}
+
+fn attack_args<'a>(kind: &'a [&'a str], out: &'a str) -> Vec<&'a str> {
+    let mut args = vec!["attack"];
+    args.extend_from_slice(kind);
+    args.extend(["--limit", "120", "--seed", "9", "--out", out, "-q"]);
+    args
+}
+
+/// Issue 17: an attack is read, perturbed, run and written in chunks; the chunk size changes
+/// memory and batching, never a number. Chunks of 7 rows (so a row's variants and its
+/// neighbours' land in other batches, and chunks end mid-block) give the bytes one chunk
+/// does, for a shuffle (many variants per row) and a negation (skips and two groups).
+#[test]
+fn a_chunked_attack_writes_what_an_unchunked_one_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = default_model_dir();
+    let model = model.to_str().unwrap();
+    let corpus = default_corpus();
+    let corpus = corpus.to_str().unwrap();
+    for kind in ["shuffle", "negation"] {
+        let spec = ["--kind", kind, "--model", model, "--corpus", corpus];
+        let mut runs = Vec::new();
+        for chunk in ["7", "100000"] {
+            let out = tmp.path().join(format!("{kind}-{chunk}"));
+            let mut args = attack_args(&spec, out.to_str().unwrap());
+            args.extend(["--chunk-rows", chunk]);
+            ok(&robust(&args), kind);
+            runs.push(csvs(&out));
+        }
+        assert_eq!(
+            runs[0], runs[1],
+            "{kind}: chunks of 7 rows changed the CSVs"
+        );
+    }
+}
+
+/// Issue 17: one attack split by rows into N shards that run side by side, merged, equals
+/// the unsharded run byte for byte; bad shard specs and bad merges fail and write nothing.
+#[test]
+fn an_attack_split_in_shards_merges_into_the_unsharded_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = default_model_dir();
+    let model = model.to_str().unwrap();
+    let corpus = default_corpus();
+    let corpus = corpus.to_str().unwrap();
+    let spec = [
+        "--kind",
+        "shuffle",
+        "--samples",
+        "3",
+        "--model",
+        model,
+        "--corpus",
+        corpus,
+    ];
+    let whole = tmp.path().join("whole");
+    ok(
+        &robust(&attack_args(&spec, whole.to_str().unwrap())),
+        "whole",
+    );
+
+    let shard_dirs: Vec<PathBuf> = (1..=3)
+        .map(|k| tmp.path().join(format!("shard{k}")))
+        .collect();
+    let children: Vec<_> = shard_dirs
+        .iter()
+        .enumerate()
+        .map(|(i, dir)| {
+            let shard = format!("{}/3", i + 1);
+            let mut args = attack_args(&spec, dir.to_str().unwrap());
+            args.extend(["--shard", &shard]);
+            robust_spawn(&repo(), &args)
+        })
+        .collect();
+    for child in children {
+        ok(&child.wait_with_output().unwrap(), "shard");
+    }
+    for dir in &shard_dirs {
+        assert!(dir.join("attack-shard.json").is_file());
+        assert!(
+            !dir.join("summary.csv").exists(),
+            "a shard's partial scores must not pass for the attack's"
+        );
+    }
+    let merged = tmp.path().join("merged");
+    let dirs: Vec<&str> = shard_dirs.iter().map(|d| d.to_str().unwrap()).collect();
+    let mut args = vec!["report", "merge", dirs[2], dirs[0], dirs[1]];
+    args.extend(["--out", merged.to_str().unwrap(), "-q"]);
+    let out = robust(&args);
+    ok(&out, "merge");
+    assert!(stdout(&out).contains("flip rate"), "{}", stdout(&out));
+    assert_eq!(
+        csvs(&whole),
+        csvs(&merged),
+        "merged shards differ from the whole"
+    );
+
+    // A shard of another seed: same rows, different perturbations.
+    let other = tmp.path().join("other-seed");
+    let mut args = vec!["attack"];
+    args.extend_from_slice(&spec);
+    args.extend(["--limit", "120", "--seed", "10", "--shard", "2/3", "--out"]);
+    args.extend([other.to_str().unwrap(), "-q"]);
+    ok(&robust(&args), "other seed");
+
+    let refused = tmp.path().join("refused");
+    for (shards, problem) in [
+        (vec![dirs[0], dirs[1]], "shard 3/3 missing"),
+        (
+            vec![dirs[0], dirs[1], dirs[1], dirs[2]],
+            "given more than once",
+        ),
+        (vec![dirs[0], other.to_str().unwrap(), dirs[2]], "seed"),
+    ] {
+        let mut args = vec!["report", "merge"];
+        args.extend(shards);
+        args.extend(["--out", refused.to_str().unwrap()]);
+        let out = robust(&args);
+        assert!(!out.status.success());
+        assert!(stderr(&out).contains(problem), "{}", stderr(&out));
+        assert!(
+            !refused.exists(),
+            "a refused merge wrote {}",
+            refused.display()
+        );
+    }
+
+    // Bad --shard values, and attacks that do not split by rows, are refused before any work.
+    for (shard, problem) in [
+        ("0/3", "numbered from 1"),
+        ("4/3", "larger than N"),
+        ("a/b", "K is not"),
+    ] {
+        let dir = tmp.path().join("bad");
+        let mut args = attack_args(&spec, dir.to_str().unwrap());
+        args.extend(["--shard", shard]);
+        let out = robust(&args);
+        assert!(!out.status.success());
+        assert!(stderr(&out).contains(problem), "{shard}: {}", stderr(&out));
+        assert!(!dir.exists());
+    }
+    let dir = tmp.path().join("trigger");
+    let out = robust(&[
+        "attack",
+        "--kind",
+        "trigger",
+        "--trigger",
+        "zoning tapping",
+        "--model",
+        model,
+        "--corpus",
+        corpus,
+        "--shard",
+        "1/2",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("only perturbation attacks"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!dir.exists());
+}

@@ -1,4 +1,7 @@
-//! Splitting a suite across machines: `--shard K/N` runs the jobs whose position in the suite
+//! Splitting work across machines. A suite's jobs, and the rows of one attack, are split by
+//! `--shard K/N`, numbered from 1.
+//!
+//! Suites: `--shard K/N` runs the jobs whose position in the suite
 //! is K-1 modulo N, so N shards started anywhere (a CI matrix, a Slurm array, a Kubernetes
 //! Indexed Job) cover every job exactly once, with no coordination beyond K and N. Jobs are
 //! dealt round-robin rather than in blocks because suites list attacks by kind, and a block
@@ -67,6 +70,14 @@ impl Shard {
     /// Whether the job at `position` (from 0) in the suite is this shard's.
     pub fn owns(&self, position: usize) -> bool {
         position % self.count == self.index - 1
+    }
+
+    /// The rows (from 0) of `total` this shard attacks when one attack is split by rows: N
+    /// contiguous ranges of sizes differing by at most one, in order, so that the shards'
+    /// `examples.csv` files, joined in shard order, are the whole attack's.
+    pub fn rows(&self, total: usize) -> std::ops::Range<usize> {
+        let at = |k: usize| total * k / self.count;
+        at(self.index - 1)..at(self.index)
     }
 
     /// Check that `shards` are N distinct shards of one split, 1/N to N/N; the message names
@@ -146,6 +157,19 @@ mod tests {
     }
 
     proptest! {
+        /// Row ranges tile the rows in order, with sizes that differ by at most one.
+        #[test]
+        fn row_ranges_tile_the_rows(n in 1usize..12, total in 0usize..10_000) {
+            let ranges: Vec<_> = (1..=n).map(|k| Shard { index: k, count: n }.rows(total)).collect();
+            prop_assert_eq!(ranges[0].start, 0);
+            prop_assert_eq!(ranges[n - 1].end, total);
+            for w in ranges.windows(2) {
+                prop_assert_eq!(w[0].end, w[1].start);
+            }
+            let sizes: Vec<usize> = ranges.iter().map(|r| r.len()).collect();
+            prop_assert!(sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 1);
+        }
+
         /// Every job belongs to exactly one shard, whatever N.
         #[test]
         fn shards_partition_the_jobs(n in 1usize..12, jobs in 0usize..200) {
