@@ -31,7 +31,7 @@ use robust::suite::run::{
     RunState, SHARD_FILE, ShardRecord, concat_csv, latest_unfinished, lock_out, read_state,
     remove_stale_temporaries, sync_dir, unix_now, write_state,
 };
-use robust::suite::{Job, Suite};
+use robust::suite::{Job, ShardWork, Suite};
 use serde_json::json;
 
 use super::{GlobalArgs, progress::Progress};
@@ -153,12 +153,19 @@ fn run_suite(global: &GlobalArgs, args: &ReportArgs, path: &Path) -> anyhow::Res
     if let Some(prev) = args.compare.as_deref().filter(|p| !p.is_empty()) {
         previous_rows(&args.out, &past, prev)?;
     }
-    let mine = |job: &&Job| args.shard.is_none_or(|s| s.owns(job.index));
+    let work: Vec<ShardWork> = match args.shard {
+        Some(shard) => suite.shard_work(shard),
+        None => suite
+            .jobs
+            .iter()
+            .map(|job| ShardWork { job, rows: None })
+            .collect(),
+    };
     let mut models = Models::new(global.inference_options())
         .with_known_shas(model_sha.iter().map(|(d, s)| (d.clone(), s.clone())));
     // Every model loads and answers once before the first attack (and before a run folder
     // exists); a broken second model fails now, not after the first model's attacks ran.
-    for job in suite.jobs.iter().filter(mine) {
+    for job in work.iter().map(|w| w.job) {
         job.plan
             .preflight(&mut models)
             .with_context(|| format!("{}: {}", suite.path.display(), job.origin))?;
@@ -231,13 +238,13 @@ fn run_suite(global: &GlobalArgs, args: &ReportArgs, path: &Path) -> anyhow::Res
     remove_stale_temporaries(&run_dir)?;
 
     let total = suite.jobs.len();
-    for job in suite.jobs.iter().filter(mine) {
-        let position = format!("[{}/{total}] {}", job.index + 1, job.id);
-        if jobs_dir.join(&job.id).is_dir() {
+    for piece in &work {
+        let position = format!("[{}/{total}] {}", piece.job.index + 1, piece.folder());
+        if jobs_dir.join(piece.folder()).is_dir() {
             tracing::info!("{position}: already done, skipped");
             continue;
         }
-        run_job(job, &mut models, &jobs_dir, &position)?;
+        run_job(piece, &mut models, &jobs_dir, &position)?;
     }
     drop(models);
     if let Some(shard) = args.shard {
@@ -248,12 +255,7 @@ fn run_suite(global: &GlobalArgs, args: &ReportArgs, path: &Path) -> anyhow::Res
             fingerprint: state.fingerprint.clone(),
             robust_version: robust::VERSION.to_string(),
             shard,
-            jobs: suite
-                .jobs
-                .iter()
-                .filter(mine)
-                .map(|j| j.id.clone())
-                .collect(),
+            jobs: work.iter().map(ShardWork::folder).collect(),
             finished_at: history::utc(unix_now()).1,
         };
         let text = serde_json::to_string_pretty(&record)? + "\n";
@@ -278,7 +280,13 @@ fn run_suite(global: &GlobalArgs, args: &ReportArgs, path: &Path) -> anyhow::Res
     )
 }
 
-fn run_job(job: &Job, models: &mut Models, jobs_dir: &Path, position: &str) -> anyhow::Result<()> {
+fn run_job(
+    piece: &ShardWork,
+    models: &mut Models,
+    jobs_dir: &Path,
+    position: &str,
+) -> anyhow::Result<()> {
+    let job = piece.job;
     let plan = &job.plan;
     let attack = &plan.attack;
     tracing::info!(
@@ -302,7 +310,7 @@ fn run_job(job: &Job, models: &mut Models, jobs_dir: &Path, position: &str) -> a
         failure_limit: Some(job.examples),
         chunk_rows: None,
         block_bytes: None,
-        shard: None,
+        shard: piece.rows,
     };
     let mut result = engine::execute_with(plan, models, &options, &mut |d, t| bar.update(d, t))?;
     bar.finish();
@@ -375,7 +383,7 @@ fn run_job(job: &Job, models: &mut Models, jobs_dir: &Path, position: &str) -> a
         std::mem::take(&mut result.staged),
     )?;
     let staged = staging.keep();
-    let target = jobs_dir.join(&job.id);
+    let target = jobs_dir.join(piece.folder());
     std::fs::rename(&staged, &target)
         .with_context(|| format!("failed to move {} into place", target.display()))?;
     sync_dir(jobs_dir);
@@ -391,7 +399,6 @@ fn run_job(job: &Job, models: &mut Models, jobs_dir: &Path, position: &str) -> a
 /// they are the N parts of one attack, then write the whole attack's examples.csv (the parts'
 /// rows, in order, under one header) and summary.csv into --out.
 fn merge_attack_shards(args: &MergeArgs) -> anyhow::Result<ExitCode> {
-    use std::io::{BufRead, Write};
     if args.compare.is_some() {
         bail!("--compare: shards of one attack merge into an attack's CSVs, not a suite run");
     }
@@ -424,25 +431,9 @@ fn merge_attack_shards(args: &MergeArgs) -> anyhow::Result<ExitCode> {
     parts.sort_by_key(|(_, r)| r.shard.index);
     // Every check passed: only now is anything written to --out.
     let summary = robust::report::Format::Csv.exporter().attack(&report)?;
-    let mut examples = robust::report::StagedFile::create(&args.out, "examples.csv")?;
-    {
-        let mut out = std::io::BufWriter::new(examples.file());
-        for (i, (dir, _)) in parts.iter().enumerate() {
-            let path = dir.join("examples.csv");
-            let mut input = std::io::BufReader::new(
-                std::fs::File::open(&path)
-                    .with_context(|| format!("failed to read {}", path.display()))?,
-            );
-            if i > 0 {
-                // One header: the later parts' first line is the same header again.
-                let mut header = Vec::new();
-                input.read_until(b'\n', &mut header)?;
-            }
-            std::io::copy(&mut input, &mut out)
-                .with_context(|| format!("failed to copy {}", path.display()))?;
-        }
-        out.flush()?;
-    }
+    let examples = robust::report::StagedFile::create(&args.out, "examples.csv")?;
+    let inputs: Vec<PathBuf> = parts.iter().map(|(d, _)| d.join("examples.csv")).collect();
+    concat_csv_files(&inputs, examples.path())?;
     robust::report::write_all_atomic_with(&args.out, &[("summary.csv", summary)], vec![examples])
         .with_context(|| format!("failed to write results to {}", args.out.display()))?;
     tracing::info!(
@@ -456,6 +447,75 @@ fn merge_attack_shards(args: &MergeArgs) -> anyhow::Result<ExitCode> {
         robust::report::Format::Table.exporter().attack(&report)?
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Write into `to` the job folder an unsharded run writes for `job`, from the folders of its
+/// row parts (in row order): the parts' examples.csv under one header, the summary.csv and
+/// failure examples of their merged scorer, and a job.json whose counts and times are the
+/// parts' together.
+fn join_row_parts(job: &Job, parts: &[PathBuf], to: &Path) -> anyhow::Result<()> {
+    let read = |dir: &Path, name: &str| {
+        std::fs::read_to_string(dir.join(name))
+            .with_context(|| format!("failed to read {}", dir.join(name).display()))
+    };
+    let mut records = Vec::new();
+    for dir in parts {
+        let text = read(dir, engine::AttackShard::FILE)?;
+        let record: engine::AttackShard = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a valid attack shard record", dir.display()))?;
+        records.push(record);
+    }
+    let (report, failures) = engine::merge_attack_shards(records)
+        .with_context(|| format!("job {}: its row parts do not merge", job.id))?;
+    let examples: Vec<PathBuf> = parts.iter().map(|d| d.join("examples.csv")).collect();
+    concat_csv_files(&examples, &to.join("examples.csv"))?;
+    let summary = robust::report::Format::Csv.exporter().attack(&report)?;
+    let failures: Vec<&FailureExample> = failures.iter().take(job.examples).collect();
+    let mut meta: serde_json::Value = serde_json::from_str(&read(&parts[0], "job.json")?)?;
+    meta["sentences"] = json!(report.scores.examples);
+    meta["parameters"] = json!(report.parameters);
+    meta["wall_seconds"] = json!(report.wall_seconds);
+    meta["model_stats"] = json!(report.model_stats);
+    robust::report::write_all_atomic(
+        to,
+        &[
+            ("summary.csv", summary),
+            ("job.json", format!("{meta:#}\n")),
+            (
+                "failures.json",
+                serde_json::to_string_pretty(&failures)? + "\n",
+            ),
+        ],
+    )?;
+    Ok(())
+}
+
+/// CSV files joined under the first one's header, streamed (a part of a large attack's
+/// examples can be gigabytes).
+fn concat_csv_files(inputs: &[PathBuf], out: &Path) -> anyhow::Result<()> {
+    use std::io::{BufRead, Write};
+    let file = std::fs::File::create(out)
+        .with_context(|| format!("failed to create {}", out.display()))?;
+    let mut writer = std::io::BufWriter::new(file);
+    for (i, path) in inputs.iter().enumerate() {
+        let mut input = std::io::BufReader::new(
+            std::fs::File::open(path)
+                .with_context(|| format!("failed to read {}", path.display()))?,
+        );
+        if i > 0 {
+            // One header: each later part starts with the same header line.
+            let mut header = Vec::new();
+            input.read_until(b'\n', &mut header)?;
+        }
+        std::io::copy(&mut input, &mut writer)
+            .with_context(|| format!("failed to copy {}", path.display()))?;
+    }
+    writer.flush()?;
+    writer
+        .get_ref()
+        .sync_all()
+        .with_context(|| format!("failed to write {}", out.display()))?;
+    Ok(())
 }
 
 /// sha256 of every model of the suite (of `model.onnx` and its external data), by folder.
@@ -561,24 +621,43 @@ fn merge_shards(global: &GlobalArgs, args: &MergeArgs) -> anyhow::Result<ExitCod
             suite.path.display()
         );
     }
-    // Each job with the shard that ran it (the shards are complete, so there is one).
-    let owners: Vec<(&Job, &(PathBuf, RunState, ShardRecord))> = suite
-        .jobs
-        .iter()
-        .filter_map(|job| {
-            let owner = parts.iter().find(|(_, _, r)| r.shard.owns(job.index))?;
-            Some((job, owner))
-        })
-        .collect();
-    for &(job, (dir, _, record)) in &owners {
-        if !record.jobs.contains(&job.id) || !dir.join("jobs").join(&job.id).is_dir() {
-            bail!(
-                "{}: shard {} lacks job {}",
-                dir.display(),
-                record.shard,
-                job.id
-            );
+    // Each job with the folders it was written to: the one shard that ran it whole, or every
+    // shard's part of its rows, in row order (the shards are complete).
+    let n = parts[0].2.shard.count;
+    let mut by_index: Vec<&(PathBuf, RunState, ShardRecord)> = parts.iter().collect();
+    by_index.sort_by_key(|(_, _, r)| r.shard.index);
+    let mut pieces: Vec<(&Job, Vec<PathBuf>)> = Vec::new();
+    for job in &suite.jobs {
+        let owners: Vec<(&(PathBuf, RunState, ShardRecord), ShardWork)> =
+            if suite.splits_rows(job, n) {
+                by_index
+                    .iter()
+                    .map(|&part| {
+                        let rows = Some(part.2.shard);
+                        (part, ShardWork { job, rows })
+                    })
+                    .collect()
+            } else {
+                by_index
+                    .iter()
+                    .filter(|(_, _, r)| r.shard.owns(job.index))
+                    .map(|&part| (part, ShardWork { job, rows: None }))
+                    .collect()
+            };
+        let mut folders = Vec::new();
+        for ((dir, _, record), piece) in owners {
+            let folder = dir.join("jobs").join(piece.folder());
+            if !record.jobs.contains(&piece.folder()) || !folder.is_dir() {
+                bail!(
+                    "{}: shard {} lacks job {}",
+                    dir.display(),
+                    record.shard,
+                    piece.folder()
+                );
+            }
+            folders.push(folder);
         }
+        pieces.push((job, folders));
     }
 
     // Every check passed: only now is anything written to --out.
@@ -624,17 +703,21 @@ fn merge_shards(global: &GlobalArgs, args: &MergeArgs) -> anyhow::Result<ExitCod
         .prefix(".tmp-merge-")
         .tempdir_in(&args.out)
         .with_context(|| format!("failed to create a folder in {}", args.out.display()))?;
-    for &(job, (dir, _, _)) in &owners {
-        let from = dir.join("jobs").join(&job.id);
+    for (job, folders) in &pieces {
         let to = staging.path().join("jobs").join(&job.id);
         std::fs::create_dir_all(&to)
             .with_context(|| format!("failed to create {}", to.display()))?;
-        for entry in std::fs::read_dir(&from)
-            .with_context(|| format!("failed to read {}", from.display()))?
-        {
-            let entry = entry?;
-            std::fs::copy(entry.path(), to.join(entry.file_name()))
-                .with_context(|| format!("failed to copy {}", entry.path().display()))?;
+        match folders.as_slice() {
+            [from] => {
+                for entry in std::fs::read_dir(from)
+                    .with_context(|| format!("failed to read {}", from.display()))?
+                {
+                    let entry = entry?;
+                    std::fs::copy(entry.path(), to.join(entry.file_name()))
+                        .with_context(|| format!("failed to copy {}", entry.path().display()))?;
+                }
+            }
+            parts => join_row_parts(job, parts, &to)?,
         }
     }
     write_state(staging.path(), &state)?;

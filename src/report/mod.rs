@@ -122,6 +122,11 @@ impl StagedFile {
         &self.name
     }
 
+    /// The temporary file's path, for writers that open it themselves.
+    pub fn path(&self) -> &Path {
+        self.tmp.path()
+    }
+
     /// Where its content goes.
     pub fn file(&mut self) -> &mut std::fs::File {
         self.tmp.as_file_mut()

@@ -41,6 +41,7 @@ use crate::attack::engine::{self, DEFAULT_FAILURE_EXAMPLES, EngineError, Plan, S
 use crate::attack::spec::{AttackSpec, RecipeError};
 use crate::data::corpus::{Columns, Corpus, CorpusError};
 use crate::model::{ModelError, ModelInfo, ModelKind};
+use crate::shard::Shard;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SuiteError {
@@ -250,7 +251,55 @@ fn take_entry_keys(
     })
 }
 
+/// One piece of a shard's work: a whole job, or the rows of a job split by rows.
+#[derive(Clone, Copy)]
+pub struct ShardWork<'a> {
+    /// The job.
+    pub job: &'a Job,
+    /// The part of its rows this shard attacks, when the job is split by rows.
+    pub rows: Option<Shard>,
+}
+
+impl ShardWork<'_> {
+    /// The folder under `jobs/` this piece of work is written to: the job's id, or for a
+    /// part of a job's rows `<id>.rows-K-of-N`.
+    pub fn folder(&self) -> String {
+        match self.rows {
+            None => self.job.id.clone(),
+            Some(s) => format!("{}.rows-{}-of-{}", self.job.id, s.index, s.count),
+        }
+    }
+}
+
 impl Suite {
+    /// Whether shards of `count` split the job at `index`'s rows rather than deal it whole:
+    /// when the suite has fewer jobs than shards, whole jobs would leave shards idle, so
+    /// perturbation attacks (which split by rows exactly, [`engine::merge_attack_shards`]) go
+    /// to every shard in row ranges. Trigger searches, span swaps and cloze probes stay whole.
+    pub fn splits_rows(&self, job: &Job, count: usize) -> bool {
+        self.jobs.len() < count && job.plan.shape == Shape::TextPerturbation
+    }
+
+    /// What `shard` of the suite runs, in suite order: whole jobs dealt round-robin
+    /// ([`Shard::owns`]), and this shard's row range of every job split by rows.
+    pub fn shard_work(&self, shard: Shard) -> Vec<ShardWork<'_>> {
+        self.jobs
+            .iter()
+            .filter_map(|job| {
+                if self.splits_rows(job, shard.count) {
+                    Some(ShardWork {
+                        job,
+                        rows: Some(shard),
+                    })
+                } else {
+                    shard
+                        .owns(job.index)
+                        .then_some(ShardWork { job, rows: None })
+                }
+            })
+            .collect()
+    }
+
     /// Parse and check everything; no model is run.
     pub fn load(path: &Path) -> Result<Suite, SuiteError> {
         let bytes = std::fs::read(path).map_err(|source| SuiteError::Read {

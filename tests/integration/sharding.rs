@@ -181,6 +181,120 @@ fn shards_run_side_by_side_and_merge_into_the_unsharded_run() {
     }
 }
 
+/// Issue 17: a suite of fewer jobs than shards splits its perturbation attacks by rows, so
+/// every shard has work; the merge joins each job's row parts into the folder an unsharded
+/// run writes, and the run into the same CSVs, history rows and report.
+#[test]
+fn a_suite_of_few_jobs_splits_them_by_rows_and_merges_into_the_unsharded_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("suite.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"name = "few-jobs"
+seed = 5
+models = ["{model}"]
+corpora = ["{corpus}"]
+
+[[attack]]
+name = "shuffle-full"
+kind = "shuffle"
+samples = 2
+limit = 90
+
+[[attack]]
+name = "negation"
+kind = "negation"
+limit = 90
+examples = 3
+"#,
+            model = default_model_dir().display(),
+            corpus = default_corpus().display(),
+        ),
+    )
+    .unwrap();
+    let suite = path.to_str().unwrap();
+    let whole = tmp.path().join("whole");
+    ok(
+        &robust(&[
+            "report",
+            "--suite",
+            suite,
+            "--out",
+            whole.to_str().unwrap(),
+            "-q",
+        ]),
+        "unsharded run",
+    );
+    let shards = tmp.path().join("shards");
+    let children: Vec<_> = (1..=3)
+        .map(|k| {
+            let shard = format!("{k}/3");
+            robust_spawn(
+                &repo(),
+                &[
+                    "report",
+                    "--suite",
+                    suite,
+                    "--shard",
+                    &shard,
+                    "--out",
+                    shards.to_str().unwrap(),
+                    "-q",
+                ],
+            )
+        })
+        .collect();
+    for child in children {
+        ok(&child.wait_with_output().unwrap(), "shard");
+    }
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&shards)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    // Two jobs, three shards: every shard attacks a third of each job's rows.
+    for dir in &dirs {
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let k = (1..=3)
+            .find(|k| name.ends_with(&format!("-shard-{k}-of-3")))
+            .unwrap();
+        let mut jobs: Vec<String> = std::fs::read_dir(dir.join("jobs"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        jobs.sort();
+        assert_eq!(jobs.len(), 2, "{jobs:?}");
+        assert!(
+            jobs.iter().all(|j| j.ends_with(&format!(".rows-{k}-of-3"))),
+            "{jobs:?}"
+        );
+    }
+    let merged = tmp.path().join("merged");
+    let mut args = vec!["report", "merge"];
+    args.extend(dirs.iter().map(|d| d.to_str().unwrap()));
+    args.extend(["--out", merged.to_str().unwrap(), "-q"]);
+    ok(&robust(&args), "merge");
+    let (a, b) = (run_dir(&whole), run_dir(&merged));
+    for file in ["examples.csv", "summary.csv"] {
+        assert_eq!(
+            std::fs::read(a.join(file)).unwrap(),
+            std::fs::read(b.join(file)).unwrap(),
+            "{file} of the merged run differs from the unsharded run's"
+        );
+    }
+    assert_eq!(history_rows(&whole), history_rows(&merged));
+    for job in std::fs::read_dir(a.join("jobs")).unwrap() {
+        let job = job.unwrap().file_name();
+        let read =
+            |run: &Path, f: &str| std::fs::read(run.join("jobs").join(&job).join(f)).unwrap();
+        for f in ["examples.csv", "summary.csv", "failures.json"] {
+            assert_eq!(read(&a, f), read(&b, f), "{job:?}/{f}");
+        }
+    }
+}
+
 #[test]
 fn shards_of_different_suites_do_not_merge() {
     let tmp = tempfile::tempdir().unwrap();
