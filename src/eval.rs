@@ -8,16 +8,21 @@ use crate::data::corpus::{Corpus, CorpusError};
 use crate::model::{Classifier, ModelError, Progress, QueryStats};
 use crate::score::stats::Rate;
 
+/// Why an evaluation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
+    /// The corpus could not be read, or a label is not one the model knows.
     #[error(transparent)]
     Corpus(#[from] CorpusError),
+    /// The model failed to load, hash or run.
     #[error(transparent)]
     Model(#[from] ModelError),
 }
 
+/// Precision, recall and F1 of one of the model's labels.
 #[derive(Debug, Clone, Serialize)]
 pub struct ClassMetrics {
+    /// The label's name, as the model gives it.
     pub label: String,
     /// Gold examples of this class.
     pub support: u64,
@@ -25,26 +30,43 @@ pub struct ClassMetrics {
     pub recall: Rate,
     /// Correct among examples predicted as this class.
     pub precision: Rate,
+    /// Harmonic mean of `recall` and `precision`, in [0, 1]; 0 when both are 0 or undefined.
     pub f1: f64,
 }
 
+/// A classifier's accuracy on a labelled corpus (`robust eval`).
 #[derive(Debug, Clone, Serialize)]
 pub struct EvalReport {
+    /// The model's name in reports ([`crate::model::ModelInfo::name`]).
     pub model: String,
+    /// sha256 of `model.onnx` (and its external data), lower-case hex.
     pub model_sha256: String,
+    /// The corpus file's name.
     pub corpus: String,
+    /// sha256 of the corpus file's bytes, lower-case hex.
     pub corpus_sha256: String,
+    /// The model's labels, in index order; the order of `per_class` and `confusion`.
     pub labels: Vec<String>,
+    /// Rows evaluated (blank lines not counted).
     pub n: u64,
+    /// Blank lines in the corpus, skipped rather than evaluated.
     pub blank_lines_skipped: u64,
+    /// Rows predicted as their gold label, out of `n`.
     pub accuracy: Rate,
+    /// One entry per label, in the order of `labels`.
     pub per_class: Vec<ClassMetrics>,
     /// `confusion[gold][predicted]`.
     pub confusion: Vec<Vec<u64>>,
+    /// Rows per forward pass, at most.
     pub batch_size: usize,
+    /// Threads for inference in all ([`crate::model::InferenceOptions::threads`]).
     pub threads: usize,
+    /// Seconds spent predicting (for a file read in blocks, reading the blocks too); loading
+    /// the model and checking the corpus are not counted.
     pub wall_seconds: f64,
+    /// `n` divided by `wall_seconds`.
     pub sentences_per_second: f64,
+    /// The model's work during the evaluation.
     pub queries: QueryStats,
 }
 
@@ -99,6 +121,8 @@ fn metrics(
     (accuracy, per_class, confusion)
 }
 
+/// Predict every row of `corpus` (read whole) and score the predictions against its labels.
+/// `progress` is called with (rows done, rows in all).
 pub fn evaluate(
     model: &mut Classifier,
     corpus: &Corpus,

@@ -4,6 +4,8 @@
 //! often the model's predictions change under attack, with denominators and 95% intervals.
 //! The library is what the `robust` binary, nightly jobs and users' property tests share.
 
+#![warn(missing_docs)]
+
 pub mod attack;
 pub mod data;
 pub mod eval;

@@ -19,10 +19,13 @@ use std::str::FromStr;
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
 pub struct Shard {
+    /// K: which part, from 1 to `count`.
     pub index: usize,
+    /// N: how many parts, at least 1.
     pub count: usize,
 }
 
+/// A `--shard` argument that is not K/N with 1 <= K <= N; the message says what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("shard {text:?}: {problem} (write K/N with 1 <= K <= N, e.g. 2/4)")]
 pub struct ShardError {

@@ -40,36 +40,63 @@ use crate::shard::Shard;
 /// Failure examples kept per attack unless a suite says otherwise.
 pub const DEFAULT_FAILURE_EXAMPLES: usize = 5;
 
+/// Why an attack could not be planned or run.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
+    /// The spec (recipe, flags or suite entry) is invalid.
     #[error(transparent)]
     Recipe(#[from] RecipeError),
+    /// The model folder could not be read, loaded or hashed.
     #[error("failed to load model {dir}")]
     Model {
+        /// The model folder.
         dir: PathBuf,
+        /// Why it failed.
         #[source]
         source: ModelError,
     },
+    /// The attack does not apply to this kind of model (a shuffle on a fill-mask model, say),
+    /// or not to sentence pairs.
     #[error("model {dir}: {problem}")]
-    Unsupported { dir: PathBuf, problem: String },
+    Unsupported {
+        /// The model folder.
+        dir: PathBuf,
+        /// What does not fit, in words.
+        problem: String,
+    },
+    /// The sentence corpus could not be read.
     #[error(transparent)]
     Corpus(#[from] CorpusError),
+    /// The span corpus (GAP rows) could not be read.
     #[error(transparent)]
     Spans(#[from] SpanCorpusError),
+    /// The cloze items could not be read or fit to the model.
     #[error(transparent)]
     Cloze(#[from] ClozeError),
+    /// The coreference model's span template is invalid.
     #[error(transparent)]
     Coref(#[from] CorefError),
+    /// The trigger search or its evaluation failed.
     #[error(transparent)]
     Trigger(#[from] TriggerError),
+    /// An input file is missing, unreadable or of the wrong kind for the attack.
     #[error("{path}: {problem}")]
-    Input { path: PathBuf, problem: String },
+    Input {
+        /// The file at fault.
+        path: PathBuf,
+        /// What is wrong, and where it says how, what to do.
+        problem: String,
+    },
+    /// The model loaded but failed during inference.
     #[error("model {dir} failed while running")]
     Run {
+        /// The model folder.
         dir: PathBuf,
+        /// Why it failed.
         #[source]
         source: ModelError,
     },
+    /// A result file could not be rendered or written.
     #[error(transparent)]
     Report(#[from] ReportError),
 }
@@ -89,6 +116,7 @@ pub enum Shape {
 }
 
 impl Shape {
+    /// The shape's kebab-case name, as serialised and shown in reports.
     pub fn as_str(self) -> &'static str {
         match self {
             Shape::TextPerturbation => "text-perturbation",
@@ -101,7 +129,9 @@ impl Shape {
 
 /// A checked attack bound to its shape: everything [`execute`] needs, nothing loaded yet.
 pub struct Plan {
+    /// The spec, checked, with its defaults filled in and paths resolved.
     pub attack: ResolvedAttack,
+    /// Which of the four engines runs it.
     pub shape: Shape,
     /// Columns of the sentence corpus (and of the trigger's search corpus).
     pub columns: Columns,
@@ -348,6 +378,7 @@ pub struct Models {
 }
 
 impl Models {
+    /// No models loaded yet; each loads with `options` when first asked for.
     pub fn new(options: InferenceOptions) -> Self {
         Self {
             options,
@@ -375,6 +406,7 @@ impl Models {
         Ok(sha)
     }
 
+    /// The options every model is loaded with.
     pub fn options(&self) -> &InferenceOptions {
         &self.options
     }
@@ -450,11 +482,17 @@ impl Plan {
 /// The trigger a search found, as printed and recorded.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TriggerFound {
+    /// The trigger as the tokenizer decodes it, as placed in each sentence.
     pub text: String,
+    /// How candidate tokens were proposed (`hotflip` or `random`), lower-case.
     pub proposals: String,
+    /// Search-corpus rows the search used (0 for a given trigger).
     pub search_examples: usize,
+    /// The search corpus's file name, or `none (given trigger)`.
     pub search_corpus: String,
+    /// Model rows run by the search (0 for a given trigger).
     pub queries: u64,
+    /// Search time, in seconds (0 for a given trigger).
     pub seconds: f64,
 }
 
@@ -464,14 +502,24 @@ pub struct TriggerFound {
 pub struct FailureExample {
     /// Line in the corpus file.
     pub line: usize,
+    /// The group the variant is scored in (`all` where the attack has no groups).
     pub group: String,
+    /// The gold label's name; for a cloze item, the answer expected under negation.
     pub gold: Option<String>,
+    /// The input as in the corpus (for a cloze item, the affirmative template).
     pub original_text: String,
+    /// The input after the attack (for a cloze item, the negated template).
     pub perturbed_text: String,
+    /// What the perturbation did, as in `examples.csv`'s `detail` column; for a sentence
+    /// pair, also which segment was attacked and the other one.
     pub detail: String,
+    /// The model's label for the original (for a cloze item, its top-1 word).
     pub original_label: String,
+    /// Probability of `original_label`, in [0, 1].
     pub original_confidence: f64,
+    /// The model's label for the perturbed input (for a cloze item, its top-1 word).
     pub perturbed_label: String,
+    /// Probability of `perturbed_label`, in [0, 1].
     pub perturbed_confidence: f64,
     /// Why this counts as a failure, in words.
     pub why: String,
@@ -479,13 +527,18 @@ pub struct FailureExample {
 
 /// What an attack measured.
 pub struct AttackResult {
+    /// The attack's name (the recipe's, or the suite entry's).
     pub name: String,
+    /// What the attack does to its inputs.
     pub kind: AttackKind,
+    /// Which engine ran it.
     pub shape: Shape,
     /// The scored attack(s): one, or for a trigger the searched trigger and the random
     /// baseline. Empty for cloze probes, whose scores are in `cloze`.
     pub reports: Vec<AttackReport>,
+    /// A cloze probe's scores and items; `None` for other shapes.
     pub cloze: Option<ClozeOutcome>,
+    /// The trigger searched (or given); `None` for other shapes.
     pub trigger: Option<TriggerFound>,
     /// `examples.csv`, `summary.csv`, then any extra files (trigger: `loss_curve.csv`,
     /// `trigger.json`), in the order they are written; `examples.csv` is in `staged` instead
@@ -496,16 +549,25 @@ pub struct AttackResult {
     pub staged: Vec<crate::report::StagedFile>,
     /// Rows (sentences, span rows or cloze items) attacked.
     pub rows: usize,
+    /// Time the attack took, in seconds (for a trigger, the search and both evaluations).
     pub wall_seconds: f64,
+    /// The model's work during the attack.
     pub model_stats: QueryStats,
+    /// sha256 of the model (`model.onnx` and its external data), lower-case hex.
     pub model_sha256: String,
+    /// The clearest failures, strongest first ([`failure_examples`]; for a cloze probe, items
+    /// whose top-1 word ignored the negation), at most [`ExecuteOptions::failure_limit`] for
+    /// a perturbation attack.
     pub failures: Vec<FailureExample>,
 }
 
 /// A cloze probe's outcome.
 pub struct ClozeOutcome {
+    /// Which model, corpus, seed and parameters the scores are of.
     pub provenance: ClozeProvenance,
+    /// Overall (`all`), then one entry per item group.
     pub scores: Vec<crate::attack::cloze::ClozeScores>,
+    /// One per item: its answers' log-probabilities and top words, with and without negation.
     pub results: Vec<ItemResult>,
 }
 

@@ -18,16 +18,22 @@ use crate::score::{ExampleOutcome, PerturbedOutcome};
 /// sentence pair, `text` is the segment the attack perturbs and `context` the other one.
 #[derive(Debug, Clone)]
 pub struct Target {
+    /// 1-based line in the corpus file.
     pub line: usize,
+    /// The text the attack perturbs.
     pub text: String,
+    /// The gold label's index among the model's labels, if the corpus has labels.
     pub gold: Option<usize>,
+    /// For a sentence pair, the segment left alone; `None` for single sentences.
     pub context: Option<PairContext>,
 }
 
 /// The half of a sentence pair an attack leaves alone, and which half the attacked text is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PairContext {
+    /// The segment left alone, as in the corpus.
     pub other: String,
+    /// Which segment `text` (the attacked one) is.
     pub segment: crate::perturb::Segment,
 }
 
@@ -51,11 +57,14 @@ impl Target {
     }
 }
 
+/// What [`run`] returns: one outcome per target, and the cost.
 #[derive(Debug)]
 pub struct AttackRun {
+    /// One per target, in the targets' order.
     pub outcomes: Vec<ExampleOutcome>,
     /// Model work this run caused (cache hits included).
     pub queries: QueryStats,
+    /// Time the run took, in seconds (perturbing and predicting).
     pub wall_seconds: f64,
 }
 

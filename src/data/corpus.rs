@@ -12,59 +12,100 @@ use crate::model::ModelInfo;
 
 /// Text columns tried in order when none is named (GLUE uses `sentence`, others `text`).
 pub const DEFAULT_TEXT_COLUMNS: [&str; 2] = ["sentence", "text"];
+/// Label column read when none is named.
 pub const DEFAULT_LABEL_COLUMN: &str = "label";
 
+/// Why a corpus could not be read; each names the file, and the line where there is one.
 #[derive(Debug, thiserror::Error)]
 pub enum CorpusError {
+    /// The file could not be opened or read.
     #[error("failed to read {path}")]
     Io {
+        /// The corpus file.
         path: PathBuf,
+        /// What the operating system said.
         #[source]
         source: std::io::Error,
     },
+    /// The file holds nothing but whitespace.
     #[error("{path}: the file is empty")]
-    Empty { path: PathBuf },
+    Empty {
+        /// The corpus file.
+        path: PathBuf,
+    },
+    /// A problem with one line (the header or a row).
     #[error("{path}:{line}: {problem}")]
     Line {
+        /// The corpus file.
         path: PathBuf,
+        /// 1-based line number; for a CSV record spanning lines, the line it starts on.
         line: usize,
+        /// What is wrong with it.
         problem: LineProblem,
     },
+    /// A header and no rows (blank lines aside).
     #[error("{path}: no data rows after the header")]
-    NoRows { path: PathBuf },
+    NoRows {
+        /// The corpus file.
+        path: PathBuf,
+    },
+    /// The corpus's labels as a whole do not fit the model ([`check_index_labels`]).
     #[error("{path}: {message}")]
-    LabelSet { path: PathBuf, message: String },
+    LabelSet {
+        /// The corpus file.
+        path: PathBuf,
+        /// What does not fit, and what to do about it.
+        message: String,
+    },
 }
 
+/// What is wrong with one line of a corpus.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LineProblem {
+    /// A named column (text, label or pair), or the default label column when a label is
+    /// required, is not in the header.
     MissingColumn {
+        /// The name looked for.
         column: String,
+        /// The header's column names.
         header: Vec<String>,
     },
+    /// No text column was named and none of [`DEFAULT_TEXT_COLUMNS`] is in the header.
     NoTextColumn {
+        /// The header's column names.
         header: Vec<String>,
     },
+    /// A row with a different number of fields from the header.
     Ragged {
+        /// Fields in the header.
         expected: usize,
+        /// Fields in the row.
         found: usize,
     },
+    /// A field (or header cell) that is not valid UTF-8.
     InvalidUtf8,
+    /// The text field is empty (after trimming whitespace).
     EmptyText,
     /// The second segment of a sentence pair is empty.
     EmptyPair {
+        /// The pair column's name.
         column: String,
     },
     /// Two header cells with the same name: which one a column name means is ambiguous.
     DuplicateColumn {
+        /// The repeated name.
         column: String,
     },
     /// A NUL byte in a text field: no tokenizer or spreadsheet treats it as text.
     NulByte,
+    /// A label that is neither one of the model's label names nor an index into them.
     UnknownLabel {
+        /// The label as written in the corpus.
         label: String,
+        /// The model's labels, in index order.
         known: Vec<String>,
     },
+    /// The CSV reader's complaint (an unclosed quote, say).
     Csv(String),
 }
 
@@ -111,7 +152,9 @@ impl fmt::Display for LineProblem {
 /// Which columns to read.
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Columns {
+    /// Column holding the text; `None` tries [`DEFAULT_TEXT_COLUMNS`].
     pub text: Option<String>,
+    /// Column holding the gold label; `None` reads [`DEFAULT_LABEL_COLUMN`] if present.
     pub label: Option<String>,
     /// Column holding the second segment of a sentence pair (NLI's hypothesis, say).
     pub pair: Option<String>,
@@ -124,20 +167,31 @@ pub struct Columns {
 pub struct Row {
     /// 1-based line number in the file, for error messages and reports.
     pub line: usize,
+    /// The text (the first segment of a pair), trimmed of surrounding whitespace.
     pub text: String,
+    /// The gold label as written (a name or an index); `None` when the corpus has no label
+    /// column.
     pub label: Option<String>,
     /// The second segment, for corpora of sentence pairs.
     pub pair: Option<String>,
 }
 
+/// A corpus read whole into memory: its rows, in file order, and where they came from.
 #[derive(Debug, Clone)]
 pub struct Corpus {
+    /// The file it was read from.
     pub path: PathBuf,
+    /// The data rows, in file order.
     pub rows: Vec<Row>,
+    /// Blank lines skipped (the newline that ends the file does not count).
     pub blank_lines: usize,
+    /// The text column used, named or found among [`DEFAULT_TEXT_COLUMNS`].
     pub text_column: String,
+    /// The label column used; `None` when there is none and none was required.
     pub label_column: Option<String>,
+    /// The column of second segments, for sentence pairs.
     pub pair_column: Option<String>,
+    /// sha256 of the file's bytes, lower-case hex.
     pub sha256: String,
 }
 
@@ -148,6 +202,7 @@ enum Format {
 }
 
 impl Corpus {
+    /// Read and parse the file at `path`.
     pub fn read(path: &Path, columns: &Columns) -> Result<Self, CorpusError> {
         let bytes = std::fs::read(path).map_err(|source| CorpusError::Io {
             path: path.to_path_buf(),
@@ -316,6 +371,7 @@ impl Corpus {
         })
     }
 
+    /// Each row's text (the first segment), in row order.
     pub fn texts(&self) -> Vec<&str> {
         self.rows.iter().map(|r| r.text.as_str()).collect()
     }
@@ -382,6 +438,7 @@ impl Corpus {
         index_label_warning(&self.path, model, self.index_labels_used(model).as_ref())
     }
 
+    /// The file's name without its folder, as reports show it.
     pub fn name(&self) -> String {
         self.path.file_name().map_or_else(
             || self.path.display().to_string(),

@@ -44,6 +44,9 @@ pub struct CorpusBlocks {
 }
 
 impl CorpusBlocks {
+    /// Open `path` to be read in blocks of about `block_bytes` bytes (a record longer than
+    /// that makes its block larger), with `columns` as [`Corpus::read`] takes them. Nothing
+    /// is read until the first [`CorpusBlocks::next_block`].
     pub fn open(path: &Path, columns: &Columns, block_bytes: usize) -> Result<Self, CorpusError> {
         let file = std::fs::File::open(path).map_err(|source| CorpusError::Io {
             path: path.to_path_buf(),

@@ -21,33 +21,44 @@ pub use self::table::TableExporter;
 use crate::eval::EvalReport;
 use crate::score::AttackReport;
 
+/// Why a report could not be rendered or written.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
+    /// A file (or its folder) could not be created, written, flushed or renamed into place.
     #[error("failed to write {path}")]
     Write {
+        /// The file being written.
         path: PathBuf,
+        /// What the operating system said.
         #[source]
         source: std::io::Error,
     },
+    /// Rendering to CSV or JSON failed (the serialiser's error is the source).
     #[error("failed to serialise the report")]
     Serialise(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// A way of rendering reports as text.
 pub trait Exporter {
+    /// An evaluation's report (`robust eval`).
     fn eval(&self, report: &EvalReport) -> Result<String, ReportError>;
     /// An attack's summary: for CSV, the `summary.csv` file (one row per attack x group x metric).
     fn attack(&self, report: &AttackReport) -> Result<String, ReportError>;
 }
 
+/// The `--format` of a report printed to standard output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
+    /// An aligned text table, for people.
     Table,
+    /// CSV, for spreadsheets and scripts.
     Csv,
+    /// JSON, the whole report.
     Json,
 }
 
 impl Format {
+    /// The exporter that renders this format.
     pub fn exporter(self) -> Box<dyn Exporter> {
         match self {
             Format::Table => Box::new(TableExporter),

@@ -30,7 +30,9 @@ pub enum Expectation {
 /// One perturbed variant and the model's answer to it.
 #[derive(Debug, Clone)]
 pub struct PerturbedOutcome {
+    /// The variant: its text, what was done, and its group.
     pub perturbation: Perturbation,
+    /// The model's prediction on the variant.
     pub prediction: Prediction,
 }
 
@@ -43,8 +45,12 @@ pub struct ExampleOutcome {
     pub text: String,
     /// Of a sentence pair, the segment left alone.
     pub context: Option<crate::attack::runner::PairContext>,
+    /// The gold label's index among the model's labels; `None` for an unlabelled corpus.
     pub gold: Option<usize>,
+    /// The model's prediction on the unperturbed input.
     pub original: Prediction,
+    /// The variants and their predictions, or why the example got none (it is then counted as
+    /// skipped, never scored).
     pub result: Result<Vec<PerturbedOutcome>, SkipReason>,
     /// Distinct model inputs this example needed (original plus distinct variants): its query
     /// cost, whether or not the cache later answered some of them.
@@ -60,9 +66,12 @@ impl ExampleOutcome {
 /// Metrics over one set of perturbations (all of an attack's, or one group's).
 #[derive(Debug, Clone, Serialize)]
 pub struct GroupScores {
+    /// The perturbation group, or `all` for the whole attack.
     pub group: String,
     /// Examples with at least one perturbation in this group.
     pub examples: u64,
+    /// Variants in this group, over all examples: the denominator of the per-perturbation
+    /// rates.
     pub perturbations: u64,
     /// Changed predictions / perturbations.
     pub flip_rate: Rate,
@@ -91,14 +100,24 @@ pub struct GroupScores {
     pub per_class_flip_rate: Vec<(String, Rate)>,
 }
 
+/// An attack's scores: counts of what was attacked and skipped, and its metrics overall and
+/// by group.
 #[derive(Debug, Clone, Serialize)]
 pub struct AttackScores {
+    /// Examples scored, with variants or without (every row the attack read).
     pub examples: u64,
+    /// Examples with at least one variant: the denominator of the per-example rates.
     pub attacked: u64,
+    /// Examples given no variant, by reason ([`SkipReason::as_str`]).
     pub skipped: BTreeMap<String, u64>,
+    /// Distinct model inputs over all examples ([`ExampleOutcome::queries`], summed), skipped
+    /// examples' originals included.
     pub queries: u64,
+    /// `queries` / `attacked`; 0 when nothing was attacked.
     pub queries_per_example: f64,
+    /// What the attack expects of the model, which decides what counts as a failure.
     pub expectation: Expectation,
+    /// Metrics over every variant (group `all`).
     pub overall: GroupScores,
     /// One entry per perturbation group (swap direction, negation insert/remove, ...), sorted.
     pub groups: Vec<GroupScores>,
@@ -679,23 +698,36 @@ mod tests {
 /// A scored attack with everything a report must say about where its numbers came from.
 #[derive(Debug, Clone, Serialize)]
 pub struct AttackReport {
+    /// The attack's name (a trigger's random baseline adds `/random-baseline`).
     pub attack: String,
+    /// The attack kind, kebab-case (`shuffle`, `negation`, `entity-swap`, `trigger`).
     pub kind: String,
+    /// The model's name in reports ([`crate::model::ModelInfo::name`]).
     pub model: String,
+    /// sha256 of `model.onnx` (and its external data), lower-case hex.
     pub model_sha256: String,
+    /// The attacked corpus's file name.
     pub corpus: String,
+    /// sha256 of the corpus file's bytes, lower-case hex.
     pub corpus_sha256: String,
+    /// The seed every perturbation came from.
     pub seed: u64,
+    /// The version of robust that ran the attack ([`crate::VERSION`]).
     pub robust_version: String,
     /// Attack parameters, sorted by name, as they were used.
     pub parameters: BTreeMap<String, String>,
+    /// The model's labels, by index.
     pub labels: Vec<String>,
+    /// What the attack measured.
     pub scores: AttackScores,
+    /// The outcomes scored, in corpus order, where kept: perturbation attacks stream theirs to
+    /// `examples.csv` and leave this empty. Not serialised.
     #[serde(skip)]
     pub outcomes: Vec<ExampleOutcome>,
     /// Timing and model work: printed and kept in JSON, never in the CSVs (which must be
     /// byte-identical across runs with the same seed).
     pub wall_seconds: f64,
+    /// The model's work during the attack.
     pub model_stats: crate::model::QueryStats,
 }
 

@@ -43,47 +43,78 @@ use crate::data::corpus::{Columns, Corpus, CorpusError};
 use crate::model::{ModelError, ModelInfo, ModelKind};
 use crate::shard::Shard;
 
+/// Why a suite could not be loaded; each names the suite file and, where there is one, the
+/// key or entry at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum SuiteError {
+    /// The suite file could not be read.
     #[error("failed to read suite {path}")]
     Read {
+        /// The suite file.
         path: PathBuf,
+        /// What the operating system said.
         #[source]
         source: std::io::Error,
     },
+    /// The file is not valid UTF-8 or not valid TOML (or has unknown top-level keys).
     #[error("{path}: {message}")]
-    Parse { path: PathBuf, message: String },
+    Parse {
+        /// The suite file.
+        path: PathBuf,
+        /// The parser's message, on one line.
+        message: String,
+    },
+    /// A key has a value the suite cannot use.
     #[error("{path}: {key}: {problem}")]
     Key {
+        /// The suite file.
         path: PathBuf,
+        /// The key, e.g. `attack[2].models`.
         key: String,
+        /// What is wrong with its value.
         problem: String,
     },
+    /// A recipe an entry names could not be read or is invalid.
     #[error("{path}: {key}")]
     Recipe {
+        /// The suite file.
         path: PathBuf,
+        /// The entry's `recipe` key.
         key: String,
+        /// Why the recipe was refused.
         #[source]
         source: Box<RecipeError>,
     },
+    /// An entry could not be planned against one of its models or corpora.
     #[error("{path}: {key}")]
     Plan {
+        /// The suite file.
         path: PathBuf,
+        /// The entry, and the model or corpus at fault.
         key: String,
+        /// Why planning failed.
         #[source]
         source: Box<EngineError>,
     },
+    /// A model folder's kind or configuration could not be read.
     #[error("{path}: {key}: cannot load model")]
     Model {
+        /// The suite file.
         path: PathBuf,
+        /// Where the model is named, e.g. `models[0] = models/sst2-minilm`.
         key: String,
+        /// Why it could not be read.
         #[source]
         source: Box<ModelError>,
     },
+    /// A corpus could not be read, or its labels do not fit a model it is attacked on.
     #[error("{path}: {key}: cannot read corpus")]
     Corpus {
+        /// The suite file.
         path: PathBuf,
+        /// The entry and the corpus.
         key: String,
+        /// Why it was refused.
         #[source]
         source: Box<CorpusError>,
     },
@@ -115,6 +146,7 @@ pub struct Job {
     pub id: String,
     /// Where the entry came from, for messages: `attack[0] (attacks/shuffle-default.toml)`.
     pub origin: String,
+    /// The attack, checked and bound to this job's model and corpus.
     pub plan: Plan,
     /// The model's name as reports give it.
     pub model_name: String,
@@ -126,10 +158,13 @@ pub struct Job {
 
 /// A checked suite, ready to run.
 pub struct Suite {
+    /// The suite file.
     pub path: PathBuf,
+    /// The suite's `name`, else the file name without its extension.
     pub name: String,
     /// sha256 of the suite file itself.
     pub sha256: String,
+    /// Every attack × model × corpus, in suite order (entries, then models, then corpora).
     pub jobs: Vec<Job>,
     /// Every model folder the jobs use, in suite order.
     pub models: Vec<PathBuf>,

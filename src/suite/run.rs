@@ -21,32 +21,50 @@ pub const SHARD_FILE: &str = "shard.json";
 pub const MANIFEST_FILE: &str = "manifest.json";
 const LOCK_FILE: &str = ".robust.lock";
 
+/// Why a run folder could not be set up, read or resumed.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
+    /// A file-system operation on the run folder failed.
     #[error("failed to {action} {}", path.display())]
     Io {
+        /// What was being done, as a verb: `create`, `open`, `lock`, `remove`.
         action: &'static str,
+        /// The file or folder it was done to.
         path: PathBuf,
+        /// What the operating system said.
         #[source]
         source: std::io::Error,
     },
+    /// The folder has no readable `run.json`.
     #[error("{} is not a run folder (no run.json)", dir.display())]
     NotARun {
+        /// The folder.
         dir: PathBuf,
+        /// Why `run.json` could not be read.
         #[source]
         source: std::io::Error,
     },
+    /// `run.json` is not valid JSON of a [`RunState`] (or could not be serialised).
     #[error("{}: not a valid run.json", path.display())]
     BadState {
+        /// The `run.json` file.
         path: PathBuf,
+        /// The JSON error.
         #[source]
         source: serde_json::Error,
     },
+    /// `--resume` without a folder found no unfinished run of the suite (and shard).
     #[error(
         "no unfinished run of suite {suite} in {}; run without --resume to start one",
         out.display()
     )]
-    NoUnfinished { suite: String, out: PathBuf },
+    NoUnfinished {
+        /// The suite's name.
+        suite: String,
+        /// The `--out` folder searched.
+        out: PathBuf,
+    },
+    /// `run.json` could not be written.
     #[error(transparent)]
     Write(#[from] crate::report::ReportError),
 }
@@ -62,11 +80,19 @@ fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -
 /// What `run.json` records when a run starts, so `--resume` can check it finishes the same work.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RunState {
+    /// The run folder's name: the UTC start date and a short hash, plus `-shard-K-of-N` for a
+    /// shard run.
     pub run_id: String,
+    /// The suite's name.
     pub suite: String,
+    /// The suite file, as given.
     pub suite_path: PathBuf,
+    /// sha256 of the suite file, lower-case hex.
     pub suite_sha256: String,
+    /// [`Suite::fingerprint`](crate::suite::Suite::fingerprint) when the run began.
     pub fingerprint: String,
+    /// UTC time the run began, e.g. `2025-01-31T23:59:59Z` (for a merged run, the earliest
+    /// shard's).
     pub started_at: String,
     /// One entry per invocation that worked on this run (the first, then each --resume).
     pub sessions: Vec<String>,
@@ -82,13 +108,22 @@ pub struct RunState {
 /// shards belong together without trusting their folder names.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ShardRecord {
+    /// The shard run's [`RunState::run_id`].
     pub run_id: String,
+    /// The suite's name.
     pub suite: String,
+    /// sha256 of the suite file, lower-case hex.
     pub suite_sha256: String,
+    /// The run's [`RunState::fingerprint`]; shards of one split share it.
     pub fingerprint: String,
+    /// The version of robust that ran the shard ([`crate::VERSION`]).
     pub robust_version: String,
+    /// Which part of the suite this run covered.
     pub shard: Shard,
+    /// The folders under `jobs/` it wrote, in suite order
+    /// ([`ShardWork::folder`](crate::suite::ShardWork::folder)).
     pub jobs: Vec<String>,
+    /// UTC time the shard finished, e.g. `2025-01-31T23:59:59Z`.
     pub finished_at: String,
 }
 
@@ -131,6 +166,7 @@ pub fn sync_dir(dir: &Path) {
     }
 }
 
+/// The [`RunState`] in `dir`'s `run.json`.
 pub fn read_state(dir: &Path) -> Result<RunState, RunError> {
     let path = dir.join(RUN_FILE);
     let text = std::fs::read_to_string(&path).map_err(|source| RunError::NotARun {
@@ -140,6 +176,7 @@ pub fn read_state(dir: &Path) -> Result<RunState, RunError> {
     serde_json::from_str(&text).map_err(|source| RunError::BadState { path, source })
 }
 
+/// Write `state` to `dir`'s `run.json`, atomically.
 pub fn write_state(dir: &Path, state: &RunState) -> Result<(), RunError> {
     let path = dir.join(RUN_FILE);
     let text = serde_json::to_string_pretty(state).map_err(|source| RunError::BadState {
