@@ -868,8 +868,14 @@ fn perturbation(
         Some(file) => Box::new(std::io::BufWriter::new(file.file())),
         None => Box::new(&mut memory),
     };
+    let examples_path = options
+        .stage_in
+        .clone()
+        .unwrap_or_default()
+        .join("examples.csv");
     let mut examples =
-        crate::report::ExamplesWriter::new(sink, &attack.name, &labels, corpus.pairs && total > 0)?;
+        crate::report::ExamplesWriter::new(sink, &attack.name, &labels, corpus.pairs && total > 0)?
+            .naming(examples_path.clone());
     // Pass 2: chunk by chunk; nothing of a chunk outlives it but the scorer's counts, the
     // few clearest failures and the rows already written.
     let start = Instant::now();
@@ -917,11 +923,7 @@ fn perturbation(
     let queries = model.stats().since(&before);
     let write_err = |source| {
         EngineError::Report(ReportError::Write {
-            path: options
-                .stage_in
-                .clone()
-                .unwrap_or_default()
-                .join("examples.csv"),
+            path: examples_path.clone(),
             source,
         })
     };

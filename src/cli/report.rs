@@ -840,11 +840,22 @@ fn finalize(
                 gate_outcomes.push((job_key(first), outcome));
             }
         }
-        let e = read("examples.csv")?;
-        if e.starts_with("attack,") {
-            examples.push(e);
+        // Only the first line is read here: the files are joined on disk, streamed, as a
+        // large attack's examples are gigabytes.
+        let path = dir.join("examples.csv");
+        let mut first = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(
+                std::fs::File::open(&path)
+                    .with_context(|| format!("failed to read {}", path.display()))?,
+            ),
+            &mut first,
+        )
+        .with_context(|| format!("failed to read {}", path.display()))?;
+        if first.starts_with("attack,") {
+            examples.push(path);
         } else {
-            cloze_examples.push(e);
+            cloze_examples.push(path);
         }
         job_meta.push(serde_json::from_str::<serde_json::Value>(&read(
             "job.json",
@@ -988,20 +999,22 @@ fn finalize(
         jobs: &extras,
     });
 
-    let mut files = vec![
-        ("examples.csv", concat_csv(&examples)),
-        ("summary.csv", summary),
-        ("report.html", page),
-    ];
+    let mut files = vec![("summary.csv", summary), ("report.html", page)];
+    let mut staged = vec![robust::report::StagedFile::create(run_dir, "examples.csv")?];
+    concat_csv_files(&examples, staged[0].path())?;
     if !cloze_examples.is_empty() {
-        files.push(("cloze-examples.csv", concat_csv(&cloze_examples)));
+        let cloze = robust::report::StagedFile::create(run_dir, "cloze-examples.csv")?;
+        concat_csv_files(&cloze_examples, cloze.path())?;
+        staged.push(cloze);
     }
+    let mut written: Vec<String> = staged.iter().map(|f| f.name().to_string()).collect();
     if let Some((id, c)) = &comparisons {
         files.push(("comparison.csv", history::comparison_csv(id, c)?));
     }
     // Last, so that a run folder with a manifest is a finished one.
     files.push(("manifest.json", format!("{manifest:#}\n")));
-    robust::report::write_all_atomic(run_dir, &files)?;
+    written.extend(files.iter().map(|(n, _)| n.to_string()));
+    robust::report::write_all_atomic_with(run_dir, &files, staged)?;
     history::record_run(
         &history_path,
         &state.run_id,
@@ -1012,7 +1025,7 @@ fn finalize(
     tracing::info!(
         "wrote {} ({}) and appended {} rows to {}",
         run_dir.display(),
-        files.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "),
+        written.join(", "),
         rows.len(),
         history_path.display()
     );

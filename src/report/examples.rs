@@ -24,6 +24,8 @@ pub fn examples_csv(r: &AttackReport) -> Result<String, ReportError> {
 /// Writes `examples.csv` one outcome at a time; the header goes first, on creation.
 pub struct ExamplesWriter<W: Write> {
     csv: csv::Writer<W>,
+    /// The file written, named in errors.
+    path: std::path::PathBuf,
     attack: String,
     labels: Vec<String>,
     pairs: bool,
@@ -31,6 +33,23 @@ pub struct ExamplesWriter<W: Write> {
 
 fn ser(e: csv::Error) -> ReportError {
     ReportError::Serialise(Box::new(e))
+}
+
+/// A failed write (a full disk, a file-size limit) is a write error naming the file, not a
+/// serialisation error.
+fn write_err(path: &std::path::Path) -> impl Fn(csv::Error) -> ReportError + '_ {
+    move |e| {
+        if !matches!(e.kind(), csv::ErrorKind::Io(_)) {
+            return ser(e);
+        }
+        match e.into_kind() {
+            csv::ErrorKind::Io(source) => ReportError::Write {
+                path: path.to_path_buf(),
+                source,
+            },
+            _ => unreachable!("matched as an I/O error above"),
+        }
+    }
 }
 
 impl<W: Write> ExamplesWriter<W> {
@@ -63,10 +82,17 @@ impl<W: Write> ExamplesWriter<W> {
         csv.write_record(&header).map_err(ser)?;
         Ok(ExamplesWriter {
             csv,
+            path: "examples.csv".into(),
             attack: attack.to_string(),
             labels: labels.to_vec(),
             pairs,
         })
+    }
+
+    /// Name `path` in write errors.
+    pub fn naming(mut self, path: std::path::PathBuf) -> Self {
+        self.path = path;
+        self
     }
 
     fn label(&self, i: usize) -> String {
@@ -149,15 +175,19 @@ impl<W: Write> ExamplesWriter<W> {
                 o.queries.to_string(),
                 skip,
             ]);
-            self.csv.write_record(&record).map_err(ser)?;
+            self.csv
+                .write_record(&record)
+                .map_err(write_err(&self.path))?;
         }
         Ok(())
     }
 
     /// Flush and hand back the output.
     pub fn finish(self) -> Result<W, ReportError> {
-        self.csv
-            .into_inner()
-            .map_err(|e| ReportError::Serialise(Box::new(e.into_error())))
+        let path = self.path;
+        self.csv.into_inner().map_err(|e| ReportError::Write {
+            path,
+            source: e.into_error(),
+        })
     }
 }

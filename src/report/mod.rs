@@ -175,16 +175,18 @@ pub fn write_all_atomic_with(
         move |source| ReportError::Write { path, source }
     };
     std::fs::create_dir_all(dir).map_err(err(dir))?;
+    // The files written as the run went go into place first, `files` after them in order: a
+    // caller that lists a marker file last (a run's manifest) can rely on it being last.
     let mut ready = Vec::new();
-    for (name, text) in files {
-        let path = dir.join(name);
-        let tmp = staged(dir, &path, text.as_bytes()).map_err(err(&path))?;
-        ready.push((tmp, path));
-    }
     for mut file in staged_files {
         file.sync()?;
         let path = dir.join(&file.name);
         ready.push((file.tmp, path));
+    }
+    for (name, text) in files {
+        let path = dir.join(name);
+        let tmp = staged(dir, &path, text.as_bytes()).map_err(err(&path))?;
+        ready.push((tmp, path));
     }
     for (tmp, path) in ready {
         tmp.persist(&path).map_err(|e| ReportError::Write {
