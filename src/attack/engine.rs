@@ -1701,3 +1701,82 @@ fn cloze_failures(results: &[ItemResult]) -> Vec<FailureExample> {
     found.sort_by(|a, b| b.0.total_cmp(&a.0));
     found.into_iter().map(|(_, e)| e).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Prediction;
+    use crate::perturb::Perturbation;
+    use crate::score::PerturbedOutcome;
+    use proptest::prelude::*;
+    use std::sync::Arc;
+
+    fn prediction(p_first: f32) -> Prediction {
+        // Logits whose softmax gives p_first to label 0.
+        let logit = (p_first / (1.0 - p_first)).ln();
+        Prediction::from_logits(Arc::from(vec![logit, 0.0]))
+    }
+
+    fn outcome(line: usize, original: f32, variants: &[f32]) -> ExampleOutcome {
+        ExampleOutcome {
+            line,
+            text: format!("row {line}"),
+            context: None,
+            gold: Some(0),
+            original: prediction(original),
+            result: Ok(variants
+                .iter()
+                .map(|&p| PerturbedOutcome {
+                    perturbation: Perturbation {
+                        text: format!("variant {p}"),
+                        detail: String::new(),
+                        group: "g".into(),
+                    },
+                    prediction: prediction(p),
+                })
+                .collect()),
+            queries: 1 + variants.len() as u64,
+        }
+    }
+
+    proptest! {
+        /// The bounded top-k a streamed attack keeps is the head of the full ranking (ties in
+        /// corpus order: few distinct probabilities, so ties are common), and so is the top-k
+        /// of two shards' top-k lists merged in row order.
+        #[test]
+        fn bounded_failures_are_the_head_of_the_full_ranking(
+            rows in prop::collection::vec(
+                (
+                    prop::sample::select(vec![0.6f32, 0.8]),
+                    prop::collection::vec(prop::sample::select(vec![0.1f32, 0.3, 0.45, 0.6]), 0..3),
+                ),
+                0..30,
+            ),
+            limit in 0usize..6,
+            cut in 0usize..30,
+        ) {
+            let labels = vec!["a".to_string(), "b".to_string()];
+            let outcomes: Vec<ExampleOutcome> = rows
+                .iter()
+                .enumerate()
+                .map(|(i, (o, v))| outcome(i + 2, *o, v))
+                .collect();
+            let mut all = Failures::new(usize::MAX);
+            let mut bounded = Failures::new(limit);
+            for o in &outcomes {
+                all.add(o, &labels, Expectation::Invariant);
+                bounded.add(o, &labels, Expectation::Invariant);
+            }
+            let head: Vec<FailureExample> = all.into_examples().into_iter().take(limit).collect();
+            prop_assert_eq!(&bounded.into_examples(), &head);
+            let cut = cut.min(outcomes.len());
+            let (mut first, mut second) = (Failures::new(limit), Failures::new(limit));
+            outcomes[..cut].iter().for_each(|o| first.add(o, &labels, Expectation::Invariant));
+            outcomes[cut..].iter().for_each(|o| second.add(o, &labels, Expectation::Invariant));
+            for (strength, example) in second.found {
+                first.insert(strength, example);
+            }
+            prop_assert_eq!(first.into_examples(), head);
+        }
+    }
+}
