@@ -1163,18 +1163,15 @@ pub fn merge_attack_shards(
             format!("{:?} max_len {:?}", merged.parameters, merged.asked_max_len),
             format!("{:?} max_len {:?}", next.parameters, next.asked_max_len),
         )?;
-        differ(
-            "rows",
-            format!("ending at {}", merged.rows.1),
-            format!("starting at {}", next.rows.0),
-        )
-        .or_else(|e| {
-            if merged.rows.1 == next.rows.0 {
-                Ok(())
-            } else {
-                Err(e)
-            }
-        })?;
+        if merged.rows.1 != next.rows.0 {
+            return Err(MergeError::Differ {
+                a,
+                b,
+                what: "rows",
+                va: format!("ending at {}", merged.rows.1),
+                vb: format!("starting at {}", next.rows.0),
+            });
+        }
         merged.rows.1 = next.rows.1;
         merged.scorer.merge(next.scorer);
         let mut failures = Failures {
@@ -1186,22 +1183,10 @@ pub fn merge_attack_shards(
             failures.insert(strength, example);
         }
         merged.failures = failures.found;
-        merged.queries = sum_stats(&merged.queries, &next.queries);
+        merged.queries.add(&next.queries);
         merged.wall_seconds += next.wall_seconds;
     }
     Ok(merged.into_report())
-}
-
-fn sum_stats(a: &QueryStats, b: &QueryStats) -> QueryStats {
-    QueryStats {
-        requests: a.requests + b.requests,
-        cache_hits: a.cache_hits + b.cache_hits,
-        model_queries: a.model_queries + b.model_queries,
-        batches: a.batches + b.batches,
-        truncated: a.truncated + b.truncated,
-        padded_tokens: a.padded_tokens + b.padded_tokens,
-        real_tokens: a.real_tokens + b.real_tokens,
-    }
 }
 
 /// The targets of one block of a corpus read in blocks; labels were checked over the whole

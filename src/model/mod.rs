@@ -242,7 +242,8 @@ impl QueryStats {
         }
     }
 
-    fn add(&mut self, other: &QueryStats) {
+    /// Add another count's work to this one (the parts of an attack run on several machines).
+    pub fn add(&mut self, other: &QueryStats) {
         self.requests += other.requests;
         self.cache_hits += other.cache_hits;
         self.model_queries += other.model_queries;
