@@ -42,6 +42,7 @@ import csv
 import datetime
 import json
 import os
+import shlex
 import platform
 import statistics
 import subprocess
@@ -346,6 +347,7 @@ class Harness:
                     cmd += ["--budget-queries", str(budget)]
                 if a.trigger_exact_iterations:
                     cmd += ["--iterations", str(a.trigger_exact_iterations)]
+                cmd += shlex.split(a.trigger_exact_robust_args or "")
                 r = measure(cmd)
                 trace = d / "trace.jsonl"
                 tj = json.loads((out / "trigger.json").read_text())["trigger"]
@@ -448,7 +450,8 @@ class Harness:
             "cosine": {"summary": cosine["summary"], "dims": cosine["dims"], "directions": cosine["directions"],
                        "candidates": cosine["candidates"],
                        "records": [{k: c[k] for k in ("iteration", "cosine", "cosine_per_position", "topk_overlap",
-                                                      "topk_overlap_per_position", "norm_ratio")}
+                                                      "topk_overlap_per_position", "shortlist_gain", "norm_ratio")
+                                    if k in c}
                                    for c in cosine["records"]],
                        "verify": cosine["verify"], "load1": r["load1"]},
             "points": a.trigger_exact_points, "time_factor": a.trigger_exact_time_factor,
@@ -662,7 +665,9 @@ def trigger_exact_lines(t):
              f"`{t['recipe']}`: {t['search_examples']} search examples, {t['allowed_tokens']} allowed tokens, "
              f"length {c['length']}, batch {c['batch']}, {c['candidates']} candidates, beam {c['beam']}, "
              f"patience {c['patience']}, budget {t['budget']} model rows. robust estimates the gradient from "
-             f"{c['directions']} antithetic direction pairs (2 × {c['directions']} × batch rows per estimate); the "
+             f"{c['directions']} antithetic direction pairs "
+             f"{'drawn afresh for every example' if c.get('estimator', 'shared') == 'per-example' else 'shared by the batch'} "
+             f"(2 × {c['directions']} × batch rows per estimate); the "
              f"exact side takes one forward + backward over the batch, **counted as `batch` ({c['batch']}) rows**, "
              f"and runs the beam search's and validation's exact losses on "
              f"{'ONNX Runtime (same kernels and threads as robust, full graph)' if t['runs'][0]['exact']['forward'] == 'ort' else 'torch'}. "
@@ -715,12 +720,17 @@ def trigger_exact_lines(t):
                   f"whole vector mean {s['cosine']['mean']:.3f}, min {s['cosine']['min']:.3f}, max {s['cosine']['max']:.3f}; "
                   f"per position mean {s['cosine_per_position']['mean']:.3f}, min {s['cosine_per_position']['min']:.3f}. "
                   f"Overlap of the top-{cs['candidates']} HotFlip sets (estimate vs exact): mean "
-                  f"{s['topk_overlap']['mean']:.2f}, min {s['topk_overlap']['min']:.2f}.", "",
-                  "| iteration | cosine | per position | top-k overlap per position | ‖estimate‖/‖exact‖ |",
-                  "| ---: | ---: | --- | --- | ---: |"]
+                  f"{s['topk_overlap']['mean']:.2f}, min {s['topk_overlap']['min']:.2f}."
+                  + (f" Shortlist gain (the exact first-order loss drop of the estimate's top-{cs['candidates']} "
+                     f"over that of the exact top-{cs['candidates']}; random tokens score near 0): mean "
+                     f"{s['shortlist_gain']['mean']:.2f}, min {s['shortlist_gain']['min']:.2f}."
+                     if "shortlist_gain" in s else ""), "",
+                  "| iteration | cosine | per position | top-k overlap per position | shortlist gain | ‖estimate‖/‖exact‖ |",
+                  "| ---: | ---: | --- | --- | ---: | ---: |"]
         for rc in cs["records"]:
+            gain = f"{rc['shortlist_gain']:.2f}" if "shortlist_gain" in rc else ""
             lines.append(f"| {rc['iteration']} | {rc['cosine']:.3f} | {' '.join(f'{v:.3f}' for v in rc['cosine_per_position'])} | "
-                         f"{' '.join(f'{v:.2f}' for v in rc['topk_overlap_per_position'])} | {rc['norm_ratio']:.2f} |")
+                         f"{' '.join(f'{v:.2f}' for v in rc['topk_overlap_per_position'])} | {gain} | {rc['norm_ratio']:.2f} |")
         lines.append("")
     return lines
 
@@ -793,6 +803,8 @@ def main():
                    help="robust's --budget-queries when it should differ from the exact side's (a time-matched "
                         "rather than budget-matched comparison)")
     p.add_argument("--trigger-exact-iterations", type=int, help="--iterations for both sides (default: the recipe's)")
+    p.add_argument("--trigger-exact-robust-args", metavar="FLAGS",
+                   help="more flags for robust's side, e.g. \"--estimator shared\" or \"--directions 64\"")
     p.add_argument("--trigger-exact-forward", choices=["ort", "torch"], default="ort",
                    help="engine for the exact side's forward losses (its gradient is always torch)")
     p.add_argument("--trigger-exact-repeats", type=int, default=1)

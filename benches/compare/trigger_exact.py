@@ -332,17 +332,25 @@ def cmd_cosine(a):
         ce = hotflip_candidates(table, setup.allowed, g["trigger"], est, k)
         cx = hotflip_candidates(table, setup.allowed, g["trigger"], exact, k)
         overlap = [len(set(a_) & set(b_)) / max(len(b_), 1) for a_, b_ in zip(ce, cx)]
+        # How good the estimate's shortlist is, not only how much it shares: the exact
+        # first-order loss drop (e_cur - e_w) . g of its tokens over that of the exact shortlist's.
+        gain = []
+        for p, (a_, b_) in enumerate(zip(ce, cx)):
+            g64, cur = exact[p].astype(np.float64), table[g["trigger"][p]].astype(np.float64)
+            drop = lambda ws: float(np.mean([(cur - table[w].astype(np.float64)) @ g64 for w in ws])) if ws else 0.0  # noqa: E731
+            gain.append(drop(a_) / drop(b_) if drop(b_) > 0 else float("nan"))
         rec = {"iteration": g["iteration"], "trigger": g["trigger"], "cosine": cos(est, exact),
                "cosine_per_position": [cos(est[p], exact[p]) for p in range(L)],
                "topk_overlap_per_position": overlap, "topk_overlap": sum(overlap) / len(overlap),
+               "shortlist_gain_per_position": gain, "shortlist_gain": sum(gain) / len(gain),
                "norm_ratio": float(np.linalg.norm(est) / (np.linalg.norm(exact) + 1e-30)), "batch_loss": loss}
         recs.append(rec)
         print(f"  it {rec['iteration']:2}: cosine {rec['cosine']:+.3f}  per position "
               f"{' '.join(f'{c:+.3f}' for c in rec['cosine_per_position'])}  top-{k} overlap "
-              f"{rec['topk_overlap']:.2f}  |est|/|exact| {rec['norm_ratio']:.2f}", file=sys.stderr, flush=True)
+              f"{rec['topk_overlap']:.2f}  shortlist gain {rec['shortlist_gain']:.2f}  |est|/|exact| {rec['norm_ratio']:.2f}", file=sys.stderr, flush=True)
     summary = {}
     if recs:
-        for key in ("cosine", "topk_overlap"):
+        for key in ("cosine", "topk_overlap", "shortlist_gain"):
             vals = [r[key] for r in recs]
             summary[key] = {"mean": sum(vals) / len(vals), "min": min(vals), "max": max(vals)}
         pp = [c for r in recs for c in r["cosine_per_position"]]

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use super::name_swap::{GenderCondition, NameFrequency, Replace, SpanNameSwap};
-use super::trigger::{Position, Proposals, TriggerConfig};
+use super::trigger::{Estimator, Position, Proposals, TriggerConfig};
 use crate::perturb::Perturber;
 use crate::perturb::entity_swap::{EntitySwap, NameLexicon, SwapTarget};
 use crate::perturb::negation::{Negation, NegationMode};
@@ -106,6 +106,7 @@ const TRIGGER_SEARCH_KEYS: &[&str] = &[
     "exclude",
     "init",
     "directions",
+    "estimator",
     "sigma",
     "candidates",
     "beam",
@@ -341,6 +342,9 @@ attack_spec! {
         /// Trigger: random direction pairs per finite-difference gradient estimate [default: 16].
         #[arg(long, help_heading = "Trigger")]
         pub directions: Option<usize>,
+        /// Trigger: directions shared by the batch, or fresh for every example [default: per-example].
+        #[arg(long, value_enum, help_heading = "Trigger")]
+        pub estimator: Option<Estimator>,
         /// Trigger: finite-difference step, in units of the embedding table's RMS [default: 0.5].
         #[arg(long, help_heading = "Trigger")]
         pub sigma: Option<f32>,
@@ -678,6 +682,7 @@ impl AttackSpec {
             position: self.position.unwrap_or(Position::Prefix),
             target: None,
             directions: positive("directions", self.directions, defaults.directions)?,
+            estimator: self.estimator.unwrap_or(defaults.estimator),
             sigma,
             candidates: positive("candidates", self.candidates, defaults.candidates)?,
             beam: positive("beam", self.beam, defaults.beam)?,
@@ -712,6 +717,14 @@ impl AttackSpec {
             ),
             ("position", format!("{:?}", c.position).to_lowercase()),
             ("directions", c.directions.to_string()),
+            (
+                "estimator",
+                match c.estimator {
+                    Estimator::PerExample => "per-example",
+                    Estimator::Shared => "shared",
+                }
+                .to_string(),
+            ),
             ("sigma", c.sigma.to_string()),
             ("candidates", c.candidates.to_string()),
             ("beam", c.beam.to_string()),

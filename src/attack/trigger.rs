@@ -113,6 +113,26 @@ pub enum Proposals {
     Random,
 }
 
+/// How the finite-difference gradient estimate spends its model rows.
+///
+/// Both run `2 x directions x batch` rows. `Shared` perturbs every example of the batch along
+/// the same directions and differences the batch's mean loss, so each direction pair measures
+/// one projection of the mean gradient: its cosine with the exact gradient is about
+/// `sqrt(directions / dims)` (0.12 for 16 pairs on a 3 x 384 trigger). `PerExample` draws
+/// fresh directions for every example and differences each example's own loss, so the same rows
+/// measure `batch` times as many projections, each of one example's gradient; their average is
+/// still an unbiased estimate of the mean gradient, and wins whenever the examples' gradients
+/// agree at all (measured on MiniLM: cosine 0.30-0.43 at the same cost, see the README).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Estimator {
+    /// Fresh directions for every example, each example's loss differenced (the default).
+    PerExample,
+    /// One set of directions for the whole batch, the mean loss differenced (before issue 14's
+    /// estimator work).
+    Shared,
+}
+
 /// How a trigger search runs (the recipe's trigger keys, checked).
 #[derive(Debug, Clone, Serialize)]
 pub struct TriggerConfig {
@@ -124,8 +144,11 @@ pub struct TriggerConfig {
     pub position: Position,
     /// Push toward this label (targeted); `None` pushes away from each example's gold label.
     pub target: Option<usize>,
-    /// Random direction pairs per gradient estimate.
+    /// Random direction pairs per gradient estimate (per example with
+    /// [`Estimator::PerExample`]).
     pub directions: usize,
+    /// How the gradient estimate draws its directions.
+    pub estimator: Estimator,
     /// Finite-difference step, as a multiple of the embedding table's per-coordinate RMS.
     pub sigma: f32,
     /// Candidate tokens per position.
@@ -161,6 +184,7 @@ impl Default for TriggerConfig {
             position: Position::Prefix,
             target: None,
             directions: 16,
+            estimator: Estimator::PerExample,
             sigma: 0.5,
             candidates: 20,
             beam: 2,
@@ -486,13 +510,30 @@ impl TriggerSearch<'_> {
                 (ids, start, emb)
             })
             .collect();
+        let n = batch.len();
+        // One direction per (pair, example) row block: shared across the batch, or fresh for
+        // every example. Drawn pair by pair, example by example, from the search's stream.
+        let per_example = self.config.estimator == Estimator::PerExample;
         let directions: Vec<Vec<f32>> = (0..self.config.directions)
-            .map(|_| gaussian(rng, len * h))
+            .flat_map(|_| {
+                let draws = if per_example { n } else { 1 };
+                (0..draws)
+                    .map(|_| gaussian(rng, len * h))
+                    .collect::<Vec<_>>()
+            })
             .collect();
-        let mut rows = Vec::with_capacity(2 * directions.len() * batch.len());
-        for u in &directions {
+        let direction = |pair: usize, example: usize| {
+            if per_example {
+                &directions[pair * n + example]
+            } else {
+                &directions[pair]
+            }
+        };
+        let mut rows = Vec::with_capacity(2 * self.config.directions * n);
+        for pair in 0..self.config.directions {
             for sign in [1.0f32, -1.0] {
-                for (ids, start, emb) in &base {
+                for (example, (ids, start, emb)) in base.iter().enumerate() {
+                    let u = direction(pair, example);
                     let mut e = emb.clone();
                     for (k, v) in e[start * h..(start + len) * h].iter_mut().enumerate() {
                         *v += sign * sigma * u[k];
@@ -506,23 +547,35 @@ impl TriggerSearch<'_> {
             }
         }
         let logits = embedded.logits(&rows)?;
-        let n = batch.len();
-        let mean_loss = |chunk: &[Vec<f32>]| {
-            chunk
-                .iter()
-                .zip(batch)
-                .map(|(l, ex)| loss_of(l, ex.gold, self.config.target))
-                .sum::<f64>()
-                / n as f64
-        };
+        let losses: Vec<f64> = logits
+            .chunks(n.max(1))
+            .flat_map(|chunk| {
+                chunk
+                    .iter()
+                    .zip(batch)
+                    .map(|(l, ex)| loss_of(l, ex.gold, self.config.target))
+            })
+            .collect();
+        let step = 2.0 * f64::from(sigma) * self.config.directions as f64;
         let mut grad = vec![0f32; len * h];
-        for (d, u) in directions.iter().enumerate() {
-            let plus = mean_loss(&logits[(2 * d) * n..(2 * d + 1) * n]);
-            let minus = mean_loss(&logits[(2 * d + 1) * n..(2 * d + 2) * n]);
-            let scale =
-                ((plus - minus) / (2.0 * f64::from(sigma) * directions.len() as f64)) as f32;
-            for (g, &x) in grad.iter_mut().zip(u) {
-                *g += scale * x;
+        for pair in 0..self.config.directions {
+            let plus = &losses[(2 * pair) * n..(2 * pair + 1) * n];
+            let minus = &losses[(2 * pair + 1) * n..(2 * pair + 2) * n];
+            if per_example {
+                for example in 0..n {
+                    let scale = ((plus[example] - minus[example]) / (step * n as f64)) as f32;
+                    for (g, &x) in grad.iter_mut().zip(direction(pair, example)) {
+                        *g += scale * x;
+                    }
+                }
+            } else {
+                // The mean loss's difference, summed in the same order as before, so that the
+                // shared estimator's estimates (and searches) are those of earlier versions.
+                let mean = |l: &[f64]| l.iter().sum::<f64>() / n as f64;
+                let scale = ((mean(plus) - mean(minus)) / step) as f32;
+                for (g, &x) in grad.iter_mut().zip(direction(pair, 0)) {
+                    *g += scale * x;
+                }
             }
         }
         Ok(grad)
@@ -658,6 +711,7 @@ impl TriggerSearch<'_> {
                 "config": {
                     "length": self.config.length,
                     "directions": self.config.directions,
+                    "estimator": self.config.estimator,
                     "sigma": self.config.sigma,
                     "sigma_abs": self.embedded.as_ref().map(|e| self.config.sigma * e.table_rms()),
                     "candidates": self.config.candidates,
@@ -1356,10 +1410,14 @@ mod tests {
         (vocab, hidden)
     }
 
-    /// The finite-difference estimate points the same way as the gradient measured coordinate
-    /// by coordinate, on a model built in the test (issue #4).
-    #[test]
-    fn gradient_estimate_has_the_right_direction() {
+    /// Cosines between finite-difference estimates (one per seed in `seeds`) and the gradient
+    /// measured coordinate by coordinate, on a bag-of-embeddings model built in the test; and
+    /// whether HotFlip's candidates from the first estimate are allowed tokens.
+    fn estimate_cosines(
+        directions: usize,
+        estimator: Estimator,
+        seeds: std::ops::Range<u64>,
+    ) -> Vec<f64> {
         let dir = tempfile::tempdir().unwrap();
         let (_, hidden) = small_model(dir.path());
         let options = crate::model::InferenceOptions {
@@ -1371,12 +1429,13 @@ mod tests {
         let info = classifier.info().clone();
         let mut embedded = EmbeddingModel::load(&info, &options).unwrap();
         let config = TriggerConfig {
-            directions: 48,
+            directions,
+            estimator,
             sigma: 0.05,
             target: Some(1),
             ..TriggerConfig::default()
         };
-        let batch: Vec<SearchExample> = [vec![4, 5, 6], vec![7, 8], vec![9, 10, 11, 4]]
+        let batch: Vec<SearchExample> = [vec![4, 5, 6], vec![7, 8], vec![9, 10, 11, 4], vec![6, 6]]
             .into_iter()
             .map(|ids| SearchExample { ids, gold: 0 })
             .collect();
@@ -1389,8 +1448,6 @@ mod tests {
             config,
             hooks: SearchHooks::default(),
         };
-        let mut rng = ChaCha8Rng::seed_from_u64(9);
-        let estimate = search.gradient(&trigger, &batch, &mut rng).unwrap();
         // Reference: central differences along each coordinate of the trigger embeddings.
         let loss_at = |search: &mut TriggerSearch, k: usize, delta: f32| {
             let rows: Vec<EmbeddedRow> = batch
@@ -1421,24 +1478,52 @@ mod tests {
                     / (2.0 * f64::from(eps))
             })
             .collect();
-        let dot: f64 = estimate
-            .iter()
-            .zip(&reference)
-            .map(|(&a, &b)| f64::from(a) * b)
-            .sum();
         let norm = |v: &mut dyn Iterator<Item = f64>| v.map(|x| x * x).sum::<f64>().sqrt();
-        let cosine = dot
-            / (norm(&mut estimate.iter().map(|&x| f64::from(x)))
-                * norm(&mut reference.iter().copied()));
-        assert!(dot > 0.0, "estimate points against the gradient");
-        assert!(
-            cosine > 0.8,
-            "cosine {cosine} between estimate and measured gradient"
-        );
-        // And a HotFlip step along it lowers the exact loss.
         let allowed: Vec<u32> = (4..12).collect();
-        let cands = search.hotflip_candidates(&trigger, &estimate, &allowed);
-        assert!(cands.iter().all(|c| c.iter().all(|w| allowed.contains(w))));
+        seeds
+            .map(|seed| {
+                let mut rng = ChaCha8Rng::seed_from_u64(seed);
+                let estimate = search.gradient(&trigger, &batch, &mut rng).unwrap();
+                let cands = search.hotflip_candidates(&trigger, &estimate, &allowed);
+                assert!(cands.iter().all(|c| c.iter().all(|w| allowed.contains(w))));
+                let dot: f64 = estimate
+                    .iter()
+                    .zip(&reference)
+                    .map(|(&a, &b)| f64::from(a) * b)
+                    .sum();
+                dot / (norm(&mut estimate.iter().map(|&x| f64::from(x)))
+                    * norm(&mut reference.iter().copied()))
+            })
+            .collect()
+    }
+
+    /// The finite-difference estimate points the same way as the gradient measured coordinate
+    /// by coordinate, with either estimator (issue #4).
+    #[test]
+    fn gradient_estimate_has_the_right_direction() {
+        for estimator in [Estimator::PerExample, Estimator::Shared] {
+            let cosine = estimate_cosines(48, estimator, 9..10)[0];
+            assert!(
+                cosine > 0.8,
+                "{estimator:?}: cosine {cosine} between estimate and measured gradient"
+            );
+        }
+    }
+
+    /// Issue 14: at the same rows, fresh directions for every example measure the mean
+    /// gradient better than directions shared by the batch, because the examples' gradients
+    /// agree (on a bag of embeddings, they point the same way). With 2 direction pairs in 12
+    /// dimensions the shared estimate's cosine is about sqrt(2/12) = 0.41; four examples'
+    /// fresh directions give about sqrt(8/12) = 0.82.
+    #[test]
+    fn per_example_directions_estimate_the_mean_gradient_better() {
+        let mean = |v: Vec<f64>| v.iter().sum::<f64>() / v.len() as f64;
+        let shared = mean(estimate_cosines(2, Estimator::Shared, 0..24));
+        let per_example = mean(estimate_cosines(2, Estimator::PerExample, 0..24));
+        assert!(
+            per_example > shared + 0.15,
+            "per-example cosine {per_example:.3} is not clearly above shared {shared:.3}"
+        );
     }
 
     #[test]

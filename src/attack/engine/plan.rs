@@ -1,0 +1,385 @@
+//! Planning: a spec checked and bound to one of the four shapes against its model folder,
+//! before anything loads; and the models a run holds, loaded once per folder.
+
+use super::*;
+
+/// The four attack shapes: what the engine runs, decided from the kind and the model folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Shape {
+    /// Perturb each sentence (shuffle, negation, entity swap) and classify the variants.
+    TextPerturbation,
+    /// Rename candidates in span rows (GAP) and resolve the pronoun again.
+    SpanSwap,
+    /// Search a universal trigger on one corpus and evaluate it on another.
+    TriggerSearch,
+    /// Cloze items on a fill-mask model (Ettinger's negation probes).
+    ClozeProbe,
+}
+
+impl Shape {
+    /// The shape's kebab-case name, as serialised and shown in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Shape::TextPerturbation => "text-perturbation",
+            Shape::SpanSwap => "span-swap",
+            Shape::TriggerSearch => "trigger-search",
+            Shape::ClozeProbe => "cloze-probe",
+        }
+    }
+}
+
+/// A checked attack bound to its shape: everything [`execute`] needs, nothing loaded yet.
+pub struct Plan {
+    /// The spec, checked, with its defaults filled in and paths resolved.
+    pub attack: ResolvedAttack,
+    /// Which of the four engines runs it.
+    pub shape: Shape,
+    /// Columns of the sentence corpus (and of the trigger's search corpus).
+    pub columns: Columns,
+    /// Cloze probes: words listed per template.
+    pub top_k: usize,
+    /// The segment of a sentence pair the attack perturbs (meaningful with a pair column).
+    pub segment: crate::perturb::Segment,
+}
+
+impl Plan {
+    /// Corpora the plan reads: the evaluated corpus, then the trigger's search corpus.
+    pub fn corpora(&self) -> Vec<&Path> {
+        let mut out = vec![self.attack.corpus.as_path()];
+        if let Some(path) = self
+            .attack
+            .trigger
+            .as_ref()
+            .and_then(|t| t.search_corpus.as_ref())
+        {
+            out.push(path.as_path());
+        }
+        out
+    }
+
+    /// The rate metrics (group "all") this plan's `summary.csv` can hold, for checking gates
+    /// before anything runs. `labelled` says whether the evaluated corpus has gold labels.
+    pub fn rate_metrics(&self, labelled: bool) -> Vec<Metric> {
+        use Metric::*;
+        match self.shape {
+            Shape::ClozeProbe => vec![
+                TruePreferredAffirmative,
+                TruePreferredNegated,
+                Top1Unchanged,
+                AnswerInTopk,
+            ],
+            _ => {
+                let mut m = vec![FlipRate, ExampleFlipRate];
+                // Span rows always carry their gold resolution; sentences only with labels.
+                if labelled || self.shape == Shape::SpanSwap || self.shape == Shape::TriggerSearch {
+                    m.extend([AttackSuccessRate, AccuracyBefore, PerturbedAccuracy]);
+                    match self.attack.kind.expectation() {
+                        Expectation::Invariant => m.push(AccuracyAfter),
+                        Expectation::FlipFromGold => m.extend([ExpectedDirectionRate, IgnoredRate]),
+                    }
+                } else if self.attack.kind.expectation() == Expectation::FlipFromGold {
+                    m.push(IgnoredRate);
+                }
+                m
+            }
+        }
+    }
+}
+
+/// What the model folder is, without loading the model.
+pub(super) fn model_shape(dir: &Path) -> Result<(ModelKind, bool), EngineError> {
+    let model_err = |source| EngineError::Model {
+        dir: dir.to_path_buf(),
+        source,
+    };
+    let kind = ModelKind::of_dir(dir).map_err(model_err)?;
+    let spans = kind == ModelKind::Classifier && SpanTemplate::read(dir)?.is_some();
+    Ok((kind, spans))
+}
+
+/// Check a spec and decide its shape from the kind and the model folder. `origin` names the
+/// recipe file (or "flags", or a suite entry) in errors.
+pub fn plan(spec: &AttackSpec, origin: &str) -> Result<Plan, EngineError> {
+    let attack = spec.resolve(origin)?;
+    let (model_kind, spans) = model_shape(&attack.model)?;
+    let unsupported = |problem: String| EngineError::Unsupported {
+        dir: attack.model.clone(),
+        problem,
+    };
+    let shape = match (model_kind, attack.kind) {
+        (ModelKind::FillMask, AttackKind::Negation) => Shape::ClozeProbe,
+        (ModelKind::FillMask, kind) => {
+            return Err(unsupported(format!(
+                "is a {}; only kind = \"negation\" (the cloze probe) runs on it, not {}",
+                ModelKind::FillMask.as_str(),
+                kind.as_str()
+            )));
+        }
+        (ModelKind::Classifier, _) if spec.probe == Some(ProbeName::Cloze) => {
+            return Err(unsupported(format!(
+                "is a {}; this command needs a {} (probe = \"cloze\")",
+                ModelKind::Classifier.as_str(),
+                ModelKind::FillMask.as_str()
+            )));
+        }
+        (ModelKind::Classifier, AttackKind::EntitySwap) if spans => Shape::SpanSwap,
+        (ModelKind::Classifier, kind) if spans => {
+            return Err(unsupported(format!(
+                "resolves pronouns from span rows; only --kind entity-swap applies to it, not {}",
+                kind.as_str()
+            )));
+        }
+        (ModelKind::Classifier, AttackKind::Trigger) => Shape::TriggerSearch,
+        (ModelKind::Classifier, _) => Shape::TextPerturbation,
+    };
+    if shape == Shape::SpanSwap && attack.name_swap.is_none() {
+        return Err(EngineError::Input {
+            path: PathBuf::from(crate::attack::spec::DEFAULT_NAME_FREQUENCY),
+            problem: "not found: name swaps on span rows need the name-frequency table (run \
+                      from the repository root, or set name_frequency / --name-frequency)"
+                .into(),
+        });
+    }
+    let mut attack = attack;
+    if shape == Shape::TriggerSearch {
+        resolve_exclusions(spec, &mut attack)?;
+    }
+    if spec.pair_col.is_some() {
+        let refused = match shape {
+            Shape::SpanSwap => Some("span rows (GAP) are single texts"),
+            Shape::ClozeProbe => Some("cloze items are single texts"),
+            Shape::TriggerSearch if spec.trigger.is_none() => Some(
+                "the trigger search places trigger ids in single-segment inputs; search on \
+                 single texts and evaluate the trigger on the pairs with --trigger",
+            ),
+            _ => None,
+        };
+        if let Some(reason) = refused {
+            return Err(EngineError::Unsupported {
+                dir: attack.model.clone(),
+                problem: format!(
+                    "cannot run {} on sentence pairs (pair_col): {reason}",
+                    attack.kind.as_str()
+                ),
+            });
+        }
+    } else if spec.segment == Some(crate::perturb::Segment::Second) {
+        return Err(EngineError::Input {
+            path: attack.corpus.clone(),
+            problem: "segment = \"second\" needs a pair column (pair_col / --pair-col)".into(),
+        });
+    }
+    if let Some(pair_col) = &spec.pair_col {
+        // Reports say which segment of each pair was attacked.
+        attack
+            .parameters
+            .insert("pair_col".into(), pair_col.clone());
+        attack.parameters.insert(
+            "segment".into(),
+            spec.segment.unwrap_or_default().as_str().into(),
+        );
+    }
+    let top_k = spec.top_k.unwrap_or(5);
+    if shape == Shape::ClozeProbe && top_k == 0 {
+        return Err(RecipeError::Invalid {
+            origin: origin.to_string(),
+            key: "top_k",
+            value: "0".into(),
+            problem: "must be at least 1".into(),
+        }
+        .into());
+    }
+    Ok(Plan {
+        attack,
+        shape,
+        columns: Columns {
+            text: spec.text_col.clone(),
+            label: spec.label_col.clone(),
+            pair: spec.pair_col.clone(),
+            require_label: false,
+        },
+        top_k,
+        segment: spec.segment.unwrap_or_default(),
+    })
+}
+
+/// The word lists a trigger search keeps out of its triggers: those the spec names, `none`
+/// for none, or by default, for a model whose labels include positive and negative, the
+/// sentiment-word list `scripts/setup` builds (Wallace et al. kept sentiment words out of
+/// their SST-2 triggers, since a trigger that says "awful" is not fooling anyone).
+pub(super) fn resolve_exclusions(
+    spec: &AttackSpec,
+    attack: &mut ResolvedAttack,
+) -> Result<(), EngineError> {
+    use crate::attack::spec::{DEFAULT_EXCLUDE, ExclusionList};
+    let Some(settings) = attack.trigger.as_mut() else {
+        return Ok(());
+    };
+    if settings.given.is_some() {
+        return Ok(());
+    }
+    let paths: Vec<PathBuf> = match &spec.exclude {
+        Some(list) if list.iter().all(|p| p.as_os_str() == "none") => Vec::new(),
+        Some(list) => list.clone(),
+        None => {
+            let info = crate::model::ModelInfo::read(&attack.model).map_err(|source| {
+                EngineError::Model {
+                    dir: attack.model.clone(),
+                    source,
+                }
+            })?;
+            let has = |l: &str| info.labels.iter().any(|x| x.eq_ignore_ascii_case(l));
+            if has("positive") && has("negative") {
+                // In the working directory, else in the repository robust was built from
+                // (as for the runtime library in .ort/), so suites run from anywhere.
+                let default = [
+                    PathBuf::from(DEFAULT_EXCLUDE),
+                    Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_EXCLUDE),
+                ]
+                .into_iter()
+                .find(|p| p.is_file());
+                let Some(default) = default else {
+                    return Err(EngineError::Input {
+                        path: PathBuf::from(DEFAULT_EXCLUDE),
+                        problem: "not found: the default sentiment-word exclusion list for \
+                                  trigger searches on sentiment models (run ./scripts/setup, or \
+                                  set exclude = [\"none\"] / --exclude none to search without it)"
+                            .into(),
+                    });
+                };
+                vec![default]
+            } else {
+                Vec::new()
+            }
+        }
+    };
+    settings.exclude = paths
+        .iter()
+        .map(|p| ExclusionList::read(p))
+        .collect::<Result<_, _>>()?;
+    let described = if settings.exclude.is_empty() {
+        "none".to_string()
+    } else {
+        settings
+            .exclude
+            .iter()
+            .map(ExclusionList::describe)
+            .collect::<Vec<_>>()
+            .join(" | ")
+    };
+    attack.parameters.insert("exclude".into(), described);
+    Ok(())
+}
+
+/// Loaded models, kept across attacks so that a suite loads each folder once.
+pub struct Models {
+    options: InferenceOptions,
+    classifiers: HashMap<PathBuf, Classifier>,
+    coref: HashMap<PathBuf, CorefModel>,
+    fill_mask: HashMap<PathBuf, MaskedLm>,
+    /// sha256 by folder: a model file is hashed once, however many jobs run on it.
+    shas: HashMap<PathBuf, String>,
+}
+
+impl Models {
+    /// No models loaded yet; each loads with `options` when first asked for.
+    pub fn new(options: InferenceOptions) -> Self {
+        Self {
+            options,
+            classifiers: HashMap::new(),
+            coref: HashMap::new(),
+            fill_mask: HashMap::new(),
+            shas: HashMap::new(),
+        }
+    }
+
+    /// Digests already known (a suite hashes every model before its first job), so that jobs
+    /// do not read the model files again.
+    pub fn with_known_shas(mut self, shas: impl IntoIterator<Item = (PathBuf, String)>) -> Self {
+        self.shas.extend(shas);
+        self
+    }
+
+    /// sha256 of the model in `dir` (of `model.onnx` and its external data), read once.
+    pub fn sha256(&mut self, dir: &Path) -> Result<String, EngineError> {
+        if let Some(sha) = self.shas.get(dir) {
+            return Ok(sha.clone());
+        }
+        let sha = crate::model::model_sha256(dir).map_err(Self::load_err(dir))?;
+        self.shas.insert(dir.to_path_buf(), sha.clone());
+        Ok(sha)
+    }
+
+    /// The options every model is loaded with.
+    pub fn options(&self) -> &InferenceOptions {
+        &self.options
+    }
+
+    fn load_err(dir: &Path) -> impl FnOnce(ModelError) -> EngineError + '_ {
+        move |source| EngineError::Model {
+            dir: dir.to_path_buf(),
+            source,
+        }
+    }
+
+    /// The classifier in `dir`, loaded on first use.
+    pub fn classifier(&mut self, dir: &Path) -> Result<&mut Classifier, EngineError> {
+        if !self.classifiers.contains_key(dir) {
+            let model = Classifier::load(dir, self.options.clone()).map_err(Self::load_err(dir))?;
+            self.classifiers.insert(dir.to_path_buf(), model);
+        }
+        Ok(self.classifiers.get_mut(dir).expect("inserted just above"))
+    }
+
+    /// The coreference model (classifier + span template) in `dir`, loaded on first use.
+    pub fn coref(&mut self, dir: &Path) -> Result<&mut CorefModel, EngineError> {
+        if !self.coref.contains_key(dir) {
+            let classifier =
+                Classifier::load(dir, self.options.clone()).map_err(Self::load_err(dir))?;
+            self.coref
+                .insert(dir.to_path_buf(), CorefModel::new(classifier)?);
+        }
+        Ok(self.coref.get_mut(dir).expect("inserted just above"))
+    }
+
+    /// The fill-mask model in `dir`, loaded on first use.
+    pub fn masked_lm(&mut self, dir: &Path) -> Result<&mut MaskedLm, EngineError> {
+        if !self.fill_mask.contains_key(dir) {
+            let model = MaskedLm::load(dir, self.options.clone()).map_err(Self::load_err(dir))?;
+            self.fill_mask.insert(dir.to_path_buf(), model);
+        }
+        Ok(self.fill_mask.get_mut(dir).expect("inserted just above"))
+    }
+}
+
+impl Plan {
+    /// Load the plan's model and run it once on a one-word input, so that a model that does
+    /// not load, or whose output does not fit its labels, fails before any attack runs.
+    pub fn preflight(&self, models: &mut Models) -> Result<(), EngineError> {
+        let dir = &self.attack.model;
+        let run_err = |source| EngineError::Run {
+            dir: dir.clone(),
+            source,
+        };
+        match self.shape {
+            Shape::TextPerturbation | Shape::TriggerSearch => {
+                let model = models.classifier(dir)?;
+                model.predict(&["preflight"]).map_err(run_err)?;
+                model.clear_cache();
+            }
+            Shape::SpanSwap => {
+                let model = models.coref(dir)?;
+                model.classifier.predict(&["preflight"]).map_err(run_err)?;
+                model.classifier.clear_cache();
+            }
+            Shape::ClozeProbe => {
+                let model = models.masked_lm(dir)?;
+                let mask = model.mask_id();
+                let input = crate::model::tokenize::TokenIds::single(vec![mask]);
+                model.mask_log_probs(&[input]).map_err(run_err)?;
+            }
+        }
+        Ok(())
+    }
+}

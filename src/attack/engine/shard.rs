@@ -1,0 +1,202 @@
+//! A perturbation attack split by rows across processes: what each shard leaves, and the
+//! merge that gives the unsharded run's summary byte for byte.
+
+use super::*;
+
+/// What one shard of a perturbation attack split by rows (`robust attack --shard K/N`)
+/// leaves for the merge beside its `examples.csv`: the scorer's counts over its rows, its
+/// strongest failures, and everything that must agree across the shards for them to be
+/// parts of one attack. Merged in shard order ([`merge_attack_shards`]), shards give the
+/// summary an unsharded run writes, byte for byte.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AttackShard {
+    /// Version of this record's layout.
+    pub format: u32,
+    /// Which part this is.
+    pub shard: Shard,
+    /// The rows attacked, `[start, end)` from 0, of the corpus cut to its limit.
+    pub rows: (usize, usize),
+    /// Rows of the whole attack.
+    pub total_rows: usize,
+    /// Attack name.
+    pub attack: String,
+    /// Attack kind.
+    pub kind: String,
+    /// Model name, as reports give it.
+    pub model: String,
+    /// sha256 of the model.
+    pub model_sha256: String,
+    /// Corpus file name.
+    pub corpus: String,
+    /// sha256 of the corpus file.
+    pub corpus_sha256: String,
+    /// The seed every perturbation came from.
+    pub seed: u64,
+    /// The robust that ran the shard.
+    pub robust_version: String,
+    /// Attack parameters (before inputs cut to the model's length are recorded).
+    pub parameters: BTreeMap<String, String>,
+    /// `--max-len` as given.
+    pub asked_max_len: Option<usize>,
+    /// The model's input limit in tokens.
+    pub max_len: usize,
+    /// Label names, by index.
+    pub labels: Vec<String>,
+    /// Counts over the shard's rows.
+    pub scorer: crate::score::Scorer,
+    /// The shard's strongest failures with their strengths, strongest first.
+    pub failures: Vec<(f64, FailureExample)>,
+    /// How many failures a shard keeps.
+    pub failure_limit: usize,
+    /// Model work of the shard.
+    pub queries: QueryStats,
+    /// Seconds the shard's attack took.
+    pub wall_seconds: f64,
+}
+
+impl AttackShard {
+    /// The record's file name in a shard's output folder.
+    pub const FILE: &str = "attack-shard.json";
+    /// The layout version written now.
+    pub const FORMAT: u32 = 1;
+
+    /// The scored report and failure examples of the rows this record covers.
+    pub(super) fn into_report(self) -> (AttackReport, Vec<FailureExample>) {
+        let mut parameters = self.parameters;
+        record_truncation(
+            &mut parameters,
+            &self.attack,
+            self.asked_max_len,
+            self.max_len,
+            self.queries.truncated,
+        );
+        let report = AttackReport {
+            scores: self.scorer.finish(),
+            attack: self.attack,
+            kind: self.kind,
+            model: self.model,
+            model_sha256: self.model_sha256,
+            corpus: self.corpus,
+            corpus_sha256: self.corpus_sha256,
+            seed: self.seed,
+            robust_version: self.robust_version,
+            parameters,
+            labels: self.labels,
+            outcomes: Vec::new(),
+            wall_seconds: self.wall_seconds,
+            model_stats: self.queries,
+        };
+        let failures = self.failures.into_iter().map(|(_, e)| e).collect();
+        (report, failures)
+    }
+}
+
+/// Why shards of an attack do not merge.
+#[derive(Debug, thiserror::Error)]
+pub enum MergeError {
+    /// The shards are not N distinct parts of one split.
+    #[error("{0}")]
+    Incomplete(String),
+    /// Two shards disagree on something that must be the same in every part of one attack.
+    #[error("shards {a} and {b} are not parts of one attack: {what} {va:?} vs {vb:?}")]
+    Differ {
+        /// The first shard.
+        a: Shard,
+        /// The other.
+        b: Shard,
+        /// What differs.
+        what: &'static str,
+        /// Its value in `a`.
+        va: String,
+        /// Its value in `b`.
+        vb: String,
+    },
+    /// The shards were run by another robust, whose numbers this one does not vouch for.
+    #[error("the shards ran robust {ran}, this is {this}; merge with the version that ran them")]
+    Version {
+        /// The version that ran them.
+        ran: String,
+        /// This version.
+        this: String,
+    },
+}
+
+/// Join the records of shards 1/N..N/N of one attack (in any order) into the report an
+/// unsharded run gives, and its strongest failures.
+pub fn merge_attack_shards(
+    mut shards: Vec<AttackShard>,
+) -> Result<(AttackReport, Vec<FailureExample>), MergeError> {
+    let parts: Vec<Shard> = shards.iter().map(|s| s.shard).collect();
+    Shard::check_complete(&parts).map_err(MergeError::Incomplete)?;
+    shards.sort_by_key(|s| s.shard.index);
+    let mut all = shards.into_iter();
+    let mut merged = all.next().expect("check_complete refuses no shards");
+    if merged.robust_version != crate::VERSION {
+        return Err(MergeError::Version {
+            ran: merged.robust_version,
+            this: crate::VERSION.to_string(),
+        });
+    }
+    for next in all {
+        let (a, b) = (merged.shard, next.shard);
+        let differ = |what, va: String, vb: String| -> Result<(), MergeError> {
+            if va == vb {
+                Ok(())
+            } else {
+                Err(MergeError::Differ { a, b, what, va, vb })
+            }
+        };
+        differ("attack", merged.attack.clone(), next.attack.clone())?;
+        differ("kind", merged.kind.clone(), next.kind.clone())?;
+        differ(
+            "model sha256",
+            merged.model_sha256.clone(),
+            next.model_sha256.clone(),
+        )?;
+        differ(
+            "corpus sha256",
+            merged.corpus_sha256.clone(),
+            next.corpus_sha256.clone(),
+        )?;
+        differ("seed", merged.seed.to_string(), next.seed.to_string())?;
+        differ(
+            "robust version",
+            merged.robust_version.clone(),
+            next.robust_version.clone(),
+        )?;
+        differ(
+            "rows in all",
+            merged.total_rows.to_string(),
+            next.total_rows.to_string(),
+        )?;
+        differ("labels", merged.labels.join(","), next.labels.join(","))?;
+        differ(
+            "parameters",
+            format!("{:?} max_len {:?}", merged.parameters, merged.asked_max_len),
+            format!("{:?} max_len {:?}", next.parameters, next.asked_max_len),
+        )?;
+        if merged.rows.1 != next.rows.0 {
+            return Err(MergeError::Differ {
+                a,
+                b,
+                what: "rows",
+                va: format!("ending at {}", merged.rows.1),
+                vb: format!("starting at {}", next.rows.0),
+            });
+        }
+        merged.rows.1 = next.rows.1;
+        merged.scorer.merge(next.scorer);
+        let mut failures = Failures {
+            limit: merged.failure_limit,
+            found: std::mem::take(&mut merged.failures),
+        };
+        // Later shards' failures come after on ties, as later rows do in one run.
+        for (strength, example) in next.failures {
+            failures.insert(strength, example);
+        }
+        merged.failures = failures.found;
+        merged.queries.add(&next.queries);
+        merged.wall_seconds += next.wall_seconds;
+    }
+    Ok(merged.into_report())
+}
