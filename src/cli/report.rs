@@ -404,17 +404,15 @@ fn merge_attack_shards(args: &MergeArgs) -> anyhow::Result<ExitCode> {
     }
     let mut parts: Vec<(PathBuf, engine::AttackShard)> = Vec::new();
     for dir in &args.shards {
-        let path = dir.join(engine::AttackShard::FILE);
-        let text = std::fs::read_to_string(&path).with_context(|| {
-            format!(
+        if !dir.join(engine::AttackShard::FILE).is_file() {
+            bail!(
                 "{}: not a shard of an attack (no {}): shards of a suite and of an attack \
                  do not merge together",
                 dir.display(),
                 engine::AttackShard::FILE
-            )
-        })?;
-        let record: engine::AttackShard = serde_json::from_str(&text)
-            .with_context(|| format!("{}: not a valid attack shard record", path.display()))?;
+            );
+        }
+        let record = engine::AttackShard::read(dir)?;
         if !dir.join("examples.csv").is_file() {
             bail!("{}: the shard has no examples.csv", dir.display());
         }
@@ -460,10 +458,7 @@ fn join_row_parts(job: &Job, parts: &[PathBuf], to: &Path) -> anyhow::Result<()>
     };
     let mut records = Vec::new();
     for dir in parts {
-        let text = read(dir, engine::AttackShard::FILE)?;
-        let record: engine::AttackShard = serde_json::from_str(&text)
-            .with_context(|| format!("{}: not a valid attack shard record", dir.display()))?;
-        records.push(record);
+        records.push(engine::AttackShard::read(dir)?);
     }
     let (report, failures) = engine::merge_attack_shards(records)
         .with_context(|| format!("job {}: its row parts do not merge", job.id))?;

@@ -60,6 +60,16 @@ impl AttackShard {
     /// The layout version written now.
     pub const FORMAT: u32 = 1;
 
+    /// The record a shard left in `dir`, checked for its shape (not yet against the others).
+    pub fn read(dir: &Path) -> Result<Self, MergeError> {
+        let path = dir.join(Self::FILE);
+        let text = std::fs::read_to_string(&path).map_err(|source| MergeError::Unreadable {
+            path: path.clone(),
+            source,
+        })?;
+        serde_json::from_str(&text).map_err(|source| MergeError::Invalid { path, source })
+    }
+
     /// The scored report and failure examples of the rows this record covers.
     pub(super) fn into_report(self) -> (AttackReport, Vec<FailureExample>) {
         let mut parameters = self.parameters;
@@ -110,6 +120,24 @@ pub enum MergeError {
         va: String,
         /// Its value in `b`.
         vb: String,
+    },
+    /// A shard's record could not be read (a folder that is not an attack's shard has none).
+    #[error("failed to read the attack shard record {}", path.display())]
+    Unreadable {
+        /// The record.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A shard's record is not one this version writes.
+    #[error("{}: not a valid attack shard record", path.display())]
+    Invalid {
+        /// The record.
+        path: PathBuf,
+        /// What the parser said.
+        #[source]
+        source: serde_json::Error,
     },
     /// The shards were run by another robust, whose numbers this one does not vouch for.
     #[error("the shards ran robust {ran}, this is {this}; merge with the version that ran them")]
