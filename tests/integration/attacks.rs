@@ -116,6 +116,68 @@ fn entity_swap_end_to_end() {
     assert!(n_female > 0, "per-group breakdown present");
 }
 
+/// Issue 14, point 6: an untargeted search (no --target, no --source) runs end to end on the
+/// default model and corpus: it pushes every example away from its own gold label, so its
+/// loss is the gold label's log-probability (never above 0, where a targeted loss is a
+/// cross-entropy, never below), it evaluates both classes, and trigger.json says no target.
+#[test]
+fn an_untargeted_trigger_search_runs_end_to_end() {
+    let out = tempfile::tempdir().unwrap();
+    let search = repo().join("corpora/rt-snippets-search.tsv");
+    let eval = repo().join("corpora/rt-snippets-eval.tsv");
+    run_attack(
+        &[
+            "--kind",
+            "trigger",
+            "--corpus",
+            eval.to_str().unwrap(),
+            "--search-corpus",
+            search.to_str().unwrap(),
+            "--limit",
+            "80",
+            "--iterations",
+            "2",
+            "--directions",
+            "2",
+            "--candidates",
+            "4",
+            "--beam",
+            "1",
+            "--search-batch",
+            "8",
+            "--max-search-examples",
+            "60",
+            "--random-baselines",
+            "1",
+        ],
+        out.path(),
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&read(out.path(), "trigger.json")).unwrap();
+    assert!(json["target"].is_null(), "untargeted: {}", json["target"]);
+    assert_eq!(
+        json["proposals"], "hotflip",
+        "the default model has an embedding graph"
+    );
+    let curve = String::from_utf8(read(out.path(), "loss_curve.csv")).unwrap();
+    let losses: Vec<f64> = curve
+        .lines()
+        .skip(1)
+        .map(|l| l.rsplit(',').nth(1).unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(losses.len(), 2, "two iterations:\n{curve}");
+    assert!(
+        losses.iter().all(|&l| l <= 0.0),
+        "an untargeted loss is a log-probability:\n{curve}"
+    );
+    let (_, negative) = summary_value(out.path(), "all", "flip_rate[negative]");
+    let (_, positive) = summary_value(out.path(), "all", "flip_rate[positive]");
+    assert!(
+        negative > 0 && positive > 0,
+        "both classes attacked: {negative} negative, {positive} positive"
+    );
+}
+
 /// A small trigger search: runs, writes the loss curve, and is reproducible under a seed.
 #[test]
 fn trigger_end_to_end() {
