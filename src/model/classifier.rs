@@ -131,20 +131,24 @@ impl Classifier {
         let env = runtime::environment(self.options.ort_lib.as_deref())?;
         let path = self.info.model_path();
         let (_, threads) = worker_split(self.options.threads, Some(workers));
-        let graph = self
-            .options
-            .narrow_tail
-            .then(|| crate::onnx::OnnxModel::read(&path).ok())
-            .flatten()
-            .and_then(|onnx| narrowed_graph(&onnx));
-        // (Read again rather than kept: the narrowed graph is as large as the model, and most
-        // runs never build workers.)
+        let graph = self.narrowed_graph();
         build_sessions(env, &path, graph.as_deref(), workers, threads).map_err(|source| {
             ModelError::Session {
                 path: path.clone(),
                 source,
             }
         })
+    }
+
+    /// The [CLS]-only graph sessions are built from, when the options ask for it. Read from
+    /// the model file again rather than kept: it is as large as the model, and most runs build
+    /// sessions only once.
+    fn narrowed_graph(&self) -> Option<Vec<u8>> {
+        self.options
+            .narrow_tail
+            .then(|| crate::onnx::OnnxModel::read(&self.info.model_path()).ok())
+            .flatten()
+            .and_then(|onnx| narrowed_graph(&onnx))
     }
 
     /// Build the model's sessions afresh (the worker sessions lazily, when next needed).
@@ -157,12 +161,7 @@ impl Classifier {
     pub fn renew_sessions(&mut self) -> Result<(), ModelError> {
         let env = runtime::environment(self.options.ort_lib.as_deref())?;
         let path = self.info.model_path();
-        let graph = self
-            .options
-            .narrow_tail
-            .then(|| crate::onnx::OnnxModel::read(&path).ok())
-            .flatten()
-            .and_then(|onnx| narrowed_graph(&onnx));
+        let graph = self.narrowed_graph();
         // The old sessions go first, so that their memory is free before the new ones take any.
         self.workers = Vec::new();
         let session = build_sessions(env, &path, graph.as_deref(), 1, self.options.threads)
