@@ -140,38 +140,15 @@ impl Classifier {
         })
     }
 
-    /// The [CLS]-only graph sessions are built from, when the options ask for it. Read from
-    /// the model file again rather than kept: it is as large as the model, and most runs build
-    /// sessions only once.
+    /// The [CLS]-only graph the worker sessions are built from, when the options ask for it.
+    /// Read from the model file again rather than kept: it is as large as the model, and most
+    /// runs never build workers.
     fn narrowed_graph(&self) -> Option<Vec<u8>> {
         self.options
             .narrow_tail
             .then(|| crate::onnx::OnnxModel::read(&self.info.model_path()).ok())
             .flatten()
             .and_then(|onnx| narrowed_graph(&onnx))
-    }
-
-    /// Build the model's sessions afresh (the worker sessions lazily, when next needed).
-    ///
-    /// ONNX Runtime's CPU memory arena grows to serve the batch shapes a session meets and
-    /// never gives memory back; over hundreds of thousands of rows it adds region after region
-    /// (issue 17: 592 MiB at 163k rows of a shuffle, 656 MiB at 255k, robust's own heap flat).
-    /// New sessions start with empty arenas. Answers do not change: the graph, kernels and
-    /// threads are the same.
-    pub fn renew_sessions(&mut self) -> Result<(), ModelError> {
-        let env = runtime::environment(self.options.ort_lib.as_deref())?;
-        let path = self.info.model_path();
-        let graph = self.narrowed_graph();
-        // The old sessions go first, so that their memory is free before the new ones take any.
-        self.workers = Vec::new();
-        let session = build_sessions(env, &path, graph.as_deref(), 1, self.options.threads)
-            .map_err(|source| ModelError::Session {
-                path: path.clone(),
-                source,
-            })?
-            .remove(0);
-        self.session = session;
-        Ok(())
     }
 
     /// What the folder says about the model (its `max_len` already cut to the options').

@@ -59,10 +59,6 @@ pub(super) fn target(
 /// batches and worker sessions, and a few tens of megabytes while it is encoded and run.
 pub const DEFAULT_CHUNK_ROWS: usize = 2_048;
 
-/// Rows attacked between two renewals of the model's sessions: often enough that the runtime's
-/// arenas stay small, rarely enough that building sessions (about a second) costs under 1%.
-const RENEW_SESSIONS_ROWS: usize = 100_000;
-
 pub(super) fn perturbation(
     plan: &Plan,
     models: &mut Models,
@@ -162,14 +158,6 @@ pub(super) fn perturbation(
             }
             done += chunk.len();
             progress(done, rows.len());
-            // Fresh sessions now and then keep ONNX Runtime's arenas from growing with the
-            // corpus (see `Classifier::renew_sessions`); a few seconds per 100,000 rows.
-            if done % RENEW_SESSIONS_ROWS < chunk.len() && done < rows.len() {
-                model.renew_sessions().map_err(|source| EngineError::Run {
-                    dir: attack.model.clone(),
-                    source,
-                })?;
-            }
         }
     }
     let wall_seconds = start.elapsed().as_secs_f64();
