@@ -57,6 +57,64 @@ fn history_rows(out: &Path, run_id: &str) -> usize {
         .count()
 }
 
+/// Issue 13, point 2: the suite runner on a small model (the 2-layer `bert` test fixture, not
+/// the default model): every kind a text corpus allows, a trigger search included, runs in one
+/// suite, and a second run with the same seed writes the same CSVs, byte for byte.
+#[test]
+fn a_suite_runs_every_text_kind_on_a_small_model_and_reproduces() {
+    let work = tempfile::tempdir().unwrap();
+    let model = repo().join("tests/fixtures/models/bert");
+    let suite = work.path().join("small.toml");
+    let text = format!(
+        "name = \"small\"\nseed = 5\nmodels = [\"{model}\"]\ncorpora = [\"{corpus}\"]\n\
+         [[attack]]\nname = \"shuffle\"\nkind = \"shuffle\"\nsamples = 2\nlimit = 40\n\
+         [[attack]]\nname = \"negation\"\nkind = \"negation\"\nlimit = 80\n\
+         [[attack]]\nname = \"names\"\nkind = \"entity-swap\"\nnames = \"{names}\"\nlimit = 150\n\
+         [[attack]]\nname = \"trigger\"\nkind = \"trigger\"\ntarget = \"negative\"\n\
+         search_corpus = \"{search}\"\nlimit = 60\niterations = 2\ndirections = 2\n\
+         candidates = 4\nbeam = 1\nsearch_batch = 8\nmax_search_examples = 40\nrandom_baselines = 1\n",
+        model = model.display(),
+        corpus = repo().join("corpora/rt-snippets-eval.tsv").display(),
+        names = repo().join("corpora/names.tsv").display(),
+        search = repo().join("corpora/rt-snippets-search.tsv").display(),
+    );
+    std::fs::write(&suite, text).unwrap();
+    let run = |name: &str| {
+        let out = work.path().join(name);
+        let r = report(
+            work.path(),
+            &[
+                "--suite",
+                suite.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ],
+        );
+        assert!(r.status.success(), "{}", stderr(&r));
+        let runs = run_dirs(&out);
+        assert_eq!(runs.len(), 1, "{runs:?}");
+        runs[0].clone()
+    };
+    let (a, b) = (run("a"), run("b"));
+    let summary = String::from_utf8(read(&a.join("summary.csv"))).unwrap();
+    for attack in ["shuffle", "negation", "names", "trigger"] {
+        assert!(
+            summary.lines().any(|l| l.starts_with(&format!("{attack},"))
+                || l.contains(&format!(",{attack},"))),
+            "{attack} missing from summary.csv:\n{summary}"
+        );
+    }
+    let html = String::from_utf8(read(&a.join("report.html"))).unwrap();
+    assert!(html.contains("trigger"), "the report has the trigger job");
+    for f in ["summary.csv", "examples.csv"] {
+        assert_eq!(
+            read(&a.join(f)),
+            read(&b.join(f)),
+            "{f} differs between two runs"
+        );
+    }
+}
+
 /// One long test, because every step needs the runs before it and each run costs model time.
 #[test]
 fn report_runs_resumes_and_gates() {
