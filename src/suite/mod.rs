@@ -28,8 +28,12 @@
 //! limit = 500
 //! ```
 
+pub mod assemble;
+pub mod compare;
 pub mod gate;
+pub mod merge;
 pub mod run;
+pub mod runner;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

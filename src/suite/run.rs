@@ -64,12 +64,127 @@ pub enum RunError {
         /// The `--out` folder searched.
         out: PathBuf,
     },
-    /// `run.json` could not be written.
+    /// `run.json` (or another file of the run) could not be written.
     #[error(transparent)]
     Write(#[from] crate::report::ReportError),
+    /// The suite could not be loaded.
+    #[error(transparent)]
+    Suite(#[from] crate::suite::SuiteError),
+    /// `summary.csv`, `history.csv` or a previous run's summary could not be read or written.
+    #[error(transparent)]
+    History(#[from] crate::report::history::HistoryError),
+    /// A model of the suite could not be read to hash it.
+    #[error("failed to read the model in {}", dir.display())]
+    Model {
+        /// The model folder.
+        dir: PathBuf,
+        /// Why.
+        #[source]
+        source: crate::model::ModelError,
+    },
+    /// A model did not load or answer before the run began (the suite file and entry named).
+    #[error("{}: {origin}", suite.display())]
+    Preflight {
+        /// The suite file.
+        suite: PathBuf,
+        /// The suite entry (`attack[2]`, say).
+        origin: String,
+        /// What went wrong.
+        #[source]
+        source: crate::attack::engine::EngineError,
+    },
+    /// A trigger search's checkpoint could not be removed after its job was written.
+    #[error(transparent)]
+    Checkpoint(#[from] crate::attack::search_state::CheckpointError),
+    /// An attack failed while the run was going.
+    #[error(transparent)]
+    Attack(#[from] crate::attack::engine::EngineError),
+    /// A file of a finished job or shard is not what robust writes (`job.json`,
+    /// `failures.json`, `shard.json`), or a record could not be serialised.
+    #[error("{}: {what}", path.display())]
+    BadRecord {
+        /// The file.
+        path: PathBuf,
+        /// What it should have been.
+        what: &'static str,
+        /// The JSON error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// `--out` names a file.
+    #[error("--out {}: is a file, not a folder", out.display())]
+    OutIsFile {
+        /// The `--out` given.
+        out: PathBuf,
+    },
+    /// The run folder to create exists already.
+    #[error("{} already exists{why}", dir.display())]
+    Exists {
+        /// The folder.
+        dir: PathBuf,
+        /// Why it might, or nothing.
+        why: &'static str,
+    },
+    /// `--resume` of a run that covered another part of the suite.
+    #[error("{} ran {ran}, not {asked}; resume it with the same --shard", dir.display())]
+    OtherShard {
+        /// The run folder.
+        dir: PathBuf,
+        /// What the run covers (`shard 1/3`, `the whole suite`).
+        ran: String,
+        /// What this command asked for.
+        asked: String,
+    },
+    /// `--resume` of a run whose inputs changed since it began.
+    #[error(
+        "{}: the suite, a recipe, a model or a corpus changed since this run began; start a new \
+         run instead of resuming",
+        dir.display()
+    )]
+    Changed {
+        /// The run folder.
+        dir: PathBuf,
+    },
+    /// Shard runs (or shards of an attack) that do not merge; nothing was written.
+    #[error("{0}")]
+    Merge(String),
+    /// A shard of an attack could not be read.
+    #[error(transparent)]
+    AttackShard(#[from] crate::attack::engine::MergeError),
+    /// Row parts of one job that do not merge.
+    #[error("job {job}: its row parts do not merge")]
+    JobParts {
+        /// The job's id.
+        job: String,
+        /// Why.
+        #[source]
+        source: crate::attack::engine::MergeError,
+    },
+    /// `--compare` named no run folder and no run in the history.
+    #[error("--compare {run}: no such run folder, and no run {run} in {}", history.display())]
+    NoSuchPrevious {
+        /// What was given.
+        run: String,
+        /// The history file searched.
+        history: PathBuf,
+    },
+    /// `--run` named no run in the history, or the history is empty.
+    #[error("{}", match run {
+        Some(run) => format!("no run {run} in {}", history.display()),
+        None => format!("{} holds no runs", history.display()),
+    })]
+    NoSuchRun {
+        /// The run asked for (`None`: the latest).
+        run: Option<String>,
+        /// The history file.
+        history: PathBuf,
+    },
 }
 
-fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> RunError + 'a {
+pub(crate) fn io<'a>(
+    action: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(std::io::Error) -> RunError + 'a {
     move |source| RunError::Io {
         action,
         path: path.to_path_buf(),
