@@ -432,3 +432,201 @@ pub fn describe(suite: &Suite) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::suite::assemble::FinishedRun;
+    use crate::suite::merge::{self, Merged};
+
+    fn repo() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    }
+
+    /// A suite of three jobs on the 2-layer test model (`tests/fixtures/models/bert`) and a
+    /// corpus written here, so it runs in a second and needs no setup. `extra` goes into the
+    /// first (shuffle) entry: a gate, say.
+    fn small_suite(dir: &Path, extra: &str) -> Suite {
+        let mut corpus = String::from("sentence\tlabel\n");
+        for i in 0..12 {
+            corpus.push_str(&format!(
+                "John said the film {i} is good and Mary is happy\tpositive\n\
+                 Mary thinks plot {i} was not dull but it is bad\tnegative\n"
+            ));
+        }
+        std::fs::write(dir.join("c.tsv"), corpus).expect("writes the corpus");
+        let text = format!(
+            "name = \"lib\"\nseed = 7\nmodels = [\"{model}\"]\ncorpora = [\"{corpus}\"]\n\
+             [[attack]]\nname = \"shuffle\"\nkind = \"shuffle\"\nsamples = 2\n{extra}\n\
+             [[attack]]\nname = \"negation\"\nkind = \"negation\"\n\
+             [[attack]]\nname = \"names\"\nkind = \"entity-swap\"\nnames = \"{names}\"\n",
+            model = repo().join("tests/fixtures/models/bert").display(),
+            corpus = dir.join("c.tsv").display(),
+            names = repo().join("corpora/names.tsv").display(),
+        );
+        let path = dir.join("lib.toml");
+        std::fs::write(&path, text).expect("writes the suite");
+        Suite::load(&path).expect("a valid suite")
+    }
+
+    fn options(out: &Path, shard: Option<&str>) -> RunOptions {
+        RunOptions {
+            out: out.to_path_buf(),
+            resume: None,
+            shard: shard.map(|s| s.parse().expect("a shard")),
+            compare: None,
+            alpha: 0.01,
+            inference: InferenceOptions {
+                threads: 1,
+                ..InferenceOptions::default()
+            },
+        }
+    }
+
+    /// Counts what the runner reports, to check every job is announced and closed.
+    #[derive(Default)]
+    struct Count {
+        started: Vec<String>,
+        finished: usize,
+        rows: usize,
+    }
+
+    impl Observer for Count {
+        fn job_started(&mut self, job_id: &str, _position: &str) {
+            self.started.push(job_id.to_string());
+        }
+        fn rows(&mut self, _done: usize, _total: usize) {
+            self.rows += 1;
+        }
+        fn job_finished(&mut self) {
+            self.finished += 1;
+        }
+    }
+
+    fn finished(outcome: RunOutcome) -> Box<FinishedRun> {
+        match outcome {
+            RunOutcome::Finished(run) => run,
+            RunOutcome::Shard { .. } => panic!("a whole run ends finished"),
+        }
+    }
+
+    fn csvs(dir: &Path) -> Vec<(String, Vec<u8>)> {
+        ["examples.csv", "summary.csv"]
+            .iter()
+            .map(|f| {
+                let bytes = std::fs::read(dir.join(f))
+                    .unwrap_or_else(|e| panic!("{}: {e}", dir.join(f).display()));
+                (f.to_string(), bytes)
+            })
+            .collect()
+    }
+
+    /// Issue 13 (the suite runner in the library, tested on a small model): one run, the same
+    /// suite split in two shards and merged, and a run resumed after losing its last job give
+    /// the same CSVs byte for byte.
+    #[test]
+    fn a_run_a_merged_sharded_run_and_a_resumed_run_write_the_same_csvs() {
+        let work = tempfile::tempdir().expect("tempdir");
+        let suite = small_suite(work.path(), "");
+
+        let mut count = Count::default();
+        let whole = finished(
+            run(&suite, &options(&work.path().join("a"), None), &mut count).expect("runs"),
+        );
+        assert_eq!(count.started.len(), 3, "{:?}", count.started);
+        assert_eq!(count.finished, 3);
+        assert!(count.rows > 0, "progress was reported");
+        for attack in ["shuffle", "negation", "names"] {
+            assert!(
+                whole.rows.iter().any(|r| r.attack == attack),
+                "{attack} has summary rows"
+            );
+        }
+        let expected = csvs(&whole.run_dir);
+
+        // Two shards, each in its own folder, merged into a third.
+        let mut shard_dirs = Vec::new();
+        for k in ["2/2", "1/2"] {
+            match run(
+                &suite,
+                &options(&work.path().join("s"), Some(k)),
+                &mut Quiet,
+            )
+            .expect("a shard runs")
+            {
+                RunOutcome::Shard { run_dir, .. } => shard_dirs.push(run_dir),
+                RunOutcome::Finished(_) => panic!("a shard run is not assembled"),
+            }
+        }
+        let merged = match merge::merge(
+            &shard_dirs,
+            &work.path().join("m"),
+            None,
+            0.01,
+            &options(work.path(), None).inference,
+        )
+        .expect("merges")
+        {
+            Merged::Suite(run) => run,
+            Merged::Attack(_) => panic!("shards of a suite merge into a run"),
+        };
+        assert_eq!(csvs(&merged.run_dir), expected, "merged shards");
+        // One shard alone is not the run.
+        let e = merge::merge(
+            &shard_dirs[..1],
+            &work.path().join("m2"),
+            None,
+            0.01,
+            &options(work.path(), None).inference,
+        )
+        .expect_err("a shard is missing");
+        assert!(e.to_string().contains("given:"), "{e}");
+        assert!(!work.path().join("m2").exists(), "nothing written");
+
+        // A run that lost its last job (as a kill would leave it) finishes on resume.
+        let out = work.path().join("r");
+        let first = finished(run(&suite, &options(&out, None), &mut Quiet).expect("runs"));
+        let last = first.run_dir.join("jobs").join(&suite.jobs[2].id);
+        std::fs::remove_dir_all(&last).expect("removes a job");
+        std::fs::remove_file(first.run_dir.join(super::super::run::MANIFEST_FILE))
+            .expect("removes the manifest");
+        let mut count = Count::default();
+        let resumed = RunOptions {
+            resume: Some(ResumeFrom::Latest),
+            ..options(&out, None)
+        };
+        let again = finished(run(&suite, &resumed, &mut count).expect("resumes"));
+        assert_eq!(again.run_dir, first.run_dir, "the same run folder");
+        assert_eq!(
+            count.started,
+            vec![suite.jobs[2].id.clone()],
+            "only the lost job"
+        );
+        assert_eq!(csvs(&again.run_dir), expected, "resumed run");
+    }
+
+    /// Issue 13 point 4: a gate the model misses is reported failed, one it meets passed, and
+    /// the gate's row is in summary.csv.
+    #[test]
+    fn gates_pass_and_fail_on_the_run_s_rates() {
+        let work = tempfile::tempdir().expect("tempdir");
+        let judged = |gate: &str, out: &str| {
+            let dir = work.path().join(out);
+            std::fs::create_dir_all(&dir).expect("mkdir");
+            let suite = small_suite(&dir, gate);
+            let run =
+                finished(run(&suite, &options(&dir.join("out"), None), &mut Quiet).expect("runs"));
+            let summary = std::fs::read_to_string(run.run_dir.join("summary.csv")).expect("reads");
+            assert!(
+                summary.contains("gate"),
+                "gate rows in summary.csv:\n{summary}"
+            );
+            (run.gates.len(), run.failed_gates())
+        };
+        assert_eq!(judged("max_flip_rate = 1.0", "meets"), (1, 0));
+        assert_eq!(
+            judged("min_flip_rate = 1.0\ngate = \"point\"", "misses"),
+            (1, 1)
+        );
+    }
+}
