@@ -13,6 +13,7 @@ fn main() -> ExitCode {
     // error path removes them.
     // SAFETY: setting a signal's disposition to SIG_IGN before any thread starts.
     unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
+    robust::model::runtime::tune_malloc();
     let args = cli::Cli::parse();
     cli::init_logging(&args.global);
     match cli::run(args) {
