@@ -722,6 +722,7 @@ impl AttackSpec {
                 match c.estimator {
                     Estimator::PerExample => "per-example",
                     Estimator::Shared => "shared",
+                    Estimator::OneSided => "one-sided",
                 }
                 .to_string(),
             ),
