@@ -339,10 +339,12 @@ attack_spec! {
         /// Trigger: where the trigger goes [default: prefix].
         #[arg(long, value_enum, help_heading = "Trigger")]
         pub position: Option<Position>,
-        /// Trigger: random direction pairs per finite-difference gradient estimate [default: 16].
+        /// Trigger: random direction pairs per finite-difference gradient estimate (rows per
+        /// example: twice this) [default: 16].
         #[arg(long, help_heading = "Trigger")]
         pub directions: Option<usize>,
-        /// Trigger: directions shared by the batch, or fresh for every example [default: per-example].
+        /// Trigger: directions shared by the batch, fresh for every example (two rows each), or
+        /// one-sided (fresh, one row each, for twice the directions) [default: per-example].
         #[arg(long, value_enum, help_heading = "Trigger")]
         pub estimator: Option<Estimator>,
         /// Trigger: finite-difference step, in units of the embedding table's RMS [default: 0.5].

@@ -5,7 +5,8 @@
 //! estimate `(e_w - e_i) . g`, where `g` is the gradient of the loss with respect to the
 //! trigger's word embeddings. ONNX Runtime has no backward pass, so `g` is estimated here from
 //! forward passes alone: central finite differences along random Gaussian directions
-//! (antithetic pairs) in embedding space, drawn afresh for every example of the batch
+//! (antithetic pairs; or, with [`Estimator::OneSided`], one row per direction against a
+//! leave-one-out baseline) in embedding space, drawn afresh for every example of the batch
 //! ([`Estimator`]), evaluated on the embedding-input graph built from the unmodified export
 //! ([`crate::model::embed`]). Candidates are then checked with exact forward passes
 //! in a beam search, as in the paper.

@@ -243,12 +243,12 @@ impl Exporter for CsvExporter {
         let ser = |e: csv::Error| ReportError::Serialise(Box::new(e));
         let mut w = csv::Writer::from_writer(Vec::new());
         w.write_record(SUMMARY_HEADER).map_err(ser)?;
-        let seed = r.seed.to_string();
+        let seed = r.provenance.seed.to_string();
         let parameters = r.parameters_cell();
         for m in &metrics {
             w.write_record([
-                r.attack.as_str(),
-                &r.kind,
+                r.provenance.attack.as_str(),
+                &r.provenance.kind,
                 &m.group,
                 &m.metric,
                 m.denominator,
@@ -258,12 +258,12 @@ impl Exporter for CsvExporter {
                 &m.ci_low,
                 &m.ci_high,
                 &m.p_value,
-                &r.model,
-                &r.model_sha256,
-                &r.corpus,
-                &r.corpus_sha256,
+                &r.provenance.model,
+                &r.provenance.model_sha256,
+                &r.provenance.corpus,
+                &r.provenance.corpus_sha256,
                 &seed,
-                &r.robust_version,
+                &r.provenance.robust_version,
                 &parameters,
             ])
             .map_err(ser)?;

@@ -14,7 +14,12 @@ pub fn examples_csv(r: &AttackReport) -> Result<String, ReportError> {
     // Sentence pairs get two more columns after the texts: which segment the attack perturbed
     // and the other segment, so that every row can be fed back to the model as it ran.
     let pairs = r.outcomes.iter().any(|o| o.context.is_some());
-    let mut w = ExamplesWriter::new(Vec::new(), &r.attack, &r.labels, pairs)?;
+    let mut w = ExamplesWriter::new(
+        Vec::new(),
+        &r.provenance.attack,
+        &r.provenance.labels,
+        pairs,
+    )?;
     for o in &r.outcomes {
         w.write(o)?;
     }

@@ -176,19 +176,23 @@ impl TableExporter {
     fn attack_table(r: &AttackReport) -> String {
         let mut s = String::new();
         let sc = &r.scores;
-        let _ = writeln!(s, "attack    {} ({}), seed {}", r.attack, r.kind, r.seed);
+        let _ = writeln!(
+            s,
+            "attack    {} ({}), seed {}",
+            r.provenance.attack, r.provenance.kind, r.provenance.seed
+        );
         let _ = writeln!(s, "params    {}", r.parameters_cell());
         let _ = writeln!(
             s,
             "model     {} (sha256 {})",
-            r.model,
-            short(&r.model_sha256)
+            r.provenance.model,
+            short(&r.provenance.model_sha256)
         );
         let _ = writeln!(
             s,
             "corpus    {} (sha256 {})",
-            r.corpus,
-            short(&r.corpus_sha256)
+            r.provenance.corpus,
+            short(&r.provenance.corpus_sha256)
         );
         let skipped: Vec<String> = sc.skipped.iter().map(|(k, v)| format!("{v} {k}")).collect();
         let _ = writeln!(

@@ -695,9 +695,11 @@ mod tests {
     }
 }
 
-/// A scored attack with everything a report must say about where its numbers came from.
-#[derive(Debug, Clone, Serialize)]
-pub struct AttackReport {
+/// Where an attack's numbers came from: what ran, on which model and corpus (by content
+/// hash), with which seed, parameters and robust. A report carries it, and so does each shard
+/// of an attack split by rows, which must agree on it to merge.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct Provenance {
     /// The attack's name (a trigger's random baseline adds `/random-baseline`).
     pub attack: String,
     /// The attack kind, kebab-case (`shuffle`, `negation`, `entity-swap`, `trigger`).
@@ -718,6 +720,14 @@ pub struct AttackReport {
     pub parameters: BTreeMap<String, String>,
     /// The model's labels, by index.
     pub labels: Vec<String>,
+}
+
+/// A scored attack with everything a report must say about where its numbers came from.
+#[derive(Debug, Clone, Serialize)]
+pub struct AttackReport {
+    /// Where the numbers came from (flattened: its fields are the report's own in JSON).
+    #[serde(flatten)]
+    pub provenance: Provenance,
     /// What the attack measured.
     pub scores: AttackScores,
     /// The outcomes scored, in corpus order, where kept: perturbation attacks stream theirs to
@@ -734,7 +744,8 @@ pub struct AttackReport {
 impl AttackReport {
     /// `k=v;k=v`, for one CSV cell.
     pub fn parameters_cell(&self) -> String {
-        self.parameters
+        self.provenance
+            .parameters
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect::<Vec<_>>()

@@ -316,7 +316,7 @@ fn join_row_parts(job: &Job, parts: &[PathBuf], to: &Path) -> Result<(), RunErro
             source,
         })?;
     meta["sentences"] = json!(report.scores.examples);
-    meta["parameters"] = json!(report.parameters);
+    meta["parameters"] = json!(report.provenance.parameters);
     meta["wall_seconds"] = json!(report.wall_seconds);
     meta["model_stats"] = json!(report.model_stats);
     crate::report::write_all_atomic(
@@ -370,7 +370,7 @@ fn merge_attack(shards: &[PathBuf], out: &Path) -> Result<AttackReport, RunError
     tracing::info!(
         "merged {} shards of attack {} into {}",
         parts.len(),
-        report.attack,
+        report.provenance.attack,
         out.display()
     );
     Ok(report)

@@ -91,14 +91,14 @@ pub enum RunError {
         origin: String,
         /// What went wrong.
         #[source]
-        source: crate::attack::engine::EngineError,
+        source: Box<crate::attack::engine::EngineError>,
     },
     /// A trigger search's checkpoint could not be removed after its job was written.
     #[error(transparent)]
     Checkpoint(#[from] crate::attack::search_state::CheckpointError),
     /// An attack failed while the run was going.
     #[error(transparent)]
-    Attack(#[from] crate::attack::engine::EngineError),
+    Attack(Box<crate::attack::engine::EngineError>),
     /// A file of a finished job or shard is not what robust writes (`job.json`,
     /// `failures.json`, `shard.json`), or a record could not be serialised.
     #[error("{}: {what}", path.display())]
@@ -179,6 +179,12 @@ pub enum RunError {
         /// The history file.
         history: PathBuf,
     },
+}
+
+impl From<crate::attack::engine::EngineError> for RunError {
+    fn from(e: crate::attack::engine::EngineError) -> Self {
+        RunError::Attack(Box::new(e))
+    }
 }
 
 pub(crate) fn io<'a>(

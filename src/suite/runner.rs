@@ -82,7 +82,7 @@ pub enum RunOutcome {
         /// The shard run's folder.
         run_dir: PathBuf,
         /// What it recorded in `shard.json`.
-        record: ShardRecord,
+        record: Box<ShardRecord>,
         /// Jobs in the whole suite.
         total_jobs: usize,
     },
@@ -129,7 +129,7 @@ pub fn run(
             .map_err(|source| RunError::Preflight {
                 suite: suite.path.clone(),
                 origin: job.origin.clone(),
-                source,
+                source: Box::new(source),
             })?;
     }
     let (run_dir, mut state) = match &options.resume {
@@ -172,7 +172,7 @@ pub fn run(
         crate::report::write_atomic(&path, text.as_bytes())?;
         return Ok(RunOutcome::Shard {
             run_dir,
-            record,
+            record: Box::new(record),
             total_jobs: total,
         });
     }
@@ -312,8 +312,8 @@ fn run_job(
                 None => format!("flip rate {}", o.flip_rate.display_percent()),
             };
             (
-                report.corpus.clone(),
-                report.corpus_sha256.clone(),
+                report.provenance.corpus.clone(),
+                report.provenance.corpus_sha256.clone(),
                 headline,
             )
         }
@@ -333,7 +333,7 @@ fn run_job(
         "corpus_path": attack.corpus,
         "corpus_sha256": corpus_sha256,
         "seed": attack.seed,
-        "parameters": result.reports.first().map_or(&attack.parameters, |r| &r.parameters),
+        "parameters": result.reports.first().map_or(&attack.parameters, |r| &r.provenance.parameters),
         "trigger": result.trigger,
         "sentences": result.rows,
         "started_at": started_at,

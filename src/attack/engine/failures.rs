@@ -12,7 +12,7 @@ use super::*;
 pub fn failure_examples(report: &AttackReport, limit: usize) -> Vec<FailureExample> {
     let mut failures = Failures::new(limit);
     for o in &report.outcomes {
-        failures.add(o, &report.labels, report.scores.expectation);
+        failures.add(o, &report.provenance.labels, report.scores.expectation);
     }
     failures.into_examples()
 }

@@ -39,7 +39,7 @@ use crate::model::{Classifier, InferenceOptions, ModelError, ModelKind, QuerySta
 use crate::report::cloze::ClozeProvenance;
 use crate::report::{Format, ReportError, fixed};
 use crate::score::metric::Metric;
-use crate::score::{AttackReport, ExampleOutcome, Expectation, score};
+use crate::score::{AttackReport, ExampleOutcome, Expectation, Provenance, score};
 use crate::shard::Shard;
 
 mod cloze_probe;
@@ -345,16 +345,18 @@ fn new_report(
 ) -> AttackReport {
     AttackReport {
         scores: score(&outcomes, model.labels(), attack.kind.expectation()),
-        attack: name,
-        kind: attack.kind.as_str().to_string(),
-        model: model.info().name.clone(),
-        model_sha256: model_sha256.to_string(),
-        corpus: corpus.name(),
-        corpus_sha256: corpus.sha256.clone(),
-        seed: attack.seed,
-        robust_version: crate::VERSION.to_string(),
-        parameters,
-        labels: model.labels().to_vec(),
+        provenance: Provenance {
+            attack: name,
+            kind: attack.kind.as_str().to_string(),
+            model: model.info().name.clone(),
+            model_sha256: model_sha256.to_string(),
+            corpus: corpus.name(),
+            corpus_sha256: corpus.sha256.clone(),
+            seed: attack.seed,
+            robust_version: crate::VERSION.to_string(),
+            parameters,
+            labels: model.labels().to_vec(),
+        },
         outcomes,
         wall_seconds,
         model_stats,

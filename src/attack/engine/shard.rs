@@ -18,30 +18,14 @@ pub struct AttackShard {
     pub rows: (usize, usize),
     /// Rows of the whole attack.
     pub total_rows: usize,
-    /// Attack name.
-    pub attack: String,
-    /// Attack kind.
-    pub kind: String,
-    /// Model name, as reports give it.
-    pub model: String,
-    /// sha256 of the model.
-    pub model_sha256: String,
-    /// Corpus file name.
-    pub corpus: String,
-    /// sha256 of the corpus file.
-    pub corpus_sha256: String,
-    /// The seed every perturbation came from.
-    pub seed: u64,
-    /// The robust that ran the shard.
-    pub robust_version: String,
-    /// Attack parameters (before inputs cut to the model's length are recorded).
-    pub parameters: BTreeMap<String, String>,
+    /// What ran, on what, with what (the parameters before inputs cut to the model's length
+    /// are recorded): every shard of one attack carries the same.
+    #[serde(flatten)]
+    pub provenance: Provenance,
     /// `--max-len` as given.
     pub asked_max_len: Option<usize>,
     /// The model's input limit in tokens.
     pub max_len: usize,
-    /// Label names, by index.
-    pub labels: Vec<String>,
     /// Counts over the shard's rows.
     pub scorer: crate::score::Scorer,
     /// The shard's strongest failures with their strengths, strongest first.
@@ -72,26 +56,17 @@ impl AttackShard {
 
     /// The scored report and failure examples of the rows this record covers.
     pub(super) fn into_report(self) -> (AttackReport, Vec<FailureExample>) {
-        let mut parameters = self.parameters;
+        let mut provenance = self.provenance;
         record_truncation(
-            &mut parameters,
-            &self.attack,
+            &mut provenance.parameters,
+            &provenance.attack,
             self.asked_max_len,
             self.max_len,
             self.queries.truncated,
         );
         let report = AttackReport {
             scores: self.scorer.finish(),
-            attack: self.attack,
-            kind: self.kind,
-            model: self.model,
-            model_sha256: self.model_sha256,
-            corpus: self.corpus,
-            corpus_sha256: self.corpus_sha256,
-            seed: self.seed,
-            robust_version: self.robust_version,
-            parameters,
-            labels: self.labels,
+            provenance,
             outcomes: Vec::new(),
             wall_seconds: self.wall_seconds,
             model_stats: self.queries,
@@ -159,9 +134,9 @@ pub fn merge_attack_shards(
     shards.sort_by_key(|s| s.shard.index);
     let mut all = shards.into_iter();
     let mut merged = all.next().expect("check_complete refuses no shards");
-    if merged.robust_version != crate::VERSION {
+    if merged.provenance.robust_version != crate::VERSION {
         return Err(MergeError::Version {
-            ran: merged.robust_version,
+            ran: merged.provenance.robust_version,
             this: crate::VERSION.to_string(),
         });
     }
@@ -174,34 +149,56 @@ pub fn merge_attack_shards(
                 Err(MergeError::Differ { a, b, what, va, vb })
             }
         };
-        differ("attack", merged.attack.clone(), next.attack.clone())?;
-        differ("kind", merged.kind.clone(), next.kind.clone())?;
+        differ(
+            "attack",
+            merged.provenance.attack.clone(),
+            next.provenance.attack.clone(),
+        )?;
+        differ(
+            "kind",
+            merged.provenance.kind.clone(),
+            next.provenance.kind.clone(),
+        )?;
         differ(
             "model sha256",
-            merged.model_sha256.clone(),
-            next.model_sha256.clone(),
+            merged.provenance.model_sha256.clone(),
+            next.provenance.model_sha256.clone(),
         )?;
         differ(
             "corpus sha256",
-            merged.corpus_sha256.clone(),
-            next.corpus_sha256.clone(),
+            merged.provenance.corpus_sha256.clone(),
+            next.provenance.corpus_sha256.clone(),
         )?;
-        differ("seed", merged.seed.to_string(), next.seed.to_string())?;
+        differ(
+            "seed",
+            merged.provenance.seed.to_string(),
+            next.provenance.seed.to_string(),
+        )?;
         differ(
             "robust version",
-            merged.robust_version.clone(),
-            next.robust_version.clone(),
+            merged.provenance.robust_version.clone(),
+            next.provenance.robust_version.clone(),
         )?;
         differ(
             "rows in all",
             merged.total_rows.to_string(),
             next.total_rows.to_string(),
         )?;
-        differ("labels", merged.labels.join(","), next.labels.join(","))?;
+        differ(
+            "labels",
+            merged.provenance.labels.join(","),
+            next.provenance.labels.join(","),
+        )?;
         differ(
             "parameters",
-            format!("{:?} max_len {:?}", merged.parameters, merged.asked_max_len),
-            format!("{:?} max_len {:?}", next.parameters, next.asked_max_len),
+            format!(
+                "{:?} max_len {:?}",
+                merged.provenance.parameters, merged.asked_max_len
+            ),
+            format!(
+                "{:?} max_len {:?}",
+                next.provenance.parameters, next.asked_max_len
+            ),
         )?;
         if merged.rows.1 != next.rows.0 {
             return Err(MergeError::Differ {
