@@ -554,15 +554,7 @@ impl TriggerSearch<'_> {
             for sign in [1.0f32, -1.0] {
                 for (example, (ids, start, emb)) in base.iter().enumerate() {
                     let u = direction(pair, example);
-                    let mut e = emb.clone();
-                    for (k, v) in e[start * h..(start + len) * h].iter_mut().enumerate() {
-                        *v += sign * sigma * u[k];
-                    }
-                    rows.push(EmbeddedRow {
-                        ids: ids.clone(),
-                        type_ids: vec![0; ids.len()],
-                        embeddings: e,
-                    });
+                    rows.push(perturbed_row(ids, emb, start * h, sign * sigma, u));
                 }
             }
         }
@@ -1352,6 +1344,26 @@ fn classifier_token(vocab: &[(u32, String)], id: u32) -> String {
         .unwrap_or_else(|_| format!("[{id}]"))
 }
 
+/// An example's row with the trigger's embeddings (from `offset`, `u.len()` values) moved by
+/// `step` along `u`.
+fn perturbed_row(
+    ids: &[u32],
+    embeddings: &[f32],
+    offset: usize,
+    step: f32,
+    u: &[f32],
+) -> EmbeddedRow {
+    let mut e = embeddings.to_vec();
+    for (v, &x) in e[offset..offset + u.len()].iter_mut().zip(u) {
+        *v += step * x;
+    }
+    EmbeddedRow {
+        ids: ids.to_vec(),
+        type_ids: vec![0; ids.len()],
+        embeddings: e,
+    }
+}
+
 /// [`Estimator::OneSided`]: `directions` one-sided differences per example (`trigger_len`
 /// positions of the rows in `base` perturbed), each against the mean of the example's other
 /// perturbed losses, averaged over directions and examples. Directions are drawn direction by
@@ -1375,15 +1387,7 @@ fn one_sided_gradient(
     for d in 0..directions {
         for (example, (ids, start, emb)) in base.iter().enumerate() {
             let u = &draws[d * n + example];
-            let mut e = emb.clone();
-            for (k, v) in e[start * h..start * h + dims].iter_mut().enumerate() {
-                *v += sigma * u[k];
-            }
-            rows.push(EmbeddedRow {
-                ids: ids.clone(),
-                type_ids: vec![0; ids.len()],
-                embeddings: e,
-            });
+            rows.push(perturbed_row(ids, emb, start * h, sigma, u));
         }
     }
     let logits = embedded.logits(&rows)?;
