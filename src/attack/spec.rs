@@ -340,11 +340,11 @@ attack_spec! {
         #[arg(long, value_enum, help_heading = "Trigger")]
         pub position: Option<Position>,
         /// Trigger: random direction pairs per finite-difference gradient estimate (rows per
-        /// example: twice this) [default: 16].
+        /// example: twice this; one-sided, twice as many single directions) [default: 32].
         #[arg(long, help_heading = "Trigger")]
         pub directions: Option<usize>,
         /// Trigger: directions shared by the batch, fresh for every example (two rows each), or
-        /// one-sided (fresh, one row each, for twice the directions) [default: per-example].
+        /// one-sided (fresh, one row each, for twice the directions) [default: one-sided].
         #[arg(long, value_enum, help_heading = "Trigger")]
         pub estimator: Option<Estimator>,
         /// Trigger: finite-difference step, in units of the embedding table's RMS [default: 0.5].

@@ -1,14 +1,41 @@
 //! The prediction cache: attacks ask about the same inputs again and again (a variant equal to
 //! its original, a trigger tried twice), and an exact-token-id key answers them without a
 //! forward pass.
+//!
+//! Why it is laid out as it is: on a long run the cache is full most of the time, and every
+//! new answer evicts an old one. Kept as a map from the token ids themselves to boxed logits,
+//! each entry was four small allocations (about 300 bytes with the map), 60 MB at the default
+//! 200,000 entries, and the churn of freeing and allocating them fragmented the heap: the
+//! 1M-row shuffle's memory kept rising for 150k rows after the cache had filled (README,
+//! "Scale"). So an entry is now a 128-bit digest of its input in a ring of fixed slots, with
+//! its logits in one flat array beside it: about 60 bytes, and no allocation once the ring has
+//! wrapped. The digest is the first half of the input's SHA-256; two different inputs would
+//! have to collide on 128 bits for the cache to answer one with the other's logits (for a
+//! billion lookups the chance is below 10^-20).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
 
 use super::*;
 
-/// One cache entry: an exact model input and its logits.
+/// One cache entry as a journal records it: an exact model input and its logits.
 pub(crate) type CacheEntry = (TokenIds, Arc<[f32]>);
+
+/// The key an input is cached under: the first 128 bits of the SHA-256 of its token ids and
+/// type ids (with their count, so that no two inputs share a byte string).
+fn digest(input: &TokenIds) -> u128 {
+    let mut hasher = Sha256::new();
+    hasher.update((input.ids.len() as u64).to_le_bytes());
+    for id in input.ids.iter().chain(input.type_ids.iter()) {
+        hasher.update(id.to_le_bytes());
+    }
+    let hash = hasher.finalize();
+    let mut first = [0u8; 16];
+    first.copy_from_slice(&hash[..16]);
+    u128::from_le_bytes(first)
+}
 
 /// A bounded map from exact model input to logits. Oldest entries go first when it is full;
 /// attacks revisit recent inputs far more often than old ones.
@@ -19,10 +46,17 @@ pub(crate) type CacheEntry = (TokenIds, Arc<[f32]>);
 /// same queries as one that was never stopped.
 #[derive(Debug)]
 pub struct PredictionCache {
-    // The key is shared by the map and the eviction order: one allocation per entry, not two
-    // (a cache of 200,000 entries is a large share of a long run's memory).
-    map: HashMap<Arc<TokenIds>, Arc<[f32]>>,
-    order: VecDeque<Arc<TokenIds>>,
+    /// Digest → the insertion number of its entry; the entry lives in slot
+    /// `number % capacity`.
+    map: HashMap<u128, u64>,
+    /// The digest held in each slot, in slot order.
+    keys: Vec<u128>,
+    /// Each slot's logits, `width` floats a slot.
+    logits: Vec<f32>,
+    /// Floats per entry: the model's label count, fixed by the first insertion.
+    width: usize,
+    /// Insertions so far (the next entry's number).
+    inserted: u64,
     capacity: usize,
     journal: Option<Vec<CacheEntry>>,
 }
@@ -32,7 +66,10 @@ impl PredictionCache {
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
             map: HashMap::new(),
-            order: VecDeque::new(),
+            keys: Vec::new(),
+            logits: Vec::new(),
+            width: 0,
+            inserted: 0,
             capacity,
             journal: None,
         }
@@ -58,30 +95,42 @@ impl PredictionCache {
     }
 
     /// The logits cached for exactly these token ids (and type ids), if any.
-    pub fn get(&self, key: &TokenIds) -> Option<&Arc<[f32]>> {
-        self.map.get(key)
+    pub fn get(&self, key: &TokenIds) -> Option<&[f32]> {
+        let number = *self.map.get(&digest(key))?;
+        let slot = (number % self.capacity as u64) as usize;
+        Some(&self.logits[slot * self.width..(slot + 1) * self.width])
     }
 
-    /// Cache `logits` for `key`, evicting the oldest entries to make room; a key already
-    /// cached keeps its entry (and its place in the eviction order).
+    /// Cache `logits` for `key`, evicting the oldest entry to make room; a key already
+    /// cached keeps its entry (and its place in the eviction order). Logits of another
+    /// length than the first entry's are not cached (one model gives one length).
     pub(crate) fn insert(&mut self, key: TokenIds, logits: Arc<[f32]>) {
-        if self.capacity == 0 || self.map.contains_key(&key) {
+        if self.capacity == 0 {
             return;
         }
-        while self.map.len() >= self.capacity {
-            match self.order.pop_front() {
-                Some(old) => {
-                    self.map.remove(&old);
-                }
-                None => break,
-            }
+        if self.width == 0 {
+            self.width = logits.len();
         }
+        let digest = digest(&key);
+        if logits.len() != self.width || self.width == 0 || self.map.contains_key(&digest) {
+            return;
+        }
+        let number = self.inserted;
+        let slot = (number % self.capacity as u64) as usize;
+        if slot < self.keys.len() {
+            // The slot holds the oldest entry: evict it.
+            self.map.remove(&self.keys[slot]);
+            self.keys[slot] = digest;
+            self.logits[slot * self.width..(slot + 1) * self.width].copy_from_slice(&logits);
+        } else {
+            self.keys.push(digest);
+            self.logits.extend_from_slice(&logits);
+        }
+        self.map.insert(digest, number);
+        self.inserted += 1;
         if let Some(journal) = self.journal.as_mut() {
-            journal.push((key.clone(), logits.clone()));
+            journal.push((key, logits));
         }
-        let key = Arc::new(key);
-        self.order.push_back(key.clone());
-        self.map.insert(key, logits);
     }
 
     /// Entries held.
@@ -97,7 +146,10 @@ impl PredictionCache {
     /// Drop every entry (the journal, if recording, is left as it is).
     pub(crate) fn clear(&mut self) {
         self.map.clear();
-        self.order.clear();
+        self.keys.clear();
+        self.logits.clear();
+        self.width = 0;
+        self.inserted = 0;
     }
 }
 
@@ -133,7 +185,8 @@ mod tests {
         for i in 0..8 {
             assert_eq!(original.get(&key(i)), replayed.get(&key(i)), "key {i}");
         }
-        assert_eq!(original.order, replayed.order);
+        assert_eq!(original.keys, replayed.keys);
+        assert_eq!(original.inserted, replayed.inserted);
     }
 
     #[test]
@@ -145,7 +198,38 @@ mod tests {
         }
         assert_eq!(cache.len(), 2);
         assert!(cache.get(&key(0)).is_none());
-        assert!(cache.get(&key(2)).is_some());
+        assert_eq!(cache.get(&key(2)), Some(&[2.0][..]));
+    }
+
+    #[test]
+    fn a_wrapped_ring_answers_each_key_with_its_own_logits() {
+        // Three laps of a 5-slot ring with two logits an entry: after each insertion, exactly
+        // the last five keys are held, each with its own logits.
+        let mut cache = PredictionCache::new(5);
+        let key = |i: u32| TokenIds::single(vec![101, i, 102]);
+        for i in 0..15u32 {
+            cache.insert(key(i), Arc::from(vec![i as f32, -(i as f32)]));
+            for j in 0..=i {
+                let held = cache.get(&key(j));
+                if j + 5 > i {
+                    assert_eq!(
+                        held,
+                        Some(&[j as f32, -(j as f32)][..]),
+                        "key {j} after {i}"
+                    );
+                } else {
+                    assert_eq!(held, None, "key {j} after {i}");
+                }
+            }
+            assert_eq!(cache.len(), (i as usize + 1).min(5));
+        }
+        // The same ids as another segment are another input.
+        let mut pair = key(14);
+        pair.type_ids = vec![0, 1, 1].into_boxed_slice();
+        assert_eq!(cache.get(&pair), None);
+        cache.clear();
+        assert!(cache.is_empty());
+        assert_eq!(cache.get(&key(14)), None);
     }
 
     #[test]

@@ -286,7 +286,7 @@ impl Classifier {
         let mut todo: Vec<(&TokenIds, Vec<usize>)> = Vec::new();
         for (i, input) in inputs.iter().enumerate() {
             if let Some(hit) = self.cache.get(input) {
-                out[i] = Some(hit.clone());
+                out[i] = Some(Arc::from(hit));
                 self.stats.cache_hits += 1;
             } else if let Some(&slot) = pending.get(input) {
                 todo[slot].1.push(i);
