@@ -658,6 +658,13 @@ def budget_note(side):
 
 def trigger_exact_lines(t):
     """summary.md section for the trigger-exact workload."""
+    # How each of robust's estimators spends its rows, as trigger.json names them.
+    ESTIMATOR_WORDS = lambda d: {  # noqa: E731
+        "shared": f"{d} antithetic direction pairs shared by the batch",
+        "per-example": f"{d} antithetic direction pairs drawn afresh for every example",
+        "one-sided": f"{2 * d} one-sided directions drawn afresh for every example, each against a "
+                     f"leave-one-out baseline",
+    }
     c = t["config"]
     cs = t["cosine"]
     limited = f" (first {t['limit']} rows)" if t.get("limit") else ""
@@ -665,8 +672,7 @@ def trigger_exact_lines(t):
              f"`{t['recipe']}`: {t['search_examples']} search examples, {t['allowed_tokens']} allowed tokens, "
              f"length {c['length']}, batch {c['batch']}, {c['candidates']} candidates, beam {c['beam']}, "
              f"patience {c['patience']}, budget {t['budget']} model rows. robust estimates the gradient from "
-             f"{c['directions']} antithetic direction pairs "
-             f"{'drawn afresh for every example' if c.get('estimator', 'shared') == 'per-example' else 'shared by the batch'} "
+             f"{ESTIMATOR_WORDS(c['directions']).get(c.get('estimator', 'shared'), c.get('estimator'))} "
              f"(2 × {c['directions']} × batch rows per estimate); the "
              f"exact side takes one forward + backward over the batch, **counted as `batch` ({c['batch']}) rows**, "
              f"and runs the beam search's and validation's exact losses on "
