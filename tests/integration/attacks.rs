@@ -125,33 +125,17 @@ fn an_untargeted_trigger_search_runs_end_to_end() {
     let out = tempfile::tempdir().unwrap();
     let search = repo().join("corpora/rt-snippets-search.tsv");
     let eval = repo().join("corpora/rt-snippets-eval.tsv");
-    run_attack(
-        &[
-            "--kind",
-            "trigger",
-            "--corpus",
-            eval.to_str().unwrap(),
-            "--search-corpus",
-            search.to_str().unwrap(),
-            "--limit",
-            "80",
-            "--iterations",
-            "2",
-            "--directions",
-            "2",
-            "--candidates",
-            "4",
-            "--beam",
-            "1",
-            "--search-batch",
-            "8",
-            "--max-search-examples",
-            "60",
-            "--random-baselines",
-            "1",
-        ],
-        out.path(),
-    );
+    let flags = small_trigger_flags(&[("--limit", "80"), ("--max-search-examples", "60")]);
+    let mut args = vec![
+        "--kind",
+        "trigger",
+        "--corpus",
+        eval.to_str().unwrap(),
+        "--search-corpus",
+        search.to_str().unwrap(),
+    ];
+    args.extend(flags.iter().map(String::as_str));
+    run_attack(&args, out.path());
     let json: serde_json::Value =
         serde_json::from_slice(&read(out.path(), "trigger.json")).unwrap();
     assert!(json["target"].is_null(), "untargeted: {}", json["target"]);
@@ -184,34 +168,27 @@ fn trigger_end_to_end() {
     let Some(train) = shared_file("trigger_end_to_end", "sst2/train.tsv") else {
         return;
     };
+    let flags = small_trigger_flags(&[
+        ("--limit", "120"),
+        ("--directions", "4"),
+        ("--candidates", "6"),
+        ("--max-search-examples", "200"),
+        ("--random-baselines", "2"),
+    ]);
+    let mut args = vec![
+        "--kind",
+        "trigger",
+        "--search-corpus",
+        train.to_str().unwrap(),
+        "--target",
+        "negative",
+        "--source",
+        "positive",
+    ];
+    args.extend(flags.iter().map(String::as_str));
     let Some((dir, table)) = check_reproducible(
         "trigger_end_to_end",
-        &[
-            "--kind",
-            "trigger",
-            "--search-corpus",
-            train.to_str().unwrap(),
-            "--target",
-            "negative",
-            "--source",
-            "positive",
-            "--limit",
-            "120",
-            "--iterations",
-            "2",
-            "--directions",
-            "4",
-            "--candidates",
-            "6",
-            "--beam",
-            "1",
-            "--search-batch",
-            "8",
-            "--max-search-examples",
-            "200",
-            "--random-baselines",
-            "2",
-        ],
+        &args,
         &["examples.csv", "summary.csv", "loss_curve.csv"],
     ) else {
         return;
@@ -276,7 +253,7 @@ fn a_killed_trigger_search_resumes_byte_identical() {
     let work = tempfile::tempdir().unwrap();
     let recipe = repo().join("attacks/trigger-default.toml");
     let args = |out: &Path, trace: &Path| -> Vec<String> {
-        [
+        let mut args = [
             "attack",
             "--recipe",
             recipe.to_str().unwrap(),
@@ -286,26 +263,21 @@ fn a_killed_trigger_search_resumes_byte_identical() {
             trace.to_str().unwrap(),
             "--budget-queries",
             "4000",
-            "--iterations",
-            "12",
-            "--patience",
-            "12",
-            "--directions",
-            "4",
-            "--candidates",
-            "6",
-            "--search-batch",
-            "8",
-            "--max-search-examples",
-            "200",
-            "--limit",
-            "100",
-            "--random-baselines",
-            "1",
             "-q",
         ]
         .map(String::from)
-        .to_vec()
+        .to_vec();
+        // Long enough to be killed mid-way: many iterations, the recipe's beam of 2.
+        args.extend(small_trigger_flags(&[
+            ("--iterations", "12"),
+            ("--patience", "12"),
+            ("--directions", "4"),
+            ("--candidates", "6"),
+            ("--beam", "2"),
+            ("--max-search-examples", "200"),
+            ("--limit", "100"),
+        ]));
+        args
     };
     let run = |args: &[String]| {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();

@@ -530,7 +530,7 @@ fn exclusion_lists_are_checked_and_recorded() {
     let eval = repo().join("corpora/rt-snippets-eval.tsv");
     let search = repo().join("corpora/rt-snippets-search.tsv");
     let args = |exclude: &str, out: &str| -> Vec<String> {
-        [
+        let mut args: Vec<String> = [
             "attack",
             "--kind",
             "trigger",
@@ -544,22 +544,6 @@ fn exclusion_lists_are_checked_and_recorded() {
             "negative",
             "--source",
             "positive",
-            "--limit",
-            "40",
-            "--iterations",
-            "1",
-            "--directions",
-            "2",
-            "--candidates",
-            "4",
-            "--beam",
-            "1",
-            "--search-batch",
-            "8",
-            "--max-search-examples",
-            "40",
-            "--random-baselines",
-            "1",
             "--exclude",
             exclude,
             "--out",
@@ -567,7 +551,9 @@ fn exclusion_lists_are_checked_and_recorded() {
         ]
         .iter()
         .map(|s| s.to_string())
-        .collect()
+        .collect();
+        args.extend(small_trigger_flags(&[("--iterations", "1")]));
+        args
     };
     let work = tempfile::tempdir().unwrap();
     let out = work.path().join("none");

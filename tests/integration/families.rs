@@ -203,42 +203,25 @@ fn every_command_runs(name: &str) {
     let search = repo().join("corpora/rt-snippets-search.tsv");
     let eval = repo().join("corpora/rt-snippets-eval.tsv");
     let out = tmp.path().join("trigger");
-    run_ok(
-        name,
+    let flags = small_trigger_flags(&[]);
+    let mut args = vec![
+        "attack",
+        "--kind",
         "trigger",
-        &[
-            "attack",
-            "--kind",
-            "trigger",
-            "--model",
-            model,
-            "--corpus",
-            eval.to_str().unwrap(),
-            "--search-corpus",
-            search.to_str().unwrap(),
-            "--target",
-            "negative",
-            "--limit",
-            "40",
-            "--iterations",
-            "2",
-            "--directions",
-            "2",
-            "--candidates",
-            "4",
-            "--beam",
-            "1",
-            "--search-batch",
-            "8",
-            "--max-search-examples",
-            "40",
-            "--random-baselines",
-            "1",
-            "--out",
-            out.to_str().unwrap(),
-            "-q",
-        ],
-    );
+        "--model",
+        model,
+        "--corpus",
+        eval.to_str().unwrap(),
+        "--search-corpus",
+        search.to_str().unwrap(),
+        "--target",
+        "negative",
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ];
+    args.extend(flags.iter().map(String::as_str));
+    run_ok(name, "trigger", &args);
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("trigger.json")).unwrap()).unwrap();
     let trigger = &json["trigger"];

@@ -127,3 +127,29 @@ pub fn robust_spawn(dir: &Path, args: &[&str]) -> std::process::Child {
         .spawn()
         .expect("robust runs")
 }
+
+/// The flags of a small trigger search, seconds on the default model, shared by the tests
+/// that run one: `overrides` replace any of them (`("--limit", "80")`) and flags not among
+/// them are added. Each test then states only what its search needs to differ in.
+pub fn small_trigger_flags(overrides: &[(&str, &str)]) -> Vec<String> {
+    let mut flags: Vec<(&str, &str)> = vec![
+        ("--limit", "40"),
+        ("--iterations", "2"),
+        ("--directions", "2"),
+        ("--candidates", "4"),
+        ("--beam", "1"),
+        ("--search-batch", "8"),
+        ("--max-search-examples", "40"),
+        ("--random-baselines", "1"),
+    ];
+    for &(flag, value) in overrides {
+        match flags.iter_mut().find(|(f, _)| *f == flag) {
+            Some(entry) => entry.1 = value,
+            None => flags.push((flag, value)),
+        }
+    }
+    flags
+        .into_iter()
+        .flat_map(|(f, v)| [f.to_string(), v.to_string()])
+        .collect()
+}
