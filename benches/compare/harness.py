@@ -340,8 +340,11 @@ class Harness:
             def robust_side(d=d, run=run):
                 nonlocal trace
                 out = d / "robust"
-                cmd = [self.robust, *self.common, "attack", "--recipe", a.trigger_exact_recipe, "--out", str(out),
-                       "--format", "json", "--random-baselines", "1", "--gradient-trace", str(d / "trace.jsonl")]
+                # --seed picks the search examples, validation batch and directions; the exact
+                # side replays robust's set-up from the trace, so one seed drives both sides.
+                cmd = [self.robust, *self.common, "--seed", str(a.seed), "attack", "--recipe",
+                       a.trigger_exact_recipe, "--out", str(out), "--format", "json", "--random-baselines", "1",
+                       "--gradient-trace", str(d / "trace.jsonl")]
                 budget = a.trigger_exact_robust_budget or a.trigger_exact_budget
                 if budget:
                     cmd += ["--budget-queries", str(budget)]
