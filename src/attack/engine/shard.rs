@@ -142,64 +142,11 @@ pub fn merge_attack_shards(
     }
     for next in all {
         let (a, b) = (merged.shard, next.shard);
-        let differ = |what, va: String, vb: String| -> Result<(), MergeError> {
-            if va == vb {
-                Ok(())
-            } else {
-                Err(MergeError::Differ { a, b, what, va, vb })
+        for ((what, va), (_, vb)) in identity(&merged).into_iter().zip(identity(&next)) {
+            if va != vb {
+                return Err(MergeError::Differ { a, b, what, va, vb });
             }
-        };
-        differ(
-            "attack",
-            merged.provenance.attack.clone(),
-            next.provenance.attack.clone(),
-        )?;
-        differ(
-            "kind",
-            merged.provenance.kind.clone(),
-            next.provenance.kind.clone(),
-        )?;
-        differ(
-            "model sha256",
-            merged.provenance.model_sha256.clone(),
-            next.provenance.model_sha256.clone(),
-        )?;
-        differ(
-            "corpus sha256",
-            merged.provenance.corpus_sha256.clone(),
-            next.provenance.corpus_sha256.clone(),
-        )?;
-        differ(
-            "seed",
-            merged.provenance.seed.to_string(),
-            next.provenance.seed.to_string(),
-        )?;
-        differ(
-            "robust version",
-            merged.provenance.robust_version.clone(),
-            next.provenance.robust_version.clone(),
-        )?;
-        differ(
-            "rows in all",
-            merged.total_rows.to_string(),
-            next.total_rows.to_string(),
-        )?;
-        differ(
-            "labels",
-            merged.provenance.labels.join(","),
-            next.provenance.labels.join(","),
-        )?;
-        differ(
-            "parameters",
-            format!(
-                "{:?} max_len {:?}",
-                merged.provenance.parameters, merged.asked_max_len
-            ),
-            format!(
-                "{:?} max_len {:?}",
-                next.provenance.parameters, next.asked_max_len
-            ),
-        )?;
+        }
         if merged.rows.1 != next.rows.0 {
             return Err(MergeError::Differ {
                 a,
@@ -224,4 +171,23 @@ pub fn merge_attack_shards(
         merged.wall_seconds += next.wall_seconds;
     }
     Ok(merged.into_report())
+}
+/// What two shards of one attack must agree on, named as a refused merge names it: the
+/// attack, model, corpus, seed, version, row count, labels and parameters.
+fn identity(shard: &AttackShard) -> [(&'static str, String); 9] {
+    let p = &shard.provenance;
+    [
+        ("attack", p.attack.clone()),
+        ("kind", p.kind.clone()),
+        ("model sha256", p.model_sha256.clone()),
+        ("corpus sha256", p.corpus_sha256.clone()),
+        ("seed", p.seed.to_string()),
+        ("robust version", p.robust_version.clone()),
+        ("rows in all", shard.total_rows.to_string()),
+        ("labels", p.labels.join(",")),
+        (
+            "parameters",
+            format!("{:?} max_len {:?}", p.parameters, shard.asked_max_len),
+        ),
+    ]
 }
