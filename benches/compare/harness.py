@@ -668,6 +668,14 @@ def trigger_exact_lines(t):
         "one-sided": f"{2 * d} one-sided directions drawn afresh for every example, each against a "
                      f"leave-one-out baseline",
     }
+    # What the estimate is shrunk toward (James-Stein, by its own measured noise); traces from
+    # before shrinkage existed have no key and were not shrunk.
+    SHRINKAGE_WORDS = {
+        "none": "",
+        "positions": ", shrunk toward the mean over trigger positions by its own measured noise",
+        "history": ", shrunk toward the mean over trigger positions and that toward the previous "
+                   "iteration's estimate, by its own measured noise",
+    }
     c = t["config"]
     cs = t["cosine"]
     limited = f" (first {t['limit']} rows)" if t.get("limit") else ""
@@ -676,7 +684,8 @@ def trigger_exact_lines(t):
              f"length {c['length']}, batch {c['batch']}, {c['candidates']} candidates, beam {c['beam']}, "
              f"patience {c['patience']}, budget {t['budget']} model rows. robust estimates the gradient from "
              f"{ESTIMATOR_WORDS(c['directions']).get(c.get('estimator', 'shared'), c.get('estimator'))} "
-             f"(2 × {c['directions']} × batch rows per estimate); the "
+             f"(2 × {c['directions']} × batch rows per estimate"
+             f"{SHRINKAGE_WORDS.get(c.get('shrinkage', 'none'), ', shrunk: ' + str(c.get('shrinkage')))}); the "
              f"exact side takes one forward + backward over the batch, **counted as `batch` ({c['batch']}) rows**, "
              f"and runs the beam search's and validation's exact losses on "
              f"{'ONNX Runtime (same kernels and threads as robust, full graph)' if t['runs'][0]['exact']['forward'] == 'ort' else 'torch'}. "

@@ -159,6 +159,10 @@ pub(crate) struct SearchState {
     /// search cuts the trace back to them before appending).
     #[serde(default)]
     pub trace_bytes: Option<u64>,
+    /// The last gradient estimate, which the next is shrunk toward
+    /// ([`crate::attack::trigger::Shrinkage::History`]).
+    #[serde(default)]
+    pub previous_estimate: Option<Vec<f32>>,
 }
 
 impl SearchState {
@@ -193,6 +197,7 @@ impl SearchState {
             cache_entries: 0,
             cache_bytes: 0,
             trace_bytes: None,
+            previous_estimate: None,
         }
     }
 

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use super::name_swap::{GenderCondition, NameFrequency, Replace, SpanNameSwap};
-use super::trigger::{Estimator, Position, Proposals, TriggerConfig};
+use super::trigger::{Estimator, Position, Proposals, Shrinkage, TriggerConfig};
 use crate::perturb::Perturber;
 use crate::perturb::entity_swap::{EntitySwap, NameLexicon, SwapTarget};
 use crate::perturb::negation::{Negation, NegationMode};
@@ -107,6 +107,7 @@ const TRIGGER_SEARCH_KEYS: &[&str] = &[
     "init",
     "directions",
     "estimator",
+    "shrinkage",
     "sigma",
     "candidates",
     "beam",
@@ -347,6 +348,11 @@ attack_spec! {
         /// one-sided (fresh, one row each, for twice the directions) [default: one-sided].
         #[arg(long, value_enum, help_heading = "Trigger")]
         pub estimator: Option<Estimator>,
+        /// Trigger: what the gradient estimate is shrunk toward, by its own measured noise:
+        /// nothing, the mean over the trigger's positions, or that and the previous iteration's
+        /// estimate [default: history].
+        #[arg(long, value_enum, help_heading = "Trigger")]
+        pub shrinkage: Option<Shrinkage>,
         /// Trigger: finite-difference step, in units of the embedding table's RMS [default: 0.5].
         #[arg(long, help_heading = "Trigger")]
         pub sigma: Option<f32>,
@@ -685,6 +691,7 @@ impl AttackSpec {
             target: None,
             directions: positive("directions", self.directions, defaults.directions)?,
             estimator: self.estimator.unwrap_or(defaults.estimator),
+            shrinkage: self.shrinkage.unwrap_or(defaults.shrinkage),
             sigma,
             candidates: positive("candidates", self.candidates, defaults.candidates)?,
             beam: positive("beam", self.beam, defaults.beam)?,
@@ -725,6 +732,15 @@ impl AttackSpec {
                     Estimator::PerExample => "per-example",
                     Estimator::Shared => "shared",
                     Estimator::OneSided => "one-sided",
+                }
+                .to_string(),
+            ),
+            (
+                "shrinkage",
+                match c.shrinkage {
+                    Shrinkage::None => "none",
+                    Shrinkage::Positions => "positions",
+                    Shrinkage::History => "history",
                 }
                 .to_string(),
             ),
