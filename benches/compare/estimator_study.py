@@ -146,7 +146,10 @@ class Study:
         m = int(rest[1]) if len(rest) > 1 else 64
         trigger, idx = record["trigger"], record["batch"]
         if name == "raw":
-            return self.one_sided(trigger, idx, rng, sigma_rel, m)[0]
+            g, split = self.one_sided(trigger, idx, rng, sigma_rel, m)
+            # The cosine the estimate's own noise predicts: E|g|^2 = |true|^2 + |noise|^2.
+            self.predicted = float(np.sqrt(max(0.0, 1 - np.sum(split ** 2) / np.sum(g ** 2))))
+            return g
         if name.startswith("cov="):
             s = self.cov_power(float(name[4:]))
             root = np.linalg.cholesky(s + 1e-12 * np.eye(self.H))
@@ -202,9 +205,11 @@ def main():
     variants = a.variants.split(",")
     picks = [int(x) for x in a.records.split(",")] if a.records else range(len(study.grads))
     rows = {v: [] for v in variants}
+    exacts = []
     for r in picks:
         rec = study.grads[r]
         exact, _ = te.exact_gradient(study.model, study.setup, rec["trigger"], rec["batch"])
+        exacts.append(exact.astype(np.float64))
         own = np.asarray(rec["estimate"], np.float32).reshape(study.L, -1)
         c, g = study.score(own, exact, rec["trigger"])
         print(f"record {r} (iteration {rec['iteration']}): the trace's own estimate: cosine {c:+.3f}, gain {g:.3f}",
@@ -213,14 +218,32 @@ def main():
             t0 = time.time()
             rng = np.random.default_rng(a.seed + r)
             c, g = study.score(study.estimate(v, rec, rng), exact, rec["trigger"])
-            rows[v].append({"record": r, "iteration": rec["iteration"], "cosine": c, "shortlist_gain": g})
-            print(f"  {v:20} cosine {c:+.3f}  gain {g:.3f}  ({time.time() - t0:.0f} s)", file=sys.stderr, flush=True)
+            row = {"record": r, "iteration": rec["iteration"], "cosine": c, "shortlist_gain": g}
+            note = ""
+            if v == "raw":
+                row["predicted_cosine"] = study.predicted
+                note = f"  (its noise predicts cosine {study.predicted:.3f})"
+            rows[v].append(row)
+            print(f"  {v:20} cosine {c:+.3f}  gain {g:.3f}{note}  ({time.time() - t0:.0f} s)", file=sys.stderr, flush=True)
     summary = {v: {"cosine": float(np.mean([x["cosine"] for x in rs])),
                    "shortlist_gain": float(np.mean([x["shortlist_gain"] for x in rs])), "records": rs}
                for v, rs in rows.items()}
     for v, s in summary.items():
         print(f"{v:20} mean cosine {s['cosine']:+.3f}  mean shortlist gain {s['shortlist_gain']:.3f}", file=sys.stderr)
-    text = json.dumps({"trace": a.trace, "seed": a.seed, "variants": summary}, indent=1)
+
+    # The structure shrinkage leans on, in the exact gradients: positions' gradients alike, and
+    # consecutive points' gradients (summed over positions) alike.
+    def cos(x, y):
+        return float(x.ravel() @ y.ravel() / (np.linalg.norm(x) * np.linalg.norm(y)))
+
+    between_positions = [[cos(e[p], e[q]) for p in range(len(e)) for q in range(p + 1, len(e))] for e in exacts]
+    consecutive = [cos(x.sum(0), y.sum(0)) for x, y in zip(exacts, exacts[1:])]
+    print("exact gradients, cosine between positions at each point: "
+          + "; ".join(" ".join(f"{c:.2f}" for c in cs) for cs in between_positions), file=sys.stderr)
+    print("exact gradients summed over positions, cosine between consecutive points: "
+          + " ".join(f"{c:.2f}" for c in consecutive), file=sys.stderr)
+    text = json.dumps({"trace": a.trace, "seed": a.seed, "variants": summary,
+                       "exact_between_positions": between_positions, "exact_consecutive": consecutive}, indent=1)
     if a.out:
         Path(a.out).write_text(text)
     print(json.dumps({v: {k: s[k] for k in ("cosine", "shortlist_gain")} for v, s in summary.items()}))
