@@ -1751,6 +1751,12 @@ mod tests {
             .collect()
     }
 
+    /// Mean cosine over 24 seeds of 2-pair estimates: the comparisons below.
+    fn mean_cosine(estimator: Estimator, shrinkage: Shrinkage) -> f64 {
+        let cosines = estimate_cosines(2, estimator, shrinkage, 0..24);
+        cosines.iter().sum::<f64>() / cosines.len() as f64
+    }
+
     /// The finite-difference estimate points the same way as the gradient measured coordinate
     /// by coordinate, with either estimator (issue #4).
     #[test]
@@ -1775,19 +1781,8 @@ mod tests {
     /// fresh directions give about sqrt(8/12) = 0.82.
     #[test]
     fn per_example_directions_estimate_the_mean_gradient_better() {
-        let mean = |v: Vec<f64>| v.iter().sum::<f64>() / v.len() as f64;
-        let shared = mean(estimate_cosines(
-            2,
-            Estimator::Shared,
-            Shrinkage::None,
-            0..24,
-        ));
-        let per_example = mean(estimate_cosines(
-            2,
-            Estimator::PerExample,
-            Shrinkage::None,
-            0..24,
-        ));
+        let shared = mean_cosine(Estimator::Shared, Shrinkage::None);
+        let per_example = mean_cosine(Estimator::PerExample, Shrinkage::None);
         assert!(
             per_example > shared + 0.15,
             "per-example cosine {per_example:.3} is not clearly above shared {shared:.3}"
@@ -1799,19 +1794,8 @@ mod tests {
     /// projections. Measured on MiniLM (benches/compare): cosine 0.69 against 0.56 for 64 pairs.
     #[test]
     fn one_sided_differences_estimate_better_for_the_same_rows() {
-        let mean = |v: Vec<f64>| v.iter().sum::<f64>() / v.len() as f64;
-        let per_example = mean(estimate_cosines(
-            2,
-            Estimator::PerExample,
-            Shrinkage::None,
-            0..24,
-        ));
-        let one_sided = mean(estimate_cosines(
-            2,
-            Estimator::OneSided,
-            Shrinkage::None,
-            0..24,
-        ));
+        let per_example = mean_cosine(Estimator::PerExample, Shrinkage::None);
+        let one_sided = mean_cosine(Estimator::OneSided, Shrinkage::None);
         assert!(
             one_sided > per_example + 0.03,
             "one-sided cosine {one_sided:.3} is not above per-example {per_example:.3}"
@@ -1823,19 +1807,8 @@ mod tests {
     /// the estimate clearly closer to the measured gradient.
     #[test]
     fn shrinking_toward_the_positions_mean_helps_when_positions_agree() {
-        let mean = |v: Vec<f64>| v.iter().sum::<f64>() / v.len() as f64;
-        let raw = mean(estimate_cosines(
-            2,
-            Estimator::OneSided,
-            Shrinkage::None,
-            0..24,
-        ));
-        let shrunk = mean(estimate_cosines(
-            2,
-            Estimator::OneSided,
-            Shrinkage::Positions,
-            0..24,
-        ));
+        let raw = mean_cosine(Estimator::OneSided, Shrinkage::None);
+        let shrunk = mean_cosine(Estimator::OneSided, Shrinkage::Positions);
         assert!(
             shrunk > raw + 0.05,
             "shrunk cosine {shrunk:.3} is not clearly above the raw estimate's {raw:.3}"

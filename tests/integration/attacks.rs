@@ -245,7 +245,8 @@ fn recipe_flags_override_and_unknown_keys_fail() {
 
 /// Issue 14: a trigger search killed (-9) mid-way goes on with `--resume` from its last
 /// checkpoint and ends byte-identical to a search never stopped: results, loss curve, and the
-/// gradient trace (timings aside). `--resume` refuses another search's checkpoint, and a
+/// gradient trace (timings aside), so every piece of state is restored, the previous estimate
+/// the default shrinkage leans on included. `--resume` refuses another search's checkpoint, and a
 /// finished search leaves no checkpoint behind.
 #[test]
 fn a_killed_trigger_search_resumes_byte_identical() {
