@@ -724,26 +724,10 @@ impl AttackSpec {
                 "init",
                 c.init.as_ref().map_or("the*".into(), |w| w.join(" ")),
             ),
-            ("position", format!("{:?}", c.position).to_lowercase()),
+            ("position", value_name(&c.position)),
             ("directions", c.directions.to_string()),
-            (
-                "estimator",
-                match c.estimator {
-                    Estimator::PerExample => "per-example",
-                    Estimator::Shared => "shared",
-                    Estimator::OneSided => "one-sided",
-                }
-                .to_string(),
-            ),
-            (
-                "shrinkage",
-                match c.shrinkage {
-                    Shrinkage::None => "none",
-                    Shrinkage::Positions => "positions",
-                    Shrinkage::History => "history",
-                }
-                .to_string(),
-            ),
+            ("estimator", value_name(&c.estimator)),
+            ("shrinkage", value_name(&c.shrinkage)),
             ("sigma", c.sigma.to_string()),
             ("candidates", c.candidates.to_string()),
             ("beam", c.beam.to_string()),
@@ -758,7 +742,7 @@ impl AttackSpec {
                 "budget_seconds",
                 c.max_seconds.map_or("none".into(), |q| q.to_string()),
             ),
-            ("proposals", format!("{:?}", c.proposals).to_lowercase()),
+            ("proposals", value_name(&c.proposals)),
             ("allow_subwords", c.allow_subwords.to_string()),
             ("random_baselines", settings.random_baselines.to_string()),
             ("min_search_tokens", settings.min_search_tokens.to_string()),

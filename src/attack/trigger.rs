@@ -151,7 +151,7 @@ pub enum Estimator {
 /// (for more than two dimensions outside the subspace), and by how much depends on how far
 /// the estimate lies from the subspace compared with its noise: near, it is pulled in; far, it
 /// is left alone. Two subspaces carry information on MiniLM (measured with exact gradients,
-/// benches/compare): the trigger's positions' gradients share a component (cosine 0.2-0.96
+/// benches/compare): the trigger's positions' gradients share a component (cosine 0.17-0.96
 /// between positions), and consecutive iterations' gradients share one too (0.3-0.8, summed
 /// over positions), though the trigger and batch change. The shrunk estimate is no longer
 /// unbiased, but what HotFlip needs is the ranking of `e_w . g`, and the error that ranks
@@ -578,7 +578,7 @@ impl TriggerSearch<'_> {
                 rng,
             )?
         } else {
-            self.two_sided_gradient(&base, batch, len, sigma, rng)?
+            two_sided_gradient(embedded, &self.config, &base, batch, len, sigma, rng)?
         };
         let previous = match self.config.shrinkage {
             Shrinkage::None => return Ok((grad, None)),
@@ -588,81 +588,6 @@ impl TriggerSearch<'_> {
         let noise = split.iter().map(|x| x * x).sum::<f64>() / split.len().max(1) as f64;
         let (shrunk, kept) = shrink(&grad, len, h, noise, previous);
         Ok((shrunk, Some(kept)))
-    }
-
-    /// [`Estimator::PerExample`] and [`Estimator::Shared`]: antithetic pairs, with the
-    /// difference of the estimates from even and odd pairs (for [`shrink`]).
-    fn two_sided_gradient(
-        &mut self,
-        base: &[(Vec<u32>, usize, Vec<f32>)],
-        batch: &[SearchExample],
-        len: usize,
-        sigma: f32,
-        rng: &mut ChaCha8Rng,
-    ) -> Result<(Vec<f32>, Vec<f64>), EmbedError> {
-        let Some(embedded) = self.embedded.as_deref_mut() else {
-            return Err(EmbedError::Unavailable);
-        };
-        let h = embedded.hidden();
-        let n = batch.len();
-        // One direction per (pair, example) row block: shared across the batch, or fresh for
-        // every example. Drawn pair by pair, example by example, from the search's stream.
-        let per_example = self.config.estimator == Estimator::PerExample;
-        let directions: Vec<Vec<f32>> = (0..self.config.directions)
-            .flat_map(|_| {
-                let draws = if per_example { n } else { 1 };
-                (0..draws)
-                    .map(|_| gaussian(rng, len * h))
-                    .collect::<Vec<_>>()
-            })
-            .collect();
-        let direction = |pair: usize, example: usize| {
-            if per_example {
-                &directions[pair * n + example]
-            } else {
-                &directions[pair]
-            }
-        };
-        let mut rows = Vec::with_capacity(2 * self.config.directions * n);
-        for pair in 0..self.config.directions {
-            for sign in [1.0f32, -1.0] {
-                for (example, (ids, start, emb)) in base.iter().enumerate() {
-                    let u = direction(pair, example);
-                    rows.push(perturbed_row(ids, emb, start * h, sign * sigma, u));
-                }
-            }
-        }
-        let logits = embedded.logits(&rows)?;
-        let losses: Vec<f64> = logits
-            .chunks(n.max(1))
-            .flat_map(|chunk| {
-                chunk
-                    .iter()
-                    .zip(batch)
-                    .map(|(l, ex)| loss_of(l, ex.gold, self.config.target))
-            })
-            .collect();
-        let step = 2.0 * f64::from(sigma) * self.config.directions as f64;
-        let mut grad = vec![0f32; len * h];
-        let mut split = vec![0f64; len * h];
-        for pair in 0..self.config.directions {
-            let plus = &losses[(2 * pair) * n..(2 * pair + 1) * n];
-            let minus = &losses[(2 * pair + 1) * n..(2 * pair + 2) * n];
-            let half = if pair % 2 == 0 { 1.0 } else { -1.0 };
-            if per_example {
-                for example in 0..n {
-                    let scale = ((plus[example] - minus[example]) / (step * n as f64)) as f32;
-                    add_term(&mut grad, &mut split, half, scale, direction(pair, example));
-                }
-            } else {
-                // The mean loss's difference, summed in the same order as before, so that the
-                // shared estimator's estimates (and searches) are those of earlier versions.
-                let mean = |l: &[f64]| l.iter().sum::<f64>() / n as f64;
-                let scale = ((mean(plus) - mean(minus)) / step) as f32;
-                add_term(&mut grad, &mut split, half, scale, direction(pair, 0));
-            }
-        }
-        Ok((grad, split))
     }
 
     /// HotFlip: for each position, the `k` allowed tokens with the smallest `(e_w - e_cur) . g`.
@@ -918,10 +843,11 @@ impl TriggerSearch<'_> {
                             "shrunk": shrunk,
                         }));
                     }
+                    let candidates = self.hotflip_candidates(&trigger, &grad, allowed);
                     if self.config.shrinkage == Shrinkage::History {
-                        previous = Some(grad.clone());
+                        previous = Some(grad);
                     }
-                    self.hotflip_candidates(&trigger, &grad, allowed)
+                    candidates
                 }
                 _ => self.random_candidates(&trigger, allowed, rng),
             };
@@ -1446,6 +1372,79 @@ fn perturbed_row(
     }
 }
 
+/// [`Estimator::PerExample`] and [`Estimator::Shared`]: antithetic pairs, with the
+/// difference of the estimates from even and odd pairs (for [`shrink`]).
+fn two_sided_gradient(
+    embedded: &mut EmbeddingModel,
+    config: &TriggerConfig,
+    base: &[(Vec<u32>, usize, Vec<f32>)],
+    batch: &[SearchExample],
+    len: usize,
+    sigma: f32,
+    rng: &mut ChaCha8Rng,
+) -> Result<(Vec<f32>, Vec<f64>), EmbedError> {
+    let h = embedded.hidden();
+    let n = batch.len();
+    // One direction per (pair, example) row block: shared across the batch, or fresh for
+    // every example. Drawn pair by pair, example by example, from the search's stream.
+    let per_example = config.estimator == Estimator::PerExample;
+    let directions: Vec<Vec<f32>> = (0..config.directions)
+        .flat_map(|_| {
+            let draws = if per_example { n } else { 1 };
+            (0..draws)
+                .map(|_| gaussian(rng, len * h))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let direction = |pair: usize, example: usize| {
+        if per_example {
+            &directions[pair * n + example]
+        } else {
+            &directions[pair]
+        }
+    };
+    let mut rows = Vec::with_capacity(2 * config.directions * n);
+    for pair in 0..config.directions {
+        for sign in [1.0f32, -1.0] {
+            for (example, (ids, start, emb)) in base.iter().enumerate() {
+                let u = direction(pair, example);
+                rows.push(perturbed_row(ids, emb, start * h, sign * sigma, u));
+            }
+        }
+    }
+    let logits = embedded.logits(&rows)?;
+    let losses: Vec<f64> = logits
+        .chunks(n.max(1))
+        .flat_map(|chunk| {
+            chunk
+                .iter()
+                .zip(batch)
+                .map(|(l, ex)| loss_of(l, ex.gold, config.target))
+        })
+        .collect();
+    let step = 2.0 * f64::from(sigma) * config.directions as f64;
+    let mut grad = vec![0f32; len * h];
+    let mut split = vec![0f64; len * h];
+    for pair in 0..config.directions {
+        let plus = &losses[(2 * pair) * n..(2 * pair + 1) * n];
+        let minus = &losses[(2 * pair + 1) * n..(2 * pair + 2) * n];
+        let half = if pair % 2 == 0 { 1.0 } else { -1.0 };
+        if per_example {
+            for example in 0..n {
+                let scale = ((plus[example] - minus[example]) / (step * n as f64)) as f32;
+                add_term(&mut grad, &mut split, half, scale, direction(pair, example));
+            }
+        } else {
+            // The mean loss's difference, summed in the same order as before, so that the
+            // shared estimator's estimates (and searches) are those of earlier versions.
+            let mean = |l: &[f64]| l.iter().sum::<f64>() / n as f64;
+            let scale = ((mean(plus) - mean(minus)) / step) as f32;
+            add_term(&mut grad, &mut split, half, scale, direction(pair, 0));
+        }
+    }
+    Ok((grad, split))
+}
+
 /// [`Estimator::OneSided`]: `directions` one-sided differences per example (`trigger_len`
 /// positions of the rows in `base` perturbed), each against the mean of the example's other
 /// perturbed losses, averaged over directions and examples. Directions are drawn direction by
@@ -1847,6 +1846,15 @@ mod tests {
         (raw / draws as f64, shrunk / draws as f64)
     }
 
+    /// A `len x h` gradient whose positions share one Gaussian vector, each coordinate off it by
+    /// `spread` times a standard normal draw.
+    fn sharing_positions(rng: &mut ChaCha8Rng, len: usize, h: usize, spread: f32) -> Vec<f32> {
+        let common = gaussian(rng, h);
+        (0..len * h)
+            .map(|k| common[k % h] + spread * gaussian(rng, 1)[0])
+            .collect()
+    }
+
     /// James–Stein: shrinking toward the positions' mean lowers the squared error a lot when
     /// the positions' gradients share most of themselves, and costs nothing worth the name
     /// when they share nothing.
@@ -1854,10 +1862,7 @@ mod tests {
     fn shrinkage_lowers_the_error_and_never_costs_much() {
         let (len, h) = (3, 64);
         let mut rng = ChaCha8Rng::seed_from_u64(4);
-        let common = gaussian(&mut rng, h);
-        let shared: Vec<f32> = (0..len * h)
-            .map(|k| common[k % h] + 0.2 * gaussian(&mut rng, 1)[0])
-            .collect();
+        let shared = sharing_positions(&mut rng, len, h, 0.2);
         let (raw, shrunk) = shrink_errors(&shared, len, 1.0, None, 200);
         assert!(
             shrunk < 0.6 * raw,
@@ -1877,10 +1882,7 @@ mod tests {
     fn the_previous_estimate_helps_when_it_agrees() {
         let (len, h) = (3, 64);
         let mut rng = ChaCha8Rng::seed_from_u64(6);
-        let common = gaussian(&mut rng, h);
-        let truth: Vec<f32> = (0..len * h)
-            .map(|k| common[k % h] + 0.3 * gaussian(&mut rng, 1)[0])
-            .collect();
+        let truth = sharing_positions(&mut rng, len, h, 0.3);
         let (_, positions) = shrink_errors(&truth, len, 1.0, None, 200);
         let agreeing: Vec<f32> = truth
             .iter()
