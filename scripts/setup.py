@@ -129,8 +129,10 @@ SENTIMENT_WORDS = ROOT / "corpora" / "sentiment-words.txt"
 #   VADER (Hutto & Gilbert 2014; vaderSentiment, MIT): vader_lexicon.txt, every rated token
 #   AFINN-en-165 (Nielsen 2011; afinn, data under ODbL 1.0): every word
 #   Pattern's en-sentiment.xml (De Smedt & Daelemans 2012; in textblob, MIT): polarity != 0
-# The list is built here and never committed; robust only reads it to keep those words out of
-# universal triggers (Wallace et al. 2019 excluded sentiment words the same way).
+# robust keeps those words out of universal triggers (Wallace et al. 2019 excluded sentiment words
+# the same way). The list is committed and compiled into the binary, so an installed robust needs
+# no setup; this rebuilds it byte for byte when it is missing (delete it and run setup to check:
+# `git diff` then shows any change). See corpora/sentiment-words.README.md for the licences.
 AFINN = ("afinn==0.1", "cf2f728ccc6f2974f2f27e2110e4c05a0133a2f14a40387c463a8c9fdd4ab61b")
 TEXTBLOB = ("textblob==0.20.1", "f957699169a3e7b9a03a504883111b7b6973679496b9af959db2f74ee2449977")
 

@@ -15,6 +15,7 @@ pub mod onnx;
 pub mod perturb;
 pub mod prop;
 pub mod report;
+pub mod resource;
 pub mod score;
 pub mod shard;
 pub mod suite;

@@ -13,6 +13,14 @@ fn main() -> ExitCode {
     // error path removes them.
     // SAFETY: setting a signal's disposition to SIG_IGN before any thread starts.
     unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
+    // The runtime's telemetry client writes under HOME unless this is set before the library
+    // loads (see `TELEMETRY_VARIABLE`); a user's own setting is left alone.
+    let telemetry = robust::model::runtime::TELEMETRY_VARIABLE;
+    if std::env::var_os(telemetry).is_none() {
+        // SAFETY: no thread of this process exists yet, so nothing reads the environment
+        // concurrently.
+        unsafe { std::env::set_var(telemetry, "1") };
+    }
     robust::model::runtime::tune_malloc();
     let args = cli::Cli::parse();
     cli::init_logging(&args.global);

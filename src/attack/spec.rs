@@ -17,6 +17,7 @@ use crate::perturb::Perturber;
 use crate::perturb::entity_swap::{EntitySwap, NameLexicon, SwapTarget};
 use crate::perturb::negation::{Negation, NegationMode};
 use crate::perturb::shuffle::{Shuffle, ShuffleMode};
+use crate::resource::{self, Resource};
 use crate::score::Expectation;
 
 /// The default name lexicon, shipped in `corpora/`.
@@ -504,16 +505,23 @@ impl AttackSpec {
                 Some(Box::new(Negation { mode }))
             }
             AttackKind::EntitySwap => {
-                let names = self
-                    .names
-                    .clone()
-                    .unwrap_or_else(|| PathBuf::from(DEFAULT_NAMES));
-                let lexicon = NameLexicon::from_path(&names).map_err(|e| RecipeError::Lexicon {
-                    path: names.clone(),
-                    source: Box::new(e),
-                })?;
+                let names =
+                    resource::find(Resource::Names, self.names.as_deref()).map_err(|e| {
+                        RecipeError::Lexicon {
+                            path: self.names.clone().unwrap_or_else(|| DEFAULT_NAMES.into()),
+                            source: Box::new(e),
+                        }
+                    })?;
+                let unreadable =
+                    |e: Box<dyn std::error::Error + Send + Sync>| RecipeError::Lexicon {
+                        path: names.path.clone(),
+                        source: e,
+                    };
+                let text = names.text().map_err(|e| unreadable(Box::new(e)))?;
+                let lexicon = NameLexicon::parse(&names.path.display().to_string(), text)
+                    .map_err(|e| unreadable(Box::new(e)))?;
                 let target = self.swap.unwrap_or(SwapTarget::OtherGender);
-                parameters.insert("names".to_string(), names.display().to_string());
+                parameters.insert("names".to_string(), names.path.display().to_string());
                 parameters.insert("swap".to_string(), value_name(&target));
                 parameters.insert("samples".to_string(), samples.to_string());
                 let lexicon = Arc::new(lexicon);
@@ -560,19 +568,21 @@ impl AttackSpec {
         target: SwapTarget,
         samples: usize,
     ) -> Result<Option<SpanNameSwap>, RecipeError> {
-        // Sentence attacks never need the frequency table: without an explicit path, a missing
-        // default just means no span swap (the coreference command then says what is missing).
-        let path = match &self.name_frequency {
-            Some(p) => p.clone(),
-            None if Path::new(DEFAULT_NAME_FREQUENCY).is_file() => {
-                PathBuf::from(DEFAULT_NAME_FREQUENCY)
-            }
-            None => return Ok(None),
+        let found = resource::find(Resource::NameFrequency, self.name_frequency.as_deref())
+            .map_err(|e| RecipeError::Lexicon {
+                path: self
+                    .name_frequency
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_NAME_FREQUENCY.into()),
+                source: Box::new(e),
+            })?;
+        let unreadable = |e: Box<dyn std::error::Error + Send + Sync>| RecipeError::Lexicon {
+            path: found.path.clone(),
+            source: e,
         };
-        let frequency = NameFrequency::from_path(&path).map_err(|e| RecipeError::Lexicon {
-            path: path.clone(),
-            source: Box::new(e),
-        })?;
+        let text = found.text().map_err(|e| unreadable(Box::new(e)))?;
+        let frequency =
+            NameFrequency::parse(&found.path, text).map_err(|e| unreadable(Box::new(e)))?;
         Ok(Some(SpanNameSwap {
             lexicon: lexicon.clone(),
             frequency: Arc::new(frequency),
@@ -757,7 +767,7 @@ impl AttackSpec {
     }
 }
 
-/// The default exclusion list for sentiment models, written by `scripts/setup`.
+/// The default exclusion list for sentiment models (compiled in; see [`crate::resource`]).
 pub const DEFAULT_EXCLUDE: &str = "corpora/sentiment-words.txt";
 
 /// A list of words a trigger may not contain.
@@ -781,7 +791,12 @@ impl ExclusionList {
             path: path.to_path_buf(),
             source,
         })?;
-        let text = String::from_utf8(bytes.clone()).map_err(|e| RecipeError::Parse {
+        Self::from_bytes(path, &bytes)
+    }
+
+    /// A word list from its bytes; `path` is what it is recorded and named in errors as.
+    pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Self, RecipeError> {
+        let text = std::str::from_utf8(bytes).map_err(|e| RecipeError::Parse {
             path: path.to_path_buf(),
             message: format!("not valid UTF-8 ({e})"),
         })?;
@@ -793,7 +808,7 @@ impl ExclusionList {
             .collect();
         Ok(Self {
             path: path.to_path_buf(),
-            sha256: crate::hash::sha256_bytes(&bytes),
+            sha256: crate::hash::sha256_bytes(bytes),
             size: words.len(),
             words,
         })

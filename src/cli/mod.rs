@@ -6,6 +6,7 @@ mod eval;
 mod predict;
 mod progress;
 mod report;
+mod resources;
 
 use std::path::PathBuf;
 
@@ -125,6 +126,10 @@ pub enum Command {
     /// runs one part of it, and `robust report merge` joins the parts.
     #[command(args_conflicts_with_subcommands = true)]
     Report(report::ReportArgs),
+    /// List the resources robust reads without being told (name lexicon, name frequencies,
+    /// sentiment-word list, ONNX Runtime library): where each was found, in lookup order, and
+    /// its sha256.
+    Resources(resources::ResourcesArgs),
 }
 
 /// Run the command; the exit code is 0 unless a command has a verdict to report (`report
@@ -136,6 +141,7 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Eval(args) => eval::run(&cli.global, args).map(ok),
         Command::Attack(args) => attack::run(&cli.global, *args).map(ok),
         Command::Report(args) => report::run(&cli.global, args),
+        Command::Resources(args) => resources::run(&cli.global, args).map(ok),
     }
 }
 

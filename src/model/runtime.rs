@@ -14,8 +14,8 @@ use ort::environment::Environment;
 /// Where the project's setup script puts its copy of the library, relative to the repository.
 pub(crate) const SETUP_DIR: &str = ".ort";
 const LIB_NAME: &str = "libonnxruntime.so";
-const HOW_TO_GET: &str = "run `./scripts/setup` in the robust repository (it unpacks the library from the \
-     PyPI onnxruntime wheel), or `pip install onnxruntime`, or pass --ort-lib PATH / set ORT_DYLIB_PATH";
+const HOW_TO_GET: &str = "`pip install onnxruntime` (robust looks in python3's site-packages), or pass \
+     --ort-lib PATH / set ORT_DYLIB_PATH, or run `./scripts/setup` in a robust checkout";
 
 /// Why the ONNX Runtime library could not be found or loaded.
 #[derive(Debug, thiserror::Error)]
@@ -69,8 +69,8 @@ impl Origin {
 }
 
 /// Resolve the library: `--ort-lib`, then `ORT_DYLIB_PATH`, then the setup script's copy
-/// (`.ort/` in the working directory or in the repository this binary was built from), then
-/// the `capi/` folder of a pip-installed `onnxruntime`.
+/// (`.ort/` in the working directory or above the executable), then the `capi/` folder of a
+/// pip-installed `onnxruntime`.
 pub(crate) fn resolve_library(flag: Option<&Path>) -> Result<(PathBuf, Origin), RuntimeError> {
     if let Some(path) = flag {
         return existing(path.to_path_buf(), Origin::Flag);
@@ -78,11 +78,7 @@ pub(crate) fn resolve_library(flag: Option<&Path>) -> Result<(PathBuf, Origin), 
     if let Some(path) = std::env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty()) {
         return existing(PathBuf::from(path), Origin::EnvVar);
     }
-    let setup_dirs = [
-        PathBuf::from(SETUP_DIR),
-        Path::new(env!("CARGO_MANIFEST_DIR")).join(SETUP_DIR),
-    ];
-    for dir in setup_dirs {
+    for dir in setup_dirs() {
         let candidate = dir.join(LIB_NAME);
         if candidate.is_file() {
             return Ok((candidate, Origin::Setup));
@@ -94,6 +90,24 @@ pub(crate) fn resolve_library(flag: Option<&Path>) -> Result<(PathBuf, Origin), 
         }
     }
     Err(RuntimeError::NotFound)
+}
+
+/// `.ort/` in the working directory, then in each folder above the running executable: a
+/// binary built in a checkout (`target/release/robust`) finds the checkout's copy from
+/// anywhere, and an installed one finds none and goes on to a pip-installed package. Not the
+/// folder the binary was built in, which on a user's machine means nothing.
+fn setup_dirs() -> Vec<PathBuf> {
+    let mut dirs = vec![PathBuf::from(SETUP_DIR)];
+    if let Ok(exe) = std::env::current_exe() {
+        dirs.extend(exe.ancestors().skip(1).map(|d| d.join(SETUP_DIR)));
+    }
+    dirs
+}
+
+/// Where the library would be loaded from, and how it was found (`robust resources` shows
+/// it), without loading it.
+pub fn locate_library(flag: Option<&Path>) -> Result<(PathBuf, &'static str), RuntimeError> {
+    resolve_library(flag).map(|(path, origin)| (path, origin.describe()))
 }
 
 fn existing(path: PathBuf, origin: Origin) -> Result<(PathBuf, Origin), RuntimeError> {
@@ -155,23 +169,25 @@ fn python_site_dirs() -> Vec<PathBuf> {
 
 static ENVIRONMENT: OnceLock<(Environment, PathBuf)> = OnceLock::new();
 
+/// The variable that stops the telemetry client of Microsoft's builds before it starts.
+///
+/// Those builds start the client when the environment is created and it writes
+/// `~/.cache/Microsoft/DeveloperTools/.onnxruntime/` even when events are then disabled through
+/// the API. The library does not set the variable itself: changing the environment while
+/// other threads may read it is unsound, and a library cannot know the caller's threads. The
+/// `robust` binary sets it first thing in `main` (unless the user set it); a program that uses
+/// the library and wants nothing written under `HOME` sets `ORT_DISABLE_TELEMETRY=1` itself,
+/// before it starts threads.
+pub const TELEMETRY_VARIABLE: &str = "ORT_DISABLE_TELEMETRY";
+
 /// Load the library once per process and return the shared environment. Later calls reuse it,
-/// whatever path they name: ONNX Runtime cannot be loaded twice into one process.
+/// whatever path they name: ONNX Runtime cannot be loaded twice into one process. See
+/// [`TELEMETRY_VARIABLE`] for what a caller sets first.
 pub(crate) fn environment(flag: Option<&Path>) -> Result<&'static Environment, RuntimeError> {
     if let Some((env, _)) = ENVIRONMENT.get() {
         return Ok(env);
     }
     let (path, origin) = resolve_library(flag)?;
-    // Microsoft's builds start a telemetry client when the environment is created, which
-    // writes ~/.cache/Microsoft/DeveloperTools/.onnxruntime/ even when events are disabled
-    // through the API afterwards; this variable stops it before it starts. A user's own
-    // setting is left alone.
-    if std::env::var_os("ORT_DISABLE_TELEMETRY").is_none() {
-        // SAFETY: set once, before the runtime library is loaded and before robust starts
-        // any thread of its own; nothing else in the process reads or writes the environment
-        // concurrently at this point.
-        unsafe { std::env::set_var("ORT_DISABLE_TELEMETRY", "1") };
-    }
     tracing::debug!(path = %path.display(), origin = origin.describe(), "loading onnx runtime");
     let builder = ort::init_from(&path).map_err(|e| RuntimeError::Load {
         path: path.clone(),

@@ -97,11 +97,30 @@ fn check_in_chromium(test: &str, html: &Path, sections: usize) {
     );
     let dom = stdout(&out);
     assert_eq!(
-        dom.matches("<section class=\"job\">").count(),
+        dom.matches("<section class=\"job\" ").count(),
         sections,
         "every attack has a section"
     );
-    for section in dom.split("<section class=\"job\">").skip(1) {
+    // #32: the first screen is the overview, a row per attack linking to its section.
+    let overview = dom
+        .find("<section class=\"overview\">")
+        .expect("an overview section");
+    assert!(
+        overview < dom.find("<section class=\"job\" ").unwrap_or(usize::MAX),
+        "the overview comes before the attacks"
+    );
+    assert_eq!(
+        dom.matches("<a href=\"#job-").count(),
+        sections,
+        "an overview row per attack"
+    );
+    for i in 1..=sections {
+        assert!(
+            dom.contains(&format!("id=\"job-{i}\"")),
+            "job-{i} is a link target"
+        );
+    }
+    for section in dom.split("<section class=\"job\" ").skip(1) {
         assert!(section.contains("<svg"), "a chart in every section");
         // A trigger's random baseline is a control, not an attack: its section has no
         // failure examples of its own.
@@ -351,7 +370,7 @@ fn every_kind_runs_in_a_suite_and_resumes_after_a_kill_during_the_trigger() {
     }
     let html = text(&run_a.join("report.html"));
     assert_eq!(
-        html.matches("<section class=\"job\">").count(),
+        html.matches("<section class=\"job\" ").count(),
         7,
         "a section per attack"
     );

@@ -206,22 +206,29 @@ pub fn plan(spec: &AttackSpec, origin: &str) -> Result<Plan, EngineError> {
 
 /// The word lists a trigger search keeps out of its triggers: those the spec names, `none`
 /// for none, or by default, for a model whose labels include positive and negative, the
-/// sentiment-word list `scripts/setup` builds (Wallace et al. kept sentiment words out of
+/// sentiment-word list shipped with robust (Wallace et al. kept sentiment words out of
 /// their SST-2 triggers, since a trigger that says "awful" is not fooling anyone).
 pub(super) fn resolve_exclusions(
     spec: &AttackSpec,
     attack: &mut ResolvedAttack,
 ) -> Result<(), EngineError> {
     use crate::attack::spec::{DEFAULT_EXCLUDE, ExclusionList};
+    use crate::resource::{Resource, find};
     let Some(settings) = attack.trigger.as_mut() else {
         return Ok(());
     };
     if settings.given.is_some() {
         return Ok(());
     }
-    let paths: Vec<PathBuf> = match &spec.exclude {
+    let read = |paths: &[PathBuf]| -> Result<Vec<ExclusionList>, EngineError> {
+        Ok(paths
+            .iter()
+            .map(|p| ExclusionList::read(p))
+            .collect::<Result<_, _>>()?)
+    };
+    settings.exclude = match &spec.exclude {
         Some(list) if list.iter().all(|p| p.as_os_str() == "none") => Vec::new(),
-        Some(list) => list.clone(),
+        Some(list) => read(list)?,
         None => {
             let info = crate::model::ModelInfo::read(&attack.model).map_err(|source| {
                 EngineError::Model {
@@ -231,33 +238,21 @@ pub(super) fn resolve_exclusions(
             })?;
             let has = |l: &str| info.labels.iter().any(|x| x.eq_ignore_ascii_case(l));
             if has("positive") && has("negative") {
-                // In the working directory, else in the repository robust was built from
-                // (as for the runtime library in .ort/), so suites run from anywhere.
-                let default = [
-                    PathBuf::from(DEFAULT_EXCLUDE),
-                    Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_EXCLUDE),
-                ]
-                .into_iter()
-                .find(|p| p.is_file());
-                let Some(default) = default else {
-                    return Err(EngineError::Input {
-                        path: PathBuf::from(DEFAULT_EXCLUDE),
-                        problem: "not found: the default sentiment-word exclusion list for \
-                                  trigger searches on sentiment models (run ./scripts/setup, or \
-                                  set exclude = [\"none\"] / --exclude none to search without it)"
-                            .into(),
-                    });
-                };
-                vec![default]
+                // The shipped list, or a copy in the resource folders in front of it.
+                let found = find(Resource::SentimentWords, None).map_err(|e| EngineError::Input {
+                    path: PathBuf::from(DEFAULT_EXCLUDE),
+                    problem: format!(
+                        "{e}: the default sentiment-word exclusion list for trigger searches on \
+                         sentiment models (remove it, or set exclude = [\"none\"] / --exclude \
+                         none to search without it)"
+                    ),
+                })?;
+                vec![ExclusionList::from_bytes(&found.path, &found.bytes)?]
             } else {
                 Vec::new()
             }
         }
     };
-    settings.exclude = paths
-        .iter()
-        .map(|p| ExclusionList::read(p))
-        .collect::<Result<_, _>>()?;
     let described = if settings.exclude.is_empty() {
         "none".to_string()
     } else {

@@ -11,7 +11,10 @@
 use std::fmt::Write;
 
 use super::escape;
-use super::view::{Banner, Bar, FailureRow, Failures, Job, MetricRow, Page, TrendPoint, Word};
+use super::view::{
+    Banner, Bar, FailureRow, Failures, Job, MetricRow, OverviewRow, Page, TrendPoint, Word,
+    job_anchor,
+};
 use crate::report::history::Verdict;
 use crate::score::stats::Rate;
 
@@ -38,8 +41,9 @@ pub(super) fn page(page: &Page) -> String {
     }
     html.push_str("</dl></header>\n<main>\n");
     html.push_str(&banner(&page.banner));
-    for job in &page.jobs {
-        html.push_str(&job_section(job));
+    html.push_str(&overview(&page.overview));
+    for (i, job) in page.jobs.iter().enumerate() {
+        html.push_str(&job_section(job, &job_anchor(i)));
     }
     html.push_str(
         "</main><footer>Bars: share k/n with its 95% Wilson interval (whisker). \
@@ -90,6 +94,66 @@ fn banner(banner: &Banner) -> String {
     s
 }
 
+/// The first screen: every job's headline rate with its interval, its gates and its change
+/// since the previous run, one row each, linking to the job's section.
+fn overview(rows: &[OverviewRow]) -> String {
+    let mut s = String::from(
+        "<section class=\"overview\"><h2>Overview</h2><table><tr><th>attack</th>\
+         <th>model · corpus</th><th>headline</th><th>rate</th><th>95% CI</th><th>gates</th>\
+         <th>since previous run</th></tr>",
+    );
+    for r in rows {
+        let (rate, interval) = match r.rate {
+            Some(rate) if rate.n > 0 => (
+                format!("{:.1}% ({}/{})", 100.0 * rate.value, rate.k, rate.n),
+                format!("{:.1}–{:.1}%", 100.0 * rate.ci_low, 100.0 * rate.ci_high),
+            ),
+            Some(rate) => (format!("– (0/{})", rate.n), "–".into()),
+            None => ("–".into(), "–".into()),
+        };
+        let gates = match r.gates {
+            (_, 0) => "<td class=\"muted\">none</td>".to_string(),
+            (passed, total) if passed == total => {
+                format!("<td><span class=\"gate pass\">{passed}/{total} pass</span></td>")
+            }
+            (passed, total) => format!(
+                "<td><span class=\"gate fail\">{} of {total} failed</span></td>",
+                total - passed
+            ),
+        };
+        let change = match r.change {
+            None => "<td class=\"muted\">first run</td>".to_string(),
+            Some((previous, verdict)) => {
+                let (class, word) = match verdict {
+                    Verdict::Regressed => ("worse", "worse"),
+                    Verdict::Improved => ("better", "better"),
+                    Verdict::Same => ("", "no significant change"),
+                    Verdict::NotTested => ("", "not tested"),
+                };
+                format!(
+                    "<td class=\"{class}\">{} → {} · {word}</td>",
+                    pct(previous),
+                    pct(r.rate)
+                )
+            }
+        };
+        let _ = write!(
+            s,
+            "<tr><td><a href=\"#{}\">{}</a> <span class=\"muted\">{}</span></td>\
+             <td>{} · {}</td><td>{}{}</td><td>{rate}</td><td>{interval}</td>{gates}{change}</tr>",
+            r.anchor,
+            escape(r.attack),
+            escape(r.kind),
+            escape(r.model),
+            escape(r.corpus),
+            escape(&r.metric.replace('_', " ")),
+            if r.bad_high { " ↓" } else { "" },
+        );
+    }
+    s.push_str("</table></section>\n");
+    s
+}
+
 fn pct(r: Option<Rate>) -> String {
     match r {
         Some(r) if r.n > 0 => format!("{:.1}% ({}/{})", 100.0 * r.value, r.k, r.n),
@@ -97,9 +161,9 @@ fn pct(r: Option<Rate>) -> String {
     }
 }
 
-fn job_section(job: &Job) -> String {
+fn job_section(job: &Job, anchor: &str) -> String {
     let mut s = format!(
-        "<section class=\"job\"><h2>{}</h2><div class=\"sub\">{} · model {} · corpus {} · \
+        "<section class=\"job\" id=\"{anchor}\"><h2>{}</h2><div class=\"sub\">{} · model {} · corpus {} · \
          {} sentences, {} attacked",
         escape(job.attack),
         escape(job.kind),

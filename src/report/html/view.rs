@@ -57,6 +57,8 @@ pub(super) struct Page<'a> {
     pub(super) facts: &'a [(String, String)],
     /// The comparison with the previous run, or its absence.
     pub(super) banner: Banner<'a>,
+    /// The first screen: one row per job, in the jobs' order.
+    pub(super) overview: Vec<OverviewRow<'a>>,
     /// One per attack × model × corpus, in the order their rows first appear.
     pub(super) jobs: Vec<Job<'a>>,
 }
@@ -78,6 +80,31 @@ pub(super) enum Banner<'a> {
         /// Metrics significantly worse, in comparison order.
         regressed: Vec<&'a Comparison>,
     },
+}
+
+/// A job's line in the overview: its headline rate, its gates and its change since the
+/// previous run, so that a reader sees the whole run before any detail.
+pub(super) struct OverviewRow<'a> {
+    /// The job's section, which the row links to (`job-1`, `job-2`, ... in page order).
+    pub(super) anchor: String,
+    /// The attack's name from the suite.
+    pub(super) attack: &'a str,
+    /// The attack kind.
+    pub(super) kind: &'a str,
+    /// The model, as in `summary.csv`.
+    pub(super) model: &'a str,
+    /// The corpus, as in `summary.csv`.
+    pub(super) corpus: &'a str,
+    /// The headline metric's name.
+    pub(super) metric: &'static str,
+    /// The headline rate; `None` when the run has no such row.
+    pub(super) rate: Option<Rate>,
+    /// Whether a higher headline value is the bad direction.
+    pub(super) bad_high: bool,
+    /// Gates passed and gates judged.
+    pub(super) gates: (usize, usize),
+    /// The headline rate in the previous run and the comparison's verdict, when compared.
+    pub(super) change: Option<(Option<Rate>, Verdict)>,
 }
 
 /// One attack on one model and corpus.
@@ -225,7 +252,7 @@ impl<'a> Page<'a> {
                 order.push(k);
             }
         }
-        let jobs = order
+        let jobs: Vec<Job<'a>> = order
             .into_iter()
             .map(|key| {
                 let rows: Vec<&'a SummaryRow> =
@@ -237,14 +264,64 @@ impl<'a> Page<'a> {
                 Job::new(key, &rows, report.trend, &verdicts, extras)
             })
             .collect();
+        let comparisons = report.comparison.map_or(&[][..], |(_, c, _)| c);
+        let overview = jobs
+            .iter()
+            .enumerate()
+            .map(|(i, job)| OverviewRow::new(i, job, report.rows, comparisons))
+            .collect();
         Page {
             suite: report.suite,
             run_id: report.run_id,
             facts: report.facts,
             banner: Banner::new(report.comparison),
+            overview,
             jobs,
         }
     }
+}
+
+impl<'a> OverviewRow<'a> {
+    fn new(
+        index: usize,
+        job: &Job<'a>,
+        rows: &'a [SummaryRow],
+        comparisons: &'a [Comparison],
+    ) -> Self {
+        let key = (job.attack, job.model, job.corpus);
+        let headline_row = rows
+            .iter()
+            .find(|r| job_key(r) == key && r.group == "all" && r.metric == job.headline);
+        let change = comparisons
+            .iter()
+            .find(|c| {
+                let k = &c.key;
+                (k.attack.as_str(), k.model.as_str(), k.corpus.as_str()) == key
+                    && k.group == "all"
+                    && k.metric == job.headline
+            })
+            .map(|c| (c.previous, c.verdict));
+        OverviewRow {
+            anchor: job_anchor(index),
+            attack: job.attack,
+            kind: job.kind,
+            model: job.model,
+            corpus: job.corpus,
+            metric: job.headline,
+            rate: headline_row.and_then(|r| r.rate()),
+            bad_high: worse_direction(job.kind, job.headline) == Some(Worse::Higher),
+            gates: (
+                job.gates.iter().filter(|g| g.passed).count(),
+                job.gates.len(),
+            ),
+            change,
+        }
+    }
+}
+
+/// The id of the `index`-th job's section (0-based), which the overview links to.
+pub(super) fn job_anchor(index: usize) -> String {
+    format!("job-{}", index + 1)
 }
 
 impl<'a> Banner<'a> {
@@ -544,6 +621,59 @@ mod tests {
         assert!(page.jobs[0].failures.is_none(), "no extras for b");
         let examples = page.jobs[1].failures.as_ref().unwrap();
         assert_eq!((examples.wanted, examples.rows.len()), (2, 2));
+    }
+
+    #[test]
+    fn the_overview_has_each_jobs_headline_gates_and_change() {
+        let rows = vec![
+            row("neg", "negation", "all", "flip_rate", 5, 10),
+            row("neg", "negation", "all", "expected_direction_rate", 7, 10),
+            row("shuf", "shuffle", "g", "flip_rate", 9, 10),
+            row("shuf", "shuffle", "all", "flip_rate", 3, 10),
+        ];
+        let mut worse = comparison(&rows[3], Verdict::Regressed);
+        worse.previous = Some(Rate::new(1, 10));
+        let compared = [worse];
+        let mut gated = extras("shuf", 0, 0);
+        let outcome = |passed| GateOutcome {
+            gate: crate::suite::gate::Gate {
+                metric: "flip_rate".into(),
+                bound: crate::suite::gate::Bound::Max,
+                threshold: 0.5,
+                mode: crate::suite::gate::GateMode::Interval,
+            },
+            rate: Some(Rate::new(3, 10)),
+            passed,
+        };
+        gated.gates = vec![outcome(true), outcome(false)];
+        let jobs = [gated];
+        let page = Page::new(&report(&rows, &[], Some(("r0", &compared, 0.05)), &jobs));
+        let lines: Vec<(&str, &str, Option<u64>)> = page
+            .overview
+            .iter()
+            .map(|o| (o.attack, o.metric, o.rate.map(|r| r.k)))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                ("neg", "expected_direction_rate", Some(7)),
+                ("shuf", "flip_rate", Some(3))
+            ],
+            "one row per job in page order, the kind's headline from the `all` group"
+        );
+        let (neg, shuf) = (&page.overview[0], &page.overview[1]);
+        assert_eq!(
+            (neg.anchor.as_str(), shuf.anchor.as_str()),
+            ("job-1", "job-2")
+        );
+        assert_eq!((neg.gates, shuf.gates), ((0, 0), (1, 2)));
+        assert!(neg.change.is_none(), "no comparison of neg's headline");
+        let (previous, verdict) = shuf.change.unwrap();
+        assert_eq!(
+            (previous.map(|r| r.k), verdict),
+            (Some(1), Verdict::Regressed)
+        );
+        assert!(shuf.bad_high);
     }
 
     #[test]
