@@ -102,7 +102,7 @@ pub enum AttackKind {
 }
 
 /// Keys only a trigger *search* reads (not the evaluation of a given trigger).
-const TRIGGER_SEARCH_KEYS: &[&str] = &[
+pub const TRIGGER_SEARCH_KEYS: &[&str] = &[
     "search_corpus",
     "exclude",
     "init",
@@ -124,7 +124,7 @@ const TRIGGER_SEARCH_KEYS: &[&str] = &[
 ];
 
 /// Keys every kind reads.
-const GENERAL_KEYS: &[&str] = &[
+pub const GENERAL_KEYS: &[&str] = &[
     "name",
     "kind",
     "model",
@@ -293,7 +293,7 @@ attack_spec! {
         /// Negation direction [default: auto].
         #[arg(long, value_enum)]
         pub negation: Option<NegationMode>,
-        /// Name lexicon for entity swaps [default: corpora/names.tsv].
+        /// Name lexicon for entity swaps [default: the built-in corpora/names.tsv].
         #[arg(long, value_name = "FILE")]
         pub names: Option<PathBuf>,
         /// Which names replace a name [default: other-gender]. On coreference rows the gender is
@@ -310,7 +310,8 @@ attack_spec! {
         /// Cloze probe: words listed per template [default: 5].
         #[arg(long, value_name = "K")]
         pub top_k: Option<usize>,
-        /// Coreference rows: name-frequency table [default: corpora/name-frequency.tsv].
+        /// Coreference rows: name-frequency table [default: the built-in
+        /// corpora/name-frequency.tsv].
         #[arg(long, value_name = "FILE")]
         pub name_frequency: Option<PathBuf>,
         /// Trigger: push examples toward this label (name or index) [default: untargeted].
@@ -329,7 +330,7 @@ attack_spec! {
         /// Trigger: word lists (one word a line, `#` comments) kept out of the trigger, matched
         /// case-insensitively on whole words and on the word pieces that start them; repeat for
         /// several. `none` turns the default off [default for models with positive/negative
-        /// labels: corpora/sentiment-words.txt, built by scripts/setup].
+        /// labels: the built-in corpora/sentiment-words.txt; `robust resources` shows it].
         #[arg(long, value_name = "FILE", help_heading = "Trigger")]
         pub exclude: Option<Vec<PathBuf>>,
         /// Trigger: tokens in the trigger [default: 3].

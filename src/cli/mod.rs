@@ -47,8 +47,8 @@ pub struct GlobalArgs {
     /// Entries in the prediction cache (keyed by exact token ids); 0 turns it off.
     #[arg(long, global = true, default_value_t = 200_000)]
     pub cache_size: usize,
-    /// Path to libonnxruntime.so. Otherwise ORT_DYLIB_PATH, then ./.ort/ (scripts/setup), then a
-    /// pip-installed onnxruntime package.
+    /// Path to libonnxruntime.so. Otherwise ORT_DYLIB_PATH, then .ort/ (scripts/setup) in the
+    /// working directory or above the executable, then a pip-installed onnxruntime package.
     #[arg(long, global = true, value_name = "PATH")]
     pub ort_lib: Option<PathBuf>,
     /// Run the model's graph exactly as exported. By default the last layer is computed only

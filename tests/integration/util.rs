@@ -26,19 +26,25 @@ pub fn default_corpus() -> PathBuf {
 }
 
 /// `../shared/data` beside the checkout (or `ROBUST_SHARED_DATA`). The one place tests find
-/// it; where it is absent the caller reports itself skipped with this reason.
+/// it; where it is absent the caller reports itself skipped with this reason, unless
+/// `ROBUST_REQUIRE_SHARED_DATA` is set (CI sets it, where the data is always present), and
+/// then a missing folder fails the test, so a broken path cannot pass as skipped.
 pub fn shared_data() -> Result<PathBuf, String> {
     let dir = std::env::var_os("ROBUST_SHARED_DATA")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo().join("../shared/data"));
     if dir.join("README.md").is_file() {
-        Ok(dir)
-    } else {
-        Err(format!(
-            "{} not found (set ROBUST_SHARED_DATA to the shared data folder)",
-            dir.display()
-        ))
+        return Ok(dir);
     }
+    let reason = format!(
+        "{} not found (set ROBUST_SHARED_DATA to the shared data folder)",
+        dir.display()
+    );
+    assert!(
+        std::env::var_os("ROBUST_REQUIRE_SHARED_DATA").is_none(),
+        "ROBUST_REQUIRE_SHARED_DATA is set but {reason}"
+    );
+    Err(reason)
 }
 
 /// Resolve a file under the shared data, or print why the test is skipped and return None.
