@@ -99,14 +99,15 @@ fn banner(banner: &Banner) -> String {
 fn overview(rows: &[OverviewRow]) -> String {
     let mut s = String::from(
         "<section class=\"overview\"><h2>Overview</h2><table><tr><th>attack</th>\
-         <th>model · corpus</th><th>headline</th><th>rate</th><th>95% CI</th><th>gates</th>\
+         <th>model · corpus</th><th>headline</th><th class=\"num\">rate</th>\
+         <th class=\"num\">95% CI</th><th>gates</th>\
          <th>since previous run</th></tr>",
     );
     for r in rows {
         let (rate, interval) = match r.rate {
             Some(rate) if rate.n > 0 => (
                 format!("{:.1}% ({}/{})", 100.0 * rate.value, rate.k, rate.n),
-                format!("{:.1}–{:.1}%", 100.0 * rate.ci_low, 100.0 * rate.ci_high),
+                format!("[{:.1}, {:.1}]", 100.0 * rate.ci_low, 100.0 * rate.ci_high),
             ),
             Some(rate) => (format!("– (0/{})", rate.n), "–".into()),
             None => ("–".into(), "–".into()),
@@ -140,14 +141,19 @@ fn overview(rows: &[OverviewRow]) -> String {
         let _ = write!(
             s,
             "<tr><td><a href=\"#{}\">{}</a> <span class=\"muted\">{}</span></td>\
-             <td>{} · {}</td><td>{}{}</td><td>{rate}</td><td>{interval}</td>{gates}{change}</tr>",
+             <td>{} · {}</td><td>{}{}</td><td class=\"num\">{rate}</td>\
+             <td class=\"num\">{interval}</td>{gates}{change}</tr>",
             r.anchor,
             escape(r.attack),
             escape(r.kind),
             escape(r.model),
             escape(r.corpus),
             escape(&r.metric.replace('_', " ")),
-            if r.bad_high { " ↓" } else { "" },
+            if r.bad_high {
+                " <span class=\"muted\">(lower is better)</span>"
+            } else {
+                ""
+            },
         );
     }
     s.push_str("</table></section>\n");
