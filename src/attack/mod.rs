@@ -8,10 +8,12 @@
 //! - [`name_swap`]: span swaps against a coreference model.
 //! - [`trigger`] and [`search_state`]: the universal-trigger search and its checkpoint.
 //! - [`cloze`]: cloze probes on fill-mask models.
+//! - [`provenance`]: the record of a run that `robust replay` runs again.
 
 pub mod cloze;
 pub mod engine;
 pub mod name_swap;
+pub mod provenance;
 pub mod runner;
 pub mod search_state;
 pub mod spec;

@@ -95,7 +95,9 @@ impl GenderCondition {
 }
 
 /// Which candidates a swap renames.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Replace {
     /// The first candidate (GAP's A).

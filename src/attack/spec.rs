@@ -87,7 +87,7 @@ pub enum RecipeError {
 }
 
 /// What an attack does to its inputs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum AttackKind {
     /// Word-order shuffles (the prediction should not change).
@@ -191,7 +191,7 @@ impl AttackKind {
 }
 
 /// A shuffle mode as recipes and flags name it (the window size is a key of its own).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum ShuffleModeName {
     /// A random permutation of all words.
@@ -203,7 +203,7 @@ pub enum ShuffleModeName {
 }
 
 /// Probes that replace the classifier attack of a kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum ProbeName {
     /// Fill-mask cloze probe (negation: NEG-136, Ettinger 2019).
@@ -247,7 +247,7 @@ macro_rules! attack_spec {
 attack_spec! {
     /// Every field of a recipe; all optional so that a recipe, flags and suite entries can be
     /// merged. The same struct is the recipe (serde) and `robust attack`'s flags (clap).
-    #[derive(Debug, Clone, Default, Deserialize, clap::Args)]
+    #[derive(Debug, Clone, Default, Deserialize, serde::Serialize, clap::Args)]
     #[serde(deny_unknown_fields)]
     pub struct AttackSpec {
         /// Name used in reports [default: the kind].

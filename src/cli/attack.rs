@@ -1,11 +1,12 @@
 //! `robust attack`: run one attack from a recipe and/or flags through the library's engine,
 //! print the scores, and write `examples.csv` and `summary.csv` (plus a trigger's loss curve).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
 use robust::attack::engine::{self, Models};
+use robust::attack::provenance::{self, Provenance};
 use robust::attack::search_state::{ResumeMode, remove_checkpoint};
 use robust::attack::spec::AttackSpec;
 use robust::report::Format;
@@ -20,7 +21,8 @@ pub struct AttackArgs {
     #[command(flatten)]
     pub spec: AttackSpec,
     /// Folder for examples.csv and summary.csv (each written atomically); trigger attacks add
-    /// loss_curve.csv and trigger.json.
+    /// loss_curve.csv and trigger.json, and provenance.json records the run for `robust
+    /// replay`.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Format of the summary printed to standard output.
@@ -97,47 +99,113 @@ pub fn run(global: &GlobalArgs, args: AttackArgs) -> anyhow::Result<()> {
             plan.attack.name
         );
     }
+    let record = args
+        .out
+        .as_ref()
+        .map(|_| {
+            Provenance::new(
+                &spec,
+                &plan,
+                args.recipe.as_deref(),
+                global.max_len,
+                global.full_graph,
+                args.shard.map(|s| s.to_string()),
+            )
+        })
+        .transpose()?;
+    let run = Run {
+        out: args.out.as_deref(),
+        resume: args.resume,
+        searches,
+        gradient_trace: args.gradient_trace.clone(),
+        chunk_rows: args.chunk_rows.map(|n| n as usize),
+        shard: args.shard,
+    };
+    let summary = execute(global, &plan, &run, args.format, record)?;
+    emit(None, &summary)
+}
+
+/// How `robust attack` (and `robust replay`) runs a plan.
+pub(super) struct Run<'a> {
+    pub out: Option<&'a Path>,
+    pub resume: bool,
+    pub searches: bool,
+    pub gradient_trace: Option<PathBuf>,
+    pub chunk_rows: Option<usize>,
+    pub shard: Option<robust::shard::Shard>,
+}
+
+/// Execute `plan`, write its files (and `record`, with the outputs' hashes) into `run.out`, and
+/// return the summary rendered in `format`.
+pub(super) fn execute(
+    global: &GlobalArgs,
+    plan: &engine::Plan,
+    run: &Run,
+    format: Format,
+    record: Option<Provenance>,
+) -> anyhow::Result<String> {
     let options = engine::ExecuteOptions {
-        checkpoint: args
+        checkpoint: run
             .out
-            .as_ref()
-            .filter(|_| searches)
+            .filter(|_| run.searches)
             .map(|dir| dir.join(CHECKPOINT_DIR)),
-        resume: Some(if args.resume {
+        resume: Some(if run.resume {
             ResumeMode::Required
         } else {
             ResumeMode::Fresh
         }),
-        gradient_trace: args.gradient_trace.clone(),
+        gradient_trace: run.gradient_trace.clone(),
         // examples.csv is written into --out as the attack runs (a temporary file until the
         // end); the failure examples are for the suite's HTML report only.
-        stage_in: args.out.clone(),
+        stage_in: run.out.map(Path::to_path_buf),
         failure_limit: Some(0),
-        chunk_rows: args.chunk_rows.map(|n| n as usize),
+        chunk_rows: run.chunk_rows,
         block_bytes: None,
-        shard: args.shard,
+        shard: run.shard,
     };
     let mut models = Models::new(global.inference_options());
     let mut bar = Progress::new(&plan.attack.name);
     let mut result =
-        engine::execute_with(&plan, &mut models, &options, &mut |d, t| bar.update(d, t))?;
+        engine::execute_with(plan, &mut models, &options, &mut |d, t| bar.update(d, t))?;
     bar.finish();
-    let summary = result.render(args.format)?;
-    if let Some(dir) = &args.out {
-        let files: Vec<(&str, String)> = result
+    let summary = result.render(format)?;
+    if let Some(dir) = run.out {
+        let mut files: Vec<(&str, String)> = result
             .files
             .iter()
             .map(|(n, t)| (n.as_str(), t.clone()))
             .collect();
         let mut names: Vec<String> = files.iter().map(|(n, _)| n.to_string()).collect();
         names.extend(result.staged.iter().map(|f| f.name().to_string()));
+        let staged: Vec<String> = result.staged.iter().map(|f| f.name().to_string()).collect();
         robust::report::write_all_atomic_with(dir, &files, std::mem::take(&mut result.staged))
             .with_context(|| format!("failed to write results to {}", dir.display()))?;
+        if let Some(record) = record {
+            // The files streamed into place are hashed as written; the record goes in last, so
+            // a folder with a provenance.json holds every file it names.
+            let mut written: Vec<(String, Vec<u8>)> = Vec::new();
+            for name in &staged {
+                let path = dir.join(name);
+                let bytes = std::fs::read(&path)
+                    .with_context(|| format!("failed to read back {}", path.display()))?;
+                written.push((name.clone(), bytes));
+            }
+            written.extend(
+                files
+                    .drain(..)
+                    .map(|(n, t)| (n.to_string(), t.into_bytes())),
+            );
+            let record =
+                record.with_outputs(written.iter().map(|(n, b)| (n.as_str(), b.as_slice())));
+            robust::report::write_atomic(&dir.join(provenance::FILE), record.to_json().as_bytes())
+                .with_context(|| format!("failed to write {}", provenance::FILE))?;
+            names.push(provenance::FILE.to_string());
+        }
         if let Some(checkpoint) = &options.checkpoint {
             // The results are written: the checkpoint that led to them is spent.
             remove_checkpoint(checkpoint)?;
         }
         tracing::info!("wrote {} to {}", names.join(", "), dir.display());
     }
-    emit(None, &summary)
+    Ok(summary)
 }

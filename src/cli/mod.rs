@@ -5,6 +5,7 @@ mod coref;
 mod eval;
 mod predict;
 mod progress;
+mod replay;
 mod report;
 mod resources;
 
@@ -23,7 +24,7 @@ pub struct Cli {
     pub command: Command,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
     /// Seed for every random choice: attacks draw from ChaCha8 streams seeded with it
     /// [default: the recipe's seed, else 0].
@@ -126,6 +127,10 @@ pub enum Command {
     /// runs one part of it, and `robust report merge` joins the parts.
     #[command(args_conflicts_with_subcommands = true)]
     Report(report::ReportArgs),
+    /// Run the attack recorded in DIR/provenance.json (written by `robust attack --out DIR`)
+    /// again, after checking every input's sha256, and check that each file it wrote comes out
+    /// byte for byte the same; a difference is named by file and line (exit 1).
+    Replay(replay::ReplayArgs),
     /// List the resources robust reads without being told (name lexicon, name frequencies,
     /// sentiment-word list, ONNX Runtime library): where each was found, in lookup order, and
     /// its sha256.
@@ -142,6 +147,7 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Attack(args) => attack::run(&cli.global, *args).map(ok),
         Command::Report(args) => report::run(&cli.global, args),
         Command::Resources(args) => resources::run(&cli.global, args).map(ok),
+        Command::Replay(args) => replay::run(&cli.global, args).map(ok),
     }
 }
 

@@ -624,7 +624,9 @@ struct Candidate {
 }
 
 /// What names an [`EntitySwap`] draws replacements from (see the module docs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum SwapTarget {
     /// Another first name of the same gender and origin (the control for `OtherGender`).

@@ -54,7 +54,9 @@ use super::words::{self, Case, Token};
 use super::{Perturbation, Perturber, SkipReason};
 
 /// Which way a [`Negation`] edits a sentence.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum NegationMode {
     /// Remove when the sentence has a negation, else insert.

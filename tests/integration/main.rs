@@ -13,6 +13,7 @@ mod families;
 mod installed;
 mod properties;
 mod reliability;
+mod replay;
 mod report;
 mod sharding;
 mod util;
