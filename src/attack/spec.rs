@@ -495,7 +495,7 @@ impl AttackSpec {
                 };
                 parameters.insert(
                     "mode".to_string(),
-                    format!("{:?}", self.mode.unwrap_or(ShuffleModeName::Full)).to_lowercase(),
+                    value_name(&self.mode.unwrap_or(ShuffleModeName::Full)),
                 );
                 parameters.insert("samples".to_string(), samples.to_string());
                 Some(Box::new(Shuffle { mode, samples }))
@@ -678,10 +678,7 @@ impl AttackSpec {
             };
             for (k, v) in [
                 ("given", "true".to_string()),
-                (
-                    "position",
-                    format!("{:?}", settings.config.position).to_lowercase(),
-                ),
+                ("position", value_name(&settings.config.position)),
                 ("random_baselines", settings.random_baselines.to_string()),
             ] {
                 parameters.insert(k.to_string(), v);

@@ -224,3 +224,32 @@ fn a_changed_input_or_a_different_output_is_named() {
     assert_eq!(r.status.code(), Some(1));
     assert!(stderr(&r).contains("provenance.json"), "{}", stderr(&r));
 }
+
+/// #30 item 6 / #28 point 5: a parameter records the value its flag takes (`keep-ends`, not
+/// the enum's Debug name `keepends`), so the parameters column can be typed back.
+#[test]
+fn recorded_enum_parameters_are_flag_values() {
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("keep-ends");
+    let model = default_model_dir();
+    attack_then_replay(
+        &out,
+        &strings(&[
+            "--kind",
+            "shuffle",
+            "--mode",
+            "keep-ends",
+            "--samples",
+            "1",
+            "--limit",
+            "10",
+            "--model",
+            model.to_str().unwrap(),
+            "--corpus",
+            default_corpus().to_str().unwrap(),
+        ]),
+    );
+    let summary = std::fs::read_to_string(out.join("summary.csv")).unwrap();
+    assert!(summary.contains(";mode=keep-ends;"), "{summary}");
+    assert!(!summary.contains("keepends"), "{summary}");
+}

@@ -36,7 +36,7 @@ pub(super) fn span_swap(
     parameters.insert("condition".into(), swap.condition.as_str().into());
     parameters.insert(
         "replace".into(),
-        format!("{:?}", swap.replace).to_lowercase(),
+        crate::attack::spec::value_name(&swap.replace),
     );
     // Recipe swap names that only make sense for sentences are replaced by the condition.
     parameters.remove("swap");

@@ -133,7 +133,7 @@ pub(super) fn trigger_search(
             p.queries
         ));
     }
-    let proposals = format!("{:?}", outcome.proposals).to_lowercase();
+    let proposals = crate::attack::spec::value_name(&outcome.proposals);
     let json = serde_json::to_string_pretty(&serde_json::json!({
         "trigger": outcome.result,
         "proposals": outcome.proposals,
