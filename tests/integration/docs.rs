@@ -150,7 +150,7 @@ fn every_command_in_the_readme_and_docs_exists_with_its_flags_and_files() {
         shown.len()
     );
     let shared = shared_data().ok();
-    let subcommands = ["predict", "eval", "attack", "report", "resources"];
+    let subcommands = ["predict", "eval", "attack", "report", "resources", "replay"];
     let mut helps: BTreeMap<Vec<String>, BTreeSet<String>> = BTreeMap::new();
     let mut suites = BTreeSet::new();
     let mut problems = Vec::new();
