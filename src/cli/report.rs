@@ -91,6 +91,10 @@ pub struct MergeArgs {
     /// Significance level of the two-proportion test behind --compare (between 0 and 1).
     #[arg(long, default_value_t = 0.01, value_name = "ALPHA", value_parser = parse_alpha)]
     pub alpha: f64,
+    /// Shards of one attack: replace an earlier attack's results in --out (examples.csv,
+    /// summary.csv, ...), which is refused otherwise. --out may never be one of the shards.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// A bad --alpha is a bad command line (exit 2), like any other flag clap rejects.
@@ -117,12 +121,13 @@ fn compare_with(flag: &Option<String>) -> Option<CompareWith> {
 pub fn run(global: &GlobalArgs, args: ReportArgs) -> anyhow::Result<ExitCode> {
     if let Some(ReportCommand::Merge(m)) = &args.command {
         let compare = compare_with(&m.compare);
-        return match merge::merge(
+        return match merge::merge_forced(
             &m.shards,
             &m.out,
             compare.as_ref(),
             m.alpha,
             &global.inference_options(),
+            m.force,
         )? {
             Merged::Suite(run) => Ok(finished(&run)),
             Merged::Attack(report) => {
@@ -157,6 +162,25 @@ fn run_suite(
 ) -> anyhow::Result<ExitCode> {
     // Everything is checked before any model runs.
     let suite = Suite::load(path)?;
+    // #30 item 1: history.csv and the run folders never replace or go inside an input.
+    let mut inputs = robust::guard::Inputs::new();
+    inputs.file("the suite", &suite.path);
+    for model in &suite.models {
+        inputs.folder("the model folder", model);
+    }
+    for corpus in &suite.corpora {
+        inputs.file("the corpus", corpus);
+    }
+    inputs.check_in("--out", &args.out, &["history.csv"])?;
+    let found = robust::guard::present(&args.out, &robust::guard::ATTACK_RESULTS);
+    if !found.is_empty() {
+        bail!(
+            "--out {}: holds an attack's results ({}), not a suite's runs; give a folder of \
+             its own (it gets one folder per run and history.csv)",
+            args.out.display(),
+            found.join(", ")
+        );
+    }
     if args.check {
         print!("{}", runner::describe(&suite));
         return Ok(ExitCode::SUCCESS);

@@ -389,3 +389,271 @@ fn a_file_size_limit_fails_cleanly_without_temporaries() {
         .unwrap_or_default();
     assert!(left.is_empty(), "nothing half-written: {left:?}");
 }
+
+/// #30 item 1: an output path that is also an input used to replace it, rc 0 (`eval --corpus
+/// x.tsv --out x.tsv`, `predict --out` over its input, `eval --out M/config.json`, `attack
+/// --corpus D/examples.csv --out D`). Now each is refused before any work, naming both, and the
+/// input is left as it was, symlinks followed.
+#[test]
+fn issue30_item1_outputs_never_replace_inputs() {
+    let work = tempfile::tempdir().unwrap();
+    let r = sh(
+        work.path(),
+        "cp \"$CORPUS\" x.tsv && cp -al \"$MODEL\" m && ln -s x.tsv link.tsv \
+         && printf 'good film\\nbad film\\n' > s.txt \
+         && cp x.tsv x.before && cp m/config.json config.before",
+    );
+    assert!(r.status.success(), "{r:?}");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec![
+                "eval", "--model", "m", "--corpus", "x.tsv", "--out", "x.tsv",
+            ],
+            "is the corpus x.tsv",
+        ),
+        (
+            vec![
+                "eval", "--model", "m", "--corpus", "x.tsv", "--out", "link.tsv",
+            ],
+            "is the corpus x.tsv",
+        ),
+        (
+            vec![
+                "eval",
+                "--model",
+                "m",
+                "--corpus",
+                "x.tsv",
+                "--out",
+                "m/config.json",
+            ],
+            "is inside the model folder m",
+        ),
+        (
+            vec!["predict", "--model", "m", "s.txt", "--out", "s.txt"],
+            "is the input s.txt",
+        ),
+        (
+            vec![
+                "attack", "--kind", "shuffle", "--model", "m", "--corpus", "x.tsv", "--out", "m",
+            ],
+            "the model folder m",
+        ),
+    ];
+    for (args, expect) in cases {
+        let r = robust_in(work.path(), &args, None);
+        assert_eq!(r.status.code(), Some(1), "{args:?}: {r:?}");
+        assert!(stderr(&r).contains(expect), "{args:?}: {}", stderr(&r));
+        assert!(stderr(&r).contains("refusing to write"), "{}", stderr(&r));
+    }
+    let same = |a: &str, b: &str| {
+        std::fs::read(work.path().join(a)).unwrap() == std::fs::read(work.path().join(b)).unwrap()
+    };
+    assert!(same("x.tsv", "x.before"), "the corpus is untouched");
+    assert!(
+        same("m/config.json", "config.before"),
+        "the model is untouched"
+    );
+    assert_eq!(
+        std::fs::read_to_string(work.path().join("s.txt")).unwrap(),
+        "good film\nbad film\n"
+    );
+
+    // Re-attacking an earlier run's perturbed_text, into the same folder: refused, naming both.
+    let attack = |corpus: &str, out: &str, extra: &[&str]| {
+        let mut args = vec![
+            "-q",
+            "attack",
+            "--kind",
+            "shuffle",
+            "--model",
+            "m",
+            "--corpus",
+            corpus,
+            "--limit",
+            "10",
+            "--samples",
+            "2",
+            "--out",
+            out,
+        ];
+        args.extend_from_slice(extra);
+        robust_in(work.path(), &args, None)
+    };
+    let r = attack("x.tsv", "d", &[]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    let before = std::fs::read(work.path().join("d/examples.csv")).unwrap();
+    let r = attack(
+        "d/examples.csv",
+        "d",
+        &["--text-col", "perturbed_text", "--force"],
+    );
+    assert_eq!(r.status.code(), Some(1), "{r:?}");
+    assert!(
+        stderr(&r).contains("--out d/examples.csv")
+            || stderr(&r).contains("is the corpus d/examples.csv"),
+        "{}",
+        stderr(&r)
+    );
+    assert_eq!(
+        std::fs::read(work.path().join("d/examples.csv")).unwrap(),
+        before
+    );
+}
+
+/// #30 item 3: `attack --out D` into a folder with earlier results overwrote examples.csv and
+/// summary.csv (even a 0444 one) and left the earlier run's trigger.json and loss_curve.csv
+/// beside them. Now such a folder is refused unless --force, which leaves one run's files.
+#[test]
+fn issue30_item3_an_out_with_earlier_results_needs_force() {
+    use std::os::unix::fs::PermissionsExt;
+    let work = tempfile::tempdir().unwrap();
+    let attack = |extra: &[&str]| {
+        let mut args = vec![
+            "-q".to_string(),
+            "attack".into(),
+            "--kind".into(),
+            "shuffle".into(),
+            "--model".into(),
+            default_model_dir().display().to_string(),
+            "--corpus".into(),
+            default_corpus().display().to_string(),
+            "--limit".into(),
+            "10".into(),
+            "--samples".into(),
+            "2".into(),
+            "--out".into(),
+            "d".into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        robust_in(work.path(), &args, None)
+    };
+    let r = attack(&[]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    let d = work.path().join("d");
+    std::fs::write(d.join("trigger.json"), "{}\n").unwrap();
+    std::fs::write(d.join("loss_curve.csv"), "x\n").unwrap();
+    std::fs::set_permissions(
+        d.join("summary.csv"),
+        std::fs::Permissions::from_mode(0o444),
+    )
+    .unwrap();
+    let summary = std::fs::read(d.join("summary.csv")).unwrap();
+    let r = attack(&["--seed", "9"]);
+    assert_eq!(r.status.code(), Some(1), "{r:?}");
+    let err = stderr(&r);
+    assert!(
+        err.contains("already holds an earlier run's results"),
+        "{err}"
+    );
+    assert!(err.contains("--force"), "{err}");
+    assert!(
+        err.contains("examples.csv, summary.csv, trigger.json, loss_curve.csv"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(d.join("summary.csv")).unwrap(), summary);
+    let r = attack(&["--seed", "9", "--force"]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    let mut left: Vec<String> = std::fs::read_dir(&d)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["examples.csv", "summary.csv"], "one run's files");
+    assert_ne!(std::fs::read(d.join("summary.csv")).unwrap(), summary);
+    // --force is documented in --help.
+    let help = stdout(&robust(&["attack", "--help"]));
+    assert!(help.contains("--force"), "{help}");
+}
+
+/// #30 item 2: `report merge s1 s2 --out s1` overwrote shard 1, and merging again gave rc 0
+/// with 120 example rows while summary.csv counted 80. Now --out may not be a shard, and each
+/// shard's examples must be the rows its attack-shard.json says it attacked.
+#[test]
+fn issue30_item2_merge_refuses_its_own_shards_and_counts_their_rows() {
+    let work = tempfile::tempdir().unwrap();
+    for k in ["1/2", "2/2"] {
+        let out = format!("s{}", &k[..1]);
+        let r = robust_in(
+            work.path(),
+            &[
+                "-q",
+                "attack",
+                "--kind",
+                "shuffle",
+                "--model",
+                default_model_dir().to_str().unwrap(),
+                "--corpus",
+                default_corpus().to_str().unwrap(),
+                "--limit",
+                "40",
+                "--samples",
+                "2",
+                "--shard",
+                k,
+                "--out",
+                &out,
+            ],
+            None,
+        );
+        assert!(r.status.success(), "{}", stderr(&r));
+    }
+    let s1 = std::fs::read(work.path().join("s1/examples.csv")).unwrap();
+    let r = robust_in(
+        work.path(),
+        &["-q", "report", "merge", "s1", "s2", "--out", "s1"],
+        None,
+    );
+    assert_eq!(r.status.code(), Some(1), "{r:?}");
+    assert!(stderr(&r).contains("is the shard s1"), "{}", stderr(&r));
+    assert_eq!(
+        std::fs::read(work.path().join("s1/examples.csv")).unwrap(),
+        s1
+    );
+    assert!(!work.path().join("s1/summary.csv").exists());
+
+    let r = robust_in(
+        work.path(),
+        &["-q", "report", "merge", "s1", "s2", "--out", "m"],
+        None,
+    );
+    assert!(r.status.success(), "{}", stderr(&r));
+    // A shard whose examples.csv is not its own (here: the merged one) is refused.
+    std::fs::copy(
+        work.path().join("m/examples.csv"),
+        work.path().join("s1/examples.csv"),
+    )
+    .unwrap();
+    let r = robust_in(
+        work.path(),
+        &["-q", "report", "merge", "s1", "s2", "--out", "m2"],
+        None,
+    );
+    assert_eq!(r.status.code(), Some(1), "{r:?}");
+    let err = stderr(&r);
+    assert!(err.contains("holds 40 examples"), "{err}");
+    assert!(err.contains("attacked 20 rows"), "{err}");
+    assert!(!work.path().join("m2/examples.csv").exists());
+    // Merging into a folder with an earlier merge's results needs --force.
+    std::fs::copy(
+        work.path().join("m/examples.csv"),
+        work.path().join("s1/examples.csv"),
+    )
+    .unwrap();
+    std::fs::write(work.path().join("s1/examples.csv"), &s1).unwrap();
+    let r = robust_in(
+        work.path(),
+        &["-q", "report", "merge", "s1", "s2", "--out", "m"],
+        None,
+    );
+    assert_eq!(r.status.code(), Some(1), "{r:?}");
+    assert!(stderr(&r).contains("--force"), "{}", stderr(&r));
+    let r = robust_in(
+        work.path(),
+        &["-q", "report", "merge", "s1", "s2", "--out", "m", "--force"],
+        None,
+    );
+    assert!(r.status.success(), "{}", stderr(&r));
+}
