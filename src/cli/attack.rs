@@ -117,7 +117,11 @@ pub fn run(global: &GlobalArgs, args: AttackArgs) -> anyhow::Result<()> {
         let mut names = RESULT_FILES.to_vec();
         names.push(CHECKPOINT_DIR);
         inputs.check_in("--out", dir, &names)?;
-        robust::guard::occupied(dir, &RESULT_FILES, args.force)?;
+        // A --resume needs the search's own checkpoint in --out, which only a run that
+        // passed this check (or had --force) leaves: its folder is its own.
+        if !args.resume {
+            robust::guard::occupied(dir, &RESULT_FILES, args.force)?;
+        }
     }
     if let Some(trace) = &args.gradient_trace {
         inputs.check("--gradient-trace", trace)?;

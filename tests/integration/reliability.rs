@@ -172,7 +172,7 @@ fn outputs_respect_the_umask_and_keep_an_existing_mode() {
     let r = sh(
         work.path(),
         "umask 077; \"$ROBUST\" -q attack --kind shuffle --model \"$MODEL\" --corpus \"$CORPUS\" \
-         --limit 5 --out res > /dev/null",
+         --limit 5 --out res --force > /dev/null",
     );
     assert!(r.status.success(), "{}", stderr(&r));
     assert_eq!(mode(&work.path().join("res/summary.csv")), 0o640, "kept");
