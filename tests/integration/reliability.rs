@@ -715,3 +715,148 @@ fn issue30_item9_a_full_stdout_is_an_error_not_a_panic() {
         );
     }
 }
+
+/// Wait for `child` at most `secs` seconds; kill it past that (a hang fails the test, never
+/// the test run).
+fn wait_at_most(mut child: std::process::Child, secs: u64) -> std::process::Output {
+    let start = std::time::Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if start.elapsed().as_secs() > secs {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!("still running after {secs} s (killed): {}", stderr(&out));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// #30 item 7: a FIFO corpus hung forever (the corpus was opened twice, the second open
+/// blocked), and `/dev/stdin` gave "the file is empty". Now a corpus that can be read only once
+/// is read once: a FIFO gives the same examples.csv and summary.csv as the file, and `-` and
+/// `/dev/stdin` read standard input.
+#[test]
+fn issue30_item7_a_fifo_or_stdin_corpus_is_read_once() {
+    let work = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(default_corpus()).unwrap();
+    let (regular, piped) = (work.path().join("r"), work.path().join("p"));
+    std::fs::create_dir_all(&regular).unwrap();
+    std::fs::create_dir_all(&piped).unwrap();
+    std::fs::write(regular.join("c.tsv"), &bytes).unwrap();
+    let fifo = piped.join("c.tsv");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let attack = |corpus: &Path, out: &str| {
+        robust_spawn(
+            work.path(),
+            &[
+                "-q",
+                "attack",
+                "--kind",
+                "shuffle",
+                "--model",
+                default_model_dir().to_str().unwrap(),
+                "--corpus",
+                corpus.to_str().unwrap(),
+                "--limit",
+                "30",
+                "--samples",
+                "2",
+                "--out",
+                out,
+            ],
+        )
+    };
+    let r = wait_at_most(attack(&regular.join("c.tsv"), "from-file"), 300);
+    assert!(r.status.success(), "{}", stderr(&r));
+    let child = attack(&fifo, "from-fifo");
+    let writer = {
+        let (fifo, bytes) = (fifo.clone(), bytes.clone());
+        std::thread::spawn(move || std::fs::write(fifo, bytes))
+    };
+    let r = wait_at_most(child, 300);
+    assert!(r.status.success(), "{}", stderr(&r));
+    writer.join().unwrap().unwrap();
+    for f in ["examples.csv", "summary.csv"] {
+        assert_eq!(
+            std::fs::read(work.path().join("from-file").join(f)).unwrap(),
+            std::fs::read(work.path().join("from-fifo").join(f)).unwrap(),
+            "{f}: a FIFO reads as the file"
+        );
+    }
+    for corpus in ["-", "/dev/stdin"] {
+        let r = robust_in(
+            work.path(),
+            &[
+                "-q",
+                "eval",
+                "--model",
+                default_model_dir().to_str().unwrap(),
+                "--corpus",
+                corpus,
+                "--limit",
+                "20",
+                "--format",
+                "json",
+            ],
+            Some(&bytes),
+        );
+        assert!(r.status.success(), "{corpus}: {}", stderr(&r));
+        assert!(
+            stdout(&r).contains("\"n\": 20,"),
+            "{corpus}: {}",
+            stdout(&r)
+        );
+        assert!(
+            stdout(&r).contains("\"corpus_sha256\": \"9096ee38"),
+            "{corpus}: the whole file was read: {}",
+            stdout(&r)
+        );
+    }
+}
+
+/// #30 item 8: `/dev/zero` as a corpus grew memory without bound until the allocator aborted
+/// (rc 134): a never-ending line was read whole. Now a line over the limit (1 MiB) is an
+/// error naming its line, fast, for a device and for a regular file alike.
+#[test]
+fn issue30_item8_a_line_over_the_limit_fails_fast_naming_it() {
+    let work = tempfile::tempdir().unwrap();
+    let long = work.path().join("long.tsv");
+    let mut text = b"sentence\tlabel\ngood\t1\n".to_vec();
+    text.extend(std::iter::repeat_n(b'a', 2 << 20));
+    text.extend(b"\t1\nbad\t0\n");
+    std::fs::write(&long, text).unwrap();
+    for (corpus, line) in [("/dev/zero", ":1:"), (long.to_str().unwrap(), ":3:")] {
+        let start = std::time::Instant::now();
+        let model = default_model_dir();
+        for cmd in ["eval", "attack"] {
+            let mut args = vec![
+                "-q",
+                cmd,
+                "--model",
+                model.to_str().unwrap(),
+                "--corpus",
+                corpus,
+            ];
+            if cmd == "attack" {
+                args.extend(["--kind", "shuffle"]);
+            }
+            let r = wait_at_most(robust_spawn(work.path(), &args), 120);
+            assert_eq!(r.status.code(), Some(1), "{corpus} {cmd}: {r:?}");
+            let err = stderr(&r);
+            assert!(err.contains(line), "{corpus} {cmd}: {err}");
+            assert!(
+                err.contains("longer than 1048576 bytes"),
+                "{corpus} {cmd}: {err}"
+            );
+        }
+        assert!(start.elapsed().as_secs() < 60, "{corpus}: slow");
+    }
+}
