@@ -860,3 +860,54 @@ fn issue30_item8_a_line_over_the_limit_fails_fast_naming_it() {
         assert!(start.elapsed().as_secs() < 60, "{corpus}: slow");
     }
 }
+
+/// #30 item 10: `--threads 64 --workers 64` on 2 cores peaked at 8.1 GB and 4x the time with
+/// no warning. Now both are capped at the cores available, with a warning, and the output is
+/// the same bytes.
+#[test]
+fn issue30_item10_threads_and_workers_beyond_the_cores_are_capped() {
+    let cores = std::thread::available_parallelism().unwrap().get();
+    let many = (cores + 3).to_string();
+    let run = |threads: &str| {
+        robust(&[
+            "eval",
+            "--threads",
+            threads,
+            "--workers",
+            threads,
+            "--model",
+            default_model_dir().to_str().unwrap(),
+            "--corpus",
+            default_corpus().to_str().unwrap(),
+            "--limit",
+            "30",
+            "--format",
+            "csv",
+        ])
+    };
+    let r = run(&many);
+    assert!(r.status.success(), "{}", stderr(&r));
+    let err = stderr(&r);
+    for flag in ["--threads", "--workers"] {
+        assert!(
+            err.contains(&format!(
+                "{flag} {many}: this machine has {cores} cores available"
+            )),
+            "{err}"
+        );
+    }
+    let capped = run(&cores.to_string());
+    assert!(
+        !stderr(&capped).contains("cores available"),
+        "{}",
+        stderr(&capped)
+    );
+    let rows = |o: &std::process::Output| {
+        stdout(o)
+            .lines()
+            .filter(|l| !l.contains("seconds") && !l.contains("per_second"))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(rows(&r), rows(&capped));
+}
