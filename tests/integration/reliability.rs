@@ -911,3 +911,56 @@ fn issue30_item10_threads_and_workers_beyond_the_cores_are_capped() {
     };
     assert_eq!(rows(&r), rows(&capped));
 }
+
+/// #30 item 11: a suffix trigger cut off by truncation counted as "no flip" (`--position suffix
+/// --max-len 12`: 0/24, the attacked confidence equal to the original). Now those rows are
+/// skipped as `trigger-truncated`, and summary.csv counts them.
+#[test]
+fn issue30_item11_a_truncated_suffix_trigger_is_skipped_not_a_no_flip() {
+    let work = tempfile::tempdir().unwrap();
+    let r = robust_in(
+        work.path(),
+        &[
+            "-q",
+            "attack",
+            "--kind",
+            "trigger",
+            "--trigger",
+            "awful dreadful",
+            "--model",
+            default_model_dir().to_str().unwrap(),
+            "--corpus",
+            repo()
+                .join("corpora/rt-snippets-eval.tsv")
+                .to_str()
+                .unwrap(),
+            "--limit",
+            "40",
+            "--random-baselines",
+            "1",
+            "--position",
+            "suffix",
+            "--max-len",
+            "12",
+            "--out",
+            "d",
+        ],
+        None,
+    );
+    assert!(r.status.success(), "{}", stderr(&r));
+    let examples = std::fs::read_to_string(work.path().join("d/examples.csv")).unwrap();
+    let cut = examples
+        .lines()
+        .filter(|l| l.ends_with(",trigger-truncated"))
+        .count();
+    assert!(cut > 0, "{examples}");
+    let summary = std::fs::read_to_string(work.path().join("d/summary.csv")).unwrap();
+    assert!(summary.contains("skipped[trigger-truncated]"), "{summary}");
+    // No row the model saw without the trigger is scored as the trigger's failure.
+    for line in examples.lines().skip(1) {
+        assert!(
+            line.ends_with(",trigger-truncated") || line.contains("trigger '"),
+            "{line}"
+        );
+    }
+}
