@@ -964,3 +964,72 @@ fn issue30_item11_a_truncated_suffix_trigger_is_skipped_not_a_no_flip() {
         );
     }
 }
+
+/// #30 item 15: SIGINT or SIGTERM during `attack` left a hidden `.robust-XXXXXX` in --out that
+/// a later successful run did not remove. Temporaries now carry their process's id, and a
+/// later run removes those of processes that no longer run.
+#[test]
+fn issue30_item15_a_later_run_removes_a_stopped_runs_temporaries() {
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("d");
+    let args = |limit: &str, force: bool| {
+        let mut a = vec![
+            "-q".to_string(),
+            "attack".into(),
+            "--kind".into(),
+            "shuffle".into(),
+            "--model".into(),
+            default_model_dir().display().to_string(),
+            "--corpus".into(),
+            default_corpus().display().to_string(),
+            "--limit".into(),
+            limit.into(),
+            "--out".into(),
+            out.display().to_string(),
+        ];
+        if force {
+            a.push("--force".into());
+        }
+        a
+    };
+    let temporaries = || -> Vec<String> {
+        std::fs::read_dir(&out)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.starts_with(".robust-"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    for signal in ["INT", "TERM"] {
+        let a = args("3000", true);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        let child = robust_spawn(work.path(), &a);
+        let pid = child.id().to_string();
+        let mine = format!(".robust-{pid}-");
+        let start = std::time::Instant::now();
+        while !temporaries().iter().any(|n| n.starts_with(&mine)) {
+            assert!(start.elapsed().as_secs() < 120, "no temporary appeared");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let mut kill = Command::new("kill");
+        kill.args([&format!("-{signal}"), &pid]);
+        assert!(kill.status().unwrap().success());
+        let _ = child.wait_with_output();
+        let left = temporaries();
+        assert!(
+            left.iter().any(|n| n.starts_with(&mine)),
+            "the signal left a temporary ({signal}): {left:?}"
+        );
+    }
+    let a = args("10", true);
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    let r = robust_in(work.path(), &a, None);
+    assert!(r.status.success(), "{}", stderr(&r));
+    assert!(
+        temporaries().is_empty(),
+        "stale temporaries removed: {:?}",
+        temporaries()
+    );
+}
