@@ -162,9 +162,13 @@ impl fmt::Display for LineProblem {
             }
             LineProblem::UnknownLabel { label, known } => write!(
                 f,
-                "unknown label {label:?}: the model's labels are {} (or their indices 0..{})",
+                "unknown label {label:?}: the model's labels are {} (or their indices {})",
                 known.join(", "),
-                known.len()
+                match known.len() {
+                    0 | 1 => "0".to_string(),
+                    2 => "0 and 1".to_string(),
+                    n => format!("0 to {}", n - 1),
+                }
             ),
             LineProblem::Csv(message) => write!(f, "malformed CSV: {message}"),
             LineProblem::TooLong => write!(

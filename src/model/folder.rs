@@ -41,7 +41,12 @@ pub fn folder_name(dir: &Path) -> Result<String, ModelError> {
 /// Every model folder has a `model.onnx` and a `tokenizer.json`.
 pub(crate) fn require_files(dir: &Path) -> Result<(), ModelError> {
     for file in [MODEL_FILE, TOKENIZER_FILE] {
-        if !dir.join(file).is_file() {
+        let path = dir.join(file);
+        // #30: there but not a file (a symlink to /dev/zero, a folder) is said as such.
+        if path.exists() && !path.is_file() {
+            return Err(ModelError::NotAFile { path });
+        }
+        if !path.is_file() {
             return Err(ModelError::MissingFile {
                 dir: dir.to_path_buf(),
                 file,

@@ -1033,3 +1033,75 @@ fn issue30_item15_a_later_run_removes_a_stopped_runs_temporaries() {
         temporaries()
     );
 }
+
+/// #30, unclear messages: label `2` on a two-label model said "(or their indices 0..2)";
+/// `model.onnx` symlinked to /dev/zero was "has no model.onnx"; TOML errors were squashed
+/// onto one line, so the caret no longer pointed at the bad value.
+#[test]
+fn issue30_unclear_messages_say_what_is_wrong() {
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(work.path().join("c.tsv"), "sentence\tlabel\ngood film\t2\n").unwrap();
+    let r = robust_in(
+        work.path(),
+        &[
+            "eval",
+            "--model",
+            default_model_dir().to_str().unwrap(),
+            "--corpus",
+            "c.tsv",
+        ],
+        None,
+    );
+    assert_eq!(r.status.code(), Some(1));
+    assert!(
+        stderr(&r).contains("(or their indices 0 and 1)"),
+        "{}",
+        stderr(&r)
+    );
+
+    let m = work.path().join("m");
+    std::fs::create_dir(&m).unwrap();
+    for f in ["config.json", "tokenizer.json"] {
+        std::os::unix::fs::symlink(default_model_dir().join(f), m.join(f)).unwrap();
+    }
+    std::os::unix::fs::symlink("/dev/zero", m.join("model.onnx")).unwrap();
+    let r = robust_in(
+        work.path(),
+        &[
+            "eval",
+            "--model",
+            "m",
+            "--corpus",
+            default_corpus().to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(r.status.code(), Some(1));
+    assert!(
+        stderr(&r).contains("is not a regular file"),
+        "{}",
+        stderr(&r)
+    );
+    assert!(!stderr(&r).contains("has no model.onnx"), "{}", stderr(&r));
+
+    std::fs::write(
+        work.path().join("r.toml"),
+        "kind = \"shuffle\"\nsamples = \"ten\"\n",
+    )
+    .unwrap();
+    let r = robust_in(work.path(), &["attack", "--recipe", "r.toml"], None);
+    assert_eq!(r.status.code(), Some(1));
+    let err = stderr(&r);
+    let lines: Vec<&str> = err.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.contains("samples = \"ten\""))
+        .unwrap_or_else(|| panic!("the bad line is shown: {err}"));
+    let caret = lines[at + 1];
+    let column = lines[at].find("\"ten\"").unwrap();
+    assert_eq!(
+        caret.find('^'),
+        Some(column),
+        "the caret points at the value:\n{err}"
+    );
+}
