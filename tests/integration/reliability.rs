@@ -1105,3 +1105,69 @@ fn issue30_unclear_messages_say_what_is_wrong() {
         "the caret points at the value:\n{err}"
     );
 }
+
+/// #30 item 5: `model_sha256` covered `model.onnx` (+ data) but not `tokenizer.json` or
+/// `config.json`, and `report merge` accepted shards run with different tokenizers or
+/// different `--text-col`. Now the model's hash covers its tokenizer and config, and shards
+/// that read other columns do not merge.
+#[test]
+fn issue30_item5_shards_of_other_tokenizers_or_columns_do_not_merge() {
+    let work = tempfile::tempdir().unwrap();
+    let r = sh(
+        work.path(),
+        "cp -al \"$MODEL\" m1 && cp -al \"$MODEL\" m2 && rm m2/tokenizer.json \
+         && cp \"$MODEL/tokenizer.json\" m2/ && echo >> m2/tokenizer.json",
+    );
+    assert!(r.status.success(), "{r:?}");
+    let corpus = default_corpus();
+    let shard = |model: &str, k: &str, out: &str, extra: &[&str]| {
+        let mut args = vec![
+            "-q",
+            "attack",
+            "--kind",
+            "shuffle",
+            "--model",
+            model,
+            "--corpus",
+            corpus.to_str().unwrap(),
+            "--limit",
+            "20",
+            "--samples",
+            "2",
+            "--shard",
+            k,
+            "--out",
+            out,
+        ];
+        args.extend_from_slice(extra);
+        let r = robust_in(work.path(), &args, None);
+        assert!(r.status.success(), "{}", stderr(&r));
+    };
+    shard("m1", "1/2", "a1", &[]);
+    shard("m2", "2/2", "a2", &[]);
+    shard("m1", "2/2", "b2", &["--text-col", "text"]);
+    let merge = |a: &str, b: &str| {
+        robust_in(
+            work.path(),
+            &["-q", "report", "merge", a, b, "--out", "m"],
+            None,
+        )
+    };
+    let r = merge("a1", "a2");
+    assert_eq!(r.status.code(), Some(1), "{r:?}");
+    assert!(stderr(&r).contains("model sha256"), "{}", stderr(&r));
+    let r = merge("a1", "b2");
+    assert_eq!(r.status.code(), Some(1), "{r:?}");
+    assert!(stderr(&r).contains("corpus columns"), "{}", stderr(&r));
+    let sha = |dir: &str| {
+        let s = std::fs::read_to_string(work.path().join(dir).join("attack-shard.json")).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&s).unwrap();
+        v["model_sha256"].as_str().unwrap().to_string()
+    };
+    assert_ne!(
+        sha("a1"),
+        sha("a2"),
+        "the tokenizer is part of the model's hash"
+    );
+    assert!(!work.path().join("m").exists(), "nothing merged");
+}
