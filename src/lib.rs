@@ -9,6 +9,7 @@
 pub mod attack;
 pub mod data;
 pub mod eval;
+pub mod guard;
 pub mod hash;
 pub mod model;
 pub mod onnx;

@@ -406,7 +406,9 @@ impl AttackSpec {
         })?;
         toml::from_str(&text).map_err(|e| RecipeError::Parse {
             path: path.to_path_buf(),
-            message: e.to_string().trim_end().replace('\n', " "),
+            // #30: the parser's multi-line rendering is kept, so its caret still points
+            // at the bad value.
+            message: e.to_string().trim_end().to_string(),
         })
     }
 

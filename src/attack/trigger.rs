@@ -62,6 +62,26 @@ pub enum TriggerError {
         /// The trigger's length, in tokens.
         length: usize,
     },
+    /// The query budget cannot pay for one iteration of the search (#30 item 12): it would
+    /// return the starting trigger after 0 iterations.
+    #[error(
+        "--budget-queries {budget}: one iteration of this search needs {minimum} model rows \
+         ({validation} for the starting trigger's validation loss, {gradient} for one gradient \
+         estimate, {batch} for the batch's loss, {validation} for the new trigger's validation \
+         loss); give at least {minimum}, or fewer --directions or a smaller --search-batch"
+    )]
+    BudgetTooSmall {
+        /// The budget given.
+        budget: u64,
+        /// The least budget that runs one iteration.
+        minimum: u64,
+        /// Rows of one validation loss.
+        validation: u64,
+        /// Rows of one gradient estimate.
+        gradient: u64,
+        /// Rows of one batch loss.
+        batch: u64,
+    },
     /// Too few search examples are left (or there is no search corpus); says why.
     #[error("no search examples: {0}")]
     NoExamples(String),
@@ -688,6 +708,28 @@ impl TriggerSearch<'_> {
             .map(|&i| examples[i].clone())
             .collect();
         let pool: Vec<usize> = order[validation_size..].to_vec();
+        // #30 item 12: a budget that cannot pay for one iteration is an error, before any
+        // model row of the search (the costs as the loop below counts them).
+        if let Some(budget) = self.config.max_queries {
+            let batch = self.config.batch.min(pool.len()) as u64;
+            let gradient = match self.config.proposals {
+                Proposals::Hotflip if self.embedded.is_some() => {
+                    2 * self.config.directions as u64 * batch
+                }
+                _ => 0,
+            };
+            let validation = validation.len() as u64;
+            let minimum = 2 * validation + gradient + batch;
+            if budget < minimum {
+                return Err(TriggerError::BudgetTooSmall {
+                    budget,
+                    minimum,
+                    validation,
+                    gradient,
+                    batch,
+                });
+            }
+        }
         let checkpoint = self.hooks.checkpoint.take();
         let key = checkpoint
             .as_ref()
@@ -1172,27 +1214,43 @@ pub(crate) fn run_attack(
             .zip(&perturbed)
             .map(|(t, p)| t.input(p))
             .collect();
+        // #30 item 11: a suffix trigger on an input longer than the model's limit is cut off
+        // with the end of the input; such rows are skipped with their reason, not counted as
+        // rows the trigger failed to flip.
+        let cut: Vec<bool> = match config.position {
+            Position::Suffix => classifier
+                .encode_inputs(&inputs)?
+                .iter()
+                .map(|e| e.truncated)
+                .collect(),
+            Position::Prefix => vec![false; inputs.len()],
+        };
         let predictions = classifier.predict_inputs(&inputs, &mut |_, _| {})?;
         Ok(eval
             .iter()
             .zip(&originals)
             .zip(predictions)
             .zip(perturbed)
+            .zip(cut)
             .map(
-                |(((t, original), prediction), text)| crate::score::ExampleOutcome {
+                |((((t, original), prediction), text), cut)| crate::score::ExampleOutcome {
                     line: t.line,
                     text: t.text.clone(),
                     context: t.context.clone(),
                     gold: t.gold,
                     original: original.clone(),
-                    result: Ok(vec![crate::score::PerturbedOutcome {
-                        perturbation: crate::perturb::Perturbation {
-                            text,
-                            detail: format!("trigger '{trigger_text}'"),
-                            group: group.to_string(),
-                        },
-                        prediction,
-                    }]),
+                    result: if cut {
+                        Err(crate::perturb::SkipReason::TriggerTruncated)
+                    } else {
+                        Ok(vec![crate::score::PerturbedOutcome {
+                            perturbation: crate::perturb::Perturbation {
+                                text,
+                                detail: format!("trigger '{trigger_text}'"),
+                                group: group.to_string(),
+                            },
+                            prediction,
+                        }])
+                    },
                     queries: 2,
                 },
             )

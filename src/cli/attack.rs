@@ -22,9 +22,17 @@ pub struct AttackArgs {
     pub spec: AttackSpec,
     /// Folder for examples.csv and summary.csv (each written atomically); trigger attacks add
     /// loss_curve.csv and trigger.json, and provenance.json records the run for `robust
-    /// replay`.
+    /// replay`. A folder that already holds an earlier run's results is refused (see --force),
+    /// and so is any path that is, or is inside, an input (the corpus, the model folder, the
+    /// recipe, a word list).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Replace an earlier run's results in --out (examples.csv, summary.csv, trigger.json,
+    /// loss_curve.csv, attack-shard.json). They stay as they are until this run's results are
+    /// written (a run that fails or is stopped leaves them whole); then those this run does
+    /// not write are removed, so the folder holds one run's files.
+    #[arg(long, requires = "out")]
+    pub force: bool,
     /// Format of the summary printed to standard output.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -53,6 +61,40 @@ pub struct AttackArgs {
 /// Where `robust attack --out DIR` keeps a trigger search's checkpoint.
 pub const CHECKPOINT_DIR: &str = ".trigger-search";
 
+use robust::guard::ATTACK_RESULTS as RESULT_FILES;
+
+/// The files and folders `spec` (and its `recipe`) make an attack read, for
+/// [`robust::guard::Inputs::check`].
+fn inputs(
+    spec: &AttackSpec,
+    recipe: Option<&std::path::Path>,
+    plan: &engine::Plan,
+) -> robust::guard::Inputs {
+    let mut inputs = robust::guard::Inputs::new();
+    if let Some(path) = recipe {
+        inputs.file("the recipe", path);
+    }
+    inputs.folder("the model folder", &plan.attack.model);
+    for corpus in plan.corpora() {
+        inputs.file("the corpus", corpus);
+    }
+    let lists = [
+        ("the name lexicon", spec.names.as_ref()),
+        ("the name-frequency table", spec.name_frequency.as_ref()),
+    ];
+    for (what, path) in lists {
+        if let Some(path) = path {
+            inputs.file(what, path);
+        }
+    }
+    if let Some(trigger) = &plan.attack.trigger {
+        for list in &trigger.exclude {
+            inputs.file("the word list", &list.path);
+        }
+    }
+    inputs
+}
+
 pub fn run(global: &GlobalArgs, args: AttackArgs) -> anyhow::Result<()> {
     let flags = AttackSpec {
         seed: global.seed,
@@ -71,6 +113,21 @@ pub fn run(global: &GlobalArgs, args: AttackArgs) -> anyhow::Result<()> {
         anyhow::bail!("--out {}: is a file, not a folder", out.display());
     }
     let plan = engine::plan(&spec, &origin)?;
+    // #30 items 1 and 3: no output may replace an input, and --out holds one run's results.
+    let inputs = inputs(&spec, args.recipe.as_deref(), &plan);
+    if let Some(dir) = &args.out {
+        let mut names = RESULT_FILES.to_vec();
+        names.push(CHECKPOINT_DIR);
+        inputs.check_in("--out", dir, &names)?;
+        // A --resume needs the search's own checkpoint in --out, which only a run that
+        // passed this check (or had --force) leaves: its folder is its own.
+        if !args.resume {
+            robust::guard::occupied(dir, &RESULT_FILES, args.force)?;
+        }
+    }
+    if let Some(trace) = &args.gradient_trace {
+        inputs.check("--gradient-trace", trace)?;
+    }
     let searches = plan.shape == engine::Shape::TriggerSearch
         && plan
             .attack
@@ -120,6 +177,7 @@ pub fn run(global: &GlobalArgs, args: AttackArgs) -> anyhow::Result<()> {
         gradient_trace: args.gradient_trace.clone(),
         chunk_rows: args.chunk_rows.map(|n| n as usize),
         shard: args.shard,
+        force: args.force,
     };
     let summary = execute(global, &plan, &run, args.format, record)?;
     emit(None, &summary)
@@ -133,6 +191,8 @@ pub(super) struct Run<'a> {
     pub gradient_trace: Option<PathBuf>,
     pub chunk_rows: Option<usize>,
     pub shard: Option<robust::shard::Shard>,
+    /// Clear an earlier run's results that this run does not write (`--force`).
+    pub force: bool,
 }
 
 /// Execute `plan`, write its files (and `record`, with the outputs' hashes) into `run.out`, and
@@ -200,6 +260,15 @@ pub(super) fn execute(
             robust::report::write_atomic(&dir.join(provenance::FILE), record.to_json().as_bytes())
                 .with_context(|| format!("failed to write {}", provenance::FILE))?;
             names.push(provenance::FILE.to_string());
+        }
+        if run.force {
+            // The earlier run's files this run did not replace go, so one folder, one run.
+            let stale: Vec<&str> = RESULT_FILES
+                .iter()
+                .copied()
+                .filter(|n| !names.iter().any(|w| w == n))
+                .collect();
+            robust::guard::clear(dir, &stale)?;
         }
         if let Some(checkpoint) = &options.checkpoint {
             // The results are written: the checkpoint that led to them is spent.

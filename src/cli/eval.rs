@@ -17,7 +17,8 @@ pub struct EvalArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
-    /// Write the report here (atomically) instead of standard output.
+    /// Write the report here (atomically) instead of standard output; never over the corpus
+    /// or into the model folder.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
     /// Evaluate the first N rows only.
@@ -26,6 +27,13 @@ pub struct EvalArgs {
 }
 
 pub fn run(global: &GlobalArgs, args: EvalArgs) -> anyhow::Result<()> {
+    // #30 item 1: the report may not replace the corpus or anything in the model folder.
+    if let Some(out) = &args.out {
+        robust::guard::Inputs::new()
+            .folder("the model folder", &args.model)
+            .file("the corpus", &args.corpus.corpus)
+            .check("--out", out)?;
+    }
     if robust::model::coref::SpanTemplate::read(&args.model)?.is_some() {
         return super::coref::eval(
             global,

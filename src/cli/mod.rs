@@ -30,7 +30,8 @@ pub struct GlobalArgs {
     /// [default: the recipe's seed, else 0].
     #[arg(long, global = true)]
     pub seed: Option<u64>,
-    /// Threads ONNX Runtime uses [default: all cores]; see --workers for how they are shared.
+    /// Threads ONNX Runtime uses [default: all cores; more are capped to them, with a warning];
+    /// see --workers for how they are shared.
     #[arg(long, global = true, value_parser = clap::value_parser!(u64).range(1..))]
     pub threads: Option<u64>,
     /// Classifier sessions that run batches of short rows (up to 64 tokens) side by side,
@@ -68,14 +69,20 @@ pub struct GlobalArgs {
 impl GlobalArgs {
     pub fn inference_options(&self) -> InferenceOptions {
         let defaults = InferenceOptions::default();
+        // #30 item 10: more threads or workers than cores only cost memory (each worker holds
+        // its own weights) and time; they are capped, with a warning. No result depends on
+        // either, so the outputs are the same bytes.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = self.threads.map(|t| capped("--threads", t, cores));
+        let workers = self.workers.map(|w| capped("--workers", w, cores));
         InferenceOptions {
             batch_size: self.batch_size as usize,
-            threads: self.threads.map_or(defaults.threads, |t| t as usize).max(1),
+            threads: threads.unwrap_or(defaults.threads).max(1),
             cache_capacity: self.cache_size,
             max_len: self.max_len,
             ort_lib: self.ort_lib.clone(),
             narrow_tail: !self.full_graph,
-            workers: self.workers.map(|w| w as usize),
+            workers,
         }
     }
 
@@ -83,6 +90,26 @@ impl GlobalArgs {
         Classifier::load(dir, self.inference_options())
             .with_context(|| format!("failed to load model {}", dir.display()))
     }
+}
+
+/// `value` of `flag`, at most `cores`; capping it warns once per process.
+fn capped(flag: &str, value: u64, cores: usize) -> usize {
+    let value = usize::try_from(value).unwrap_or(usize::MAX);
+    if value <= cores {
+        return value;
+    }
+    static WARNED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut warned = WARNED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !warned.iter().any(|f| f == flag) {
+        warned.push(flag.to_string());
+        tracing::warn!(
+            "{flag} {value}: this machine has {cores} cores available; using {cores} (more only \
+             cost memory and time)"
+        );
+    }
+    cores
 }
 
 /// Columns of a corpus file, shared by every command that reads one.

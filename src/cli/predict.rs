@@ -16,7 +16,8 @@ pub struct PredictArgs {
     /// Sentences, one a line; `-` or nothing reads standard input. Blank lines are skipped.
     #[arg(value_name = "FILE|-")]
     pub input: Option<PathBuf>,
-    /// Write the CSV here (atomically) instead of standard output.
+    /// Write the CSV here (atomically) instead of standard output; never over the input or
+    /// into the model folder.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
     /// Each line is a sentence pair, the two segments separated by a tab (premise, then
@@ -29,6 +30,15 @@ pub struct PredictArgs {
 }
 
 pub fn run(global: &GlobalArgs, args: PredictArgs) -> anyhow::Result<()> {
+    // #30 item 1: the CSV may not replace the input or anything in the model folder.
+    if let Some(out) = &args.out {
+        let mut inputs = robust::guard::Inputs::new();
+        inputs.folder("the model folder", &args.model);
+        if let Some(input) = args.input.as_deref().filter(|p| p.as_os_str() != "-") {
+            inputs.file("the input", input);
+        }
+        inputs.check("--out", out)?;
+    }
     let (name, bytes) = match args.input.as_deref() {
         None => (PathBuf::from("-"), read_stdin()?),
         Some(p) if p.as_os_str() == "-" => (PathBuf::from("-"), read_stdin()?),

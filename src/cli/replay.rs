@@ -102,6 +102,7 @@ pub fn run(global: &GlobalArgs, args: ReplayArgs) -> anyhow::Result<()> {
         gradient_trace: None,
         chunk_rows: None,
         shard,
+        force: false,
     };
     execute(&replay_global, &plan, &run, Format::Table, None)?;
     let mut differences = Vec::new();

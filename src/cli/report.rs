@@ -91,6 +91,10 @@ pub struct MergeArgs {
     /// Significance level of the two-proportion test behind --compare (between 0 and 1).
     #[arg(long, default_value_t = 0.01, value_name = "ALPHA", value_parser = parse_alpha)]
     pub alpha: f64,
+    /// Shards of one attack: replace an earlier attack's results in --out (examples.csv,
+    /// summary.csv, ...), which is refused otherwise. --out may never be one of the shards.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// A bad --alpha is a bad command line (exit 2), like any other flag clap rejects.
@@ -117,20 +121,18 @@ fn compare_with(flag: &Option<String>) -> Option<CompareWith> {
 pub fn run(global: &GlobalArgs, args: ReportArgs) -> anyhow::Result<ExitCode> {
     if let Some(ReportCommand::Merge(m)) = &args.command {
         let compare = compare_with(&m.compare);
-        return match merge::merge(
+        return match merge::merge_forced(
             &m.shards,
             &m.out,
             compare.as_ref(),
             m.alpha,
             &global.inference_options(),
+            m.force,
         )? {
-            Merged::Suite(run) => Ok(finished(&run)),
+            Merged::Suite(run) => finished(&run),
             Merged::Attack(report) => {
-                print!(
-                    "{}",
-                    robust::report::Format::Table.exporter().attack(&report)?
-                );
-                Ok(ExitCode::SUCCESS)
+                let text = robust::report::Format::Table.exporter().attack(&report)?;
+                exit_with(EXIT_OK, print(&text))
             }
         };
     }
@@ -142,9 +144,13 @@ pub fn run(global: &GlobalArgs, args: ReportArgs) -> anyhow::Result<ExitCode> {
         None if args.compare.is_some() => {
             let with = compare_with(&args.compare).unwrap_or(CompareWith::Latest);
             let found = compare::compare_runs(&args.out, args.run.as_deref(), &with, args.alpha)?;
-            Ok(found.map_or(ExitCode::SUCCESS, |c| {
-                verdict(&c.previous, &c.current, &c.comparisons, args.alpha)
-            }))
+            match found {
+                Some(c) => {
+                    let (text, code) = verdict(&c.previous, &c.current, &c.comparisons, args.alpha);
+                    exit_with(code, print(&text))
+                }
+                None => Ok(ExitCode::SUCCESS),
+            }
         }
         None => bail!("give --suite FILE to run a suite, or --compare to compare past runs"),
     }
@@ -157,9 +163,27 @@ fn run_suite(
 ) -> anyhow::Result<ExitCode> {
     // Everything is checked before any model runs.
     let suite = Suite::load(path)?;
+    // #30 item 1: history.csv and the run folders never replace or go inside an input.
+    let mut inputs = robust::guard::Inputs::new();
+    inputs.file("the suite", &suite.path);
+    for model in &suite.models {
+        inputs.folder("the model folder", model);
+    }
+    for corpus in &suite.corpora {
+        inputs.file("the corpus", corpus);
+    }
+    inputs.check_in("--out", &args.out, &["history.csv"])?;
+    let found = robust::guard::present(&args.out, &robust::guard::ATTACK_RESULTS);
+    if !found.is_empty() {
+        bail!(
+            "--out {}: holds an attack's results ({}), not a suite's runs; give a folder of \
+             its own (it gets one folder per run and history.csv)",
+            args.out.display(),
+            found.join(", ")
+        );
+    }
     if args.check {
-        print!("{}", runner::describe(&suite));
-        return Ok(ExitCode::SUCCESS);
+        return exit_with(EXIT_OK, print(&runner::describe(&suite)));
     }
     let options = RunOptions {
         out: args.out.clone(),
@@ -178,17 +202,17 @@ fn run_suite(
             record,
             total_jobs,
         } => {
-            println!(
+            let text = format!(
                 "shard {} of suite {}: {} of {total_jobs} jobs done in {}; join the shards \
-                 with robust report merge",
+                 with robust report merge\n",
                 record.shard,
                 suite.name,
                 record.jobs.len(),
                 run_dir.display()
             );
-            Ok(ExitCode::SUCCESS)
+            exit_with(EXIT_OK, print(&text))
         }
-        RunOutcome::Finished(run) => Ok(finished(&run)),
+        RunOutcome::Finished(run) => finished(&run),
     }
 }
 
@@ -211,45 +235,74 @@ impl Observer for Bars {
     }
 }
 
-/// Print a finished run's table, comparison and gates; the exit code says how it went.
-fn finished(run: &robust::suite::assemble::FinishedRun) -> ExitCode {
-    print!("{}", run.table());
-    println!("report: {}", run.run_dir.join("report.html").display());
-    let regression = match (run.compare_asked, &run.comparison) {
-        (true, Some((id, c))) => verdict(id, &run.run_id, c, run.alpha),
+/// A finished run's table, comparison and gates, printed; the exit code says how it went.
+fn finished(run: &robust::suite::assemble::FinishedRun) -> anyhow::Result<ExitCode> {
+    let mut text = run.table();
+    text.push_str(&format!(
+        "report: {}\n",
+        run.run_dir.join("report.html").display()
+    ));
+    let mut code = EXIT_OK;
+    match (run.compare_asked, &run.comparison) {
+        (true, Some((id, c))) => {
+            let (verdict_text, verdict_code) = verdict(id, &run.run_id, c, run.alpha);
+            text.push_str(&verdict_text);
+            code = verdict_code;
+        }
         (true, None) => {
             tracing::warn!(
                 "no earlier run of suite {} in {}: nothing to compare with",
                 run.suite,
                 run.history.display()
             );
-            ExitCode::SUCCESS
         }
-        (false, _) => ExitCode::SUCCESS,
-    };
+        (false, _) => {}
+    }
     let failed = run.failed_gates();
     if failed > 0 {
-        println!(
-            "GATES: {failed} of {} thresholds failed (exit code {EXIT_GATE})",
+        text.push_str(&format!(
+            "GATES: {failed} of {} thresholds failed (exit code {EXIT_GATE})\n",
             run.gates.len()
-        );
-        return ExitCode::from(EXIT_GATE);
+        ));
+        code = EXIT_GATE;
     }
-    regression
+    exit_with(code, print(&text))
 }
 
-/// Print the regressions (and improvements) and pick the exit code.
+/// The regressions (and improvements) as text, and the exit code they call for.
 fn verdict(
     previous: &str,
     current: &str,
     c: &[robust::report::history::Comparison],
     alpha: f64,
-) -> ExitCode {
+) -> (String, u8) {
     let (text, regressed) = compare::verdict(previous, current, c, alpha);
-    print!("{text}");
-    if regressed {
-        ExitCode::from(EXIT_REGRESSION)
-    } else {
-        ExitCode::SUCCESS
+    (text, if regressed { EXIT_REGRESSION } else { EXIT_OK })
+}
+
+/// Exit code 0: the run went through, nothing regressed and every gate held.
+const EXIT_OK: u8 = 0;
+
+/// Write `text` to standard output. A closed or full stdout (`| true`, `> /dev/full`) is an
+/// error returned, not a panic (#30 item 9).
+fn print(text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
+    stdout.flush()
+}
+
+/// The exit code for a verdict `code` whose text was printed with `printed`. A verdict a CI
+/// job acts on (3, 4) wins over a failed print, which is then reported on stderr: the job
+/// still sees that the gate failed or the metric regressed. With nothing to report (0), a
+/// failed print is an error (exit 1), as in `robust eval`.
+fn exit_with(code: u8, printed: std::io::Result<()>) -> anyhow::Result<ExitCode> {
+    match printed {
+        Ok(()) => Ok(ExitCode::from(code)),
+        Err(e) if code != EXIT_OK => {
+            tracing::error!("failed to write to standard output: {e}");
+            Ok(ExitCode::from(code))
+        }
+        Err(e) => Err(anyhow::Error::new(e).context("failed to write to standard output")),
     }
 }

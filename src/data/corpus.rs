@@ -15,6 +15,8 @@ pub const DEFAULT_TEXT_COLUMNS: [&str; 2] = ["sentence", "text"];
 /// Label column read when none is named.
 pub const DEFAULT_LABEL_COLUMN: &str = "label";
 
+pub use crate::data::source::MAX_LINE_BYTES;
+
 /// Why a corpus could not be read; each names the file, and the line where there is one.
 #[derive(Debug, thiserror::Error)]
 pub enum CorpusError {
@@ -57,6 +59,24 @@ pub enum CorpusError {
         /// What does not fit, and what to do about it.
         message: String,
     },
+}
+
+impl CorpusError {
+    /// An error reading `path`: a line over [`MAX_LINE_BYTES`] found while reading it is
+    /// named as that line's problem, anything else is the operating system's.
+    pub fn reading(path: &Path, source: std::io::Error) -> Self {
+        match crate::data::source::LineTooLong::of(&source) {
+            Some(line) => CorpusError::Line {
+                path: path.to_path_buf(),
+                line,
+                problem: LineProblem::TooLong,
+            },
+            None => CorpusError::Io {
+                path: path.to_path_buf(),
+                source,
+            },
+        }
+    }
 }
 
 /// What is wrong with one line of a corpus.
@@ -107,6 +127,8 @@ pub enum LineProblem {
     },
     /// The CSV reader's complaint (an unclosed quote, say).
     Csv(String),
+    /// A line (for CSV, a record) longer than [`MAX_LINE_BYTES`] (#30 item 8).
+    TooLong,
 }
 
 impl fmt::Display for LineProblem {
@@ -140,11 +162,20 @@ impl fmt::Display for LineProblem {
             }
             LineProblem::UnknownLabel { label, known } => write!(
                 f,
-                "unknown label {label:?}: the model's labels are {} (or their indices 0..{})",
+                "unknown label {label:?}: the model's labels are {} (or their indices {})",
                 known.join(", "),
-                known.len()
+                match known.len() {
+                    0 | 1 => "0".to_string(),
+                    2 => "0 and 1".to_string(),
+                    n => format!("0 to {}", n - 1),
+                }
             ),
             LineProblem::Csv(message) => write!(f, "malformed CSV: {message}"),
+            LineProblem::TooLong => write!(
+                f,
+                "the line is longer than {MAX_LINE_BYTES} bytes, robust's limit (no line break \
+                 within 1 MiB: is this a corpus file?)"
+            ),
         }
     }
 }
@@ -203,11 +234,10 @@ enum Format {
 
 impl Corpus {
     /// Read and parse the file at `path`.
+    /// A FIFO or `-` (standard input) is read once ([`crate::data::source`]).
     pub fn read(path: &Path, columns: &Columns) -> Result<Self, CorpusError> {
-        let bytes = std::fs::read(path).map_err(|source| CorpusError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let bytes =
+            crate::data::source::read(path).map_err(|source| CorpusError::reading(path, source))?;
         Self::parse(path, &bytes, columns)
     }
 
@@ -222,6 +252,12 @@ impl Corpus {
             return Err(CorpusError::Empty {
                 path: path.to_path_buf(),
             });
+        }
+        if let Some(i) = bytes
+            .split(|&b| b == b'\n')
+            .position(|l| l.len() > MAX_LINE_BYTES)
+        {
+            return Err(err(i + 1, LineProblem::TooLong));
         }
         let format = match path
             .extension()

@@ -24,7 +24,7 @@ pub const DEFAULT_BLOCK_BYTES: usize = 4 << 20;
 pub struct CorpusBlocks {
     path: PathBuf,
     columns: Columns,
-    file: std::fs::File,
+    file: crate::data::source::Source,
     /// CSV (quoted fields may span lines) rather than TSV; decided as [`Corpus::parse`]
     /// decides, from the extension or else the first line.
     csv: Option<bool>,
@@ -48,10 +48,9 @@ impl CorpusBlocks {
     /// that makes its block larger), with `columns` as [`Corpus::read`] takes them. Nothing
     /// is read until the first [`CorpusBlocks::next_block`].
     pub fn open(path: &Path, columns: &Columns, block_bytes: usize) -> Result<Self, CorpusError> {
-        let file = std::fs::File::open(path).map_err(|source| CorpusError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        // #30 item 7: a FIFO or `-` is read once, and every later open reads its copy.
+        let file =
+            crate::data::source::open(path).map_err(|source| CorpusError::reading(path, source))?;
         let csv = match path
             .extension()
             .and_then(|e| e.to_str())
@@ -87,10 +86,7 @@ impl CorpusBlocks {
         let read = (&mut self.file)
             .take((want - start) as u64)
             .read_to_end(&mut self.pending)
-            .map_err(|source| CorpusError::Io {
-                path: self.path.clone(),
-                source,
-            })?;
+            .map_err(|source| CorpusError::reading(&self.path, source))?;
         self.hasher.update(&self.pending[start..]);
         // `take` stops at `want` or at the end of the file, whichever comes first.
         self.eof = start + read < want;
@@ -151,6 +147,16 @@ impl CorpusBlocks {
                 return self.finish_check().map(|()| None);
             }
             let cut = self.boundary();
+            // #30 item 8: the record after the last complete one is still going past the
+            // limit: an error naming its line, before memory grows with it.
+            if !self.eof && self.pending.len() - cut > crate::data::source::MAX_LINE_BYTES {
+                let newlines = self.pending[..cut].iter().filter(|&&b| b == b'\n').count();
+                return Err(CorpusError::Line {
+                    path: self.path.clone(),
+                    line: self.lines_before + newlines + 1,
+                    problem: crate::data::corpus::LineProblem::TooLong,
+                });
+            }
             if cut > 0 && self.header.is_some() {
                 break (cut, None);
             }

@@ -4,4 +4,5 @@
 
 pub mod corpus;
 pub mod corpus_stream;
+pub mod source;
 pub mod spans;

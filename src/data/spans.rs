@@ -166,10 +166,18 @@ pub struct SpanCorpus {
 impl SpanCorpus {
     /// Whether a file's header looks like a span corpus (so commands can pick the reader).
     pub fn sniff(path: &Path) -> bool {
-        std::fs::read(path)
+        use std::io::Read;
+        // The first line only, read through the corpus source (a FIFO read once, no more
+        // than the line limit read).
+        let mut head = Vec::new();
+        crate::data::source::open(path)
+            .and_then(|f| {
+                f.take(crate::data::source::MAX_LINE_BYTES as u64)
+                    .read_to_end(&mut head)
+            })
             .ok()
-            .and_then(|b| {
-                let first = b.split(|&c| c == b'\n').next()?.to_vec();
+            .and_then(|_| {
+                let first = head.split(|&c| c == b'\n').next()?.to_vec();
                 String::from_utf8(first).ok()
             })
             .is_some_and(|h| {
@@ -182,7 +190,7 @@ impl SpanCorpus {
 
     /// Read and [parse](Self::parse) a span corpus file.
     pub fn read(path: &Path) -> Result<Self, SpanCorpusError> {
-        let bytes = std::fs::read(path).map_err(|source| SpanCorpusError::Read {
+        let bytes = crate::data::source::read(path).map_err(|source| SpanCorpusError::Read {
             path: path.to_path_buf(),
             source,
         })?;

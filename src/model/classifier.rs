@@ -212,6 +212,15 @@ impl Classifier {
         Ok(self.encoder.encode_batch(texts)?)
     }
 
+    /// Texts and sentence pairs encoded as [`Classifier::predict_inputs`] encodes them (cut to
+    /// the model's limit, which each says), without running the model.
+    pub fn encode_inputs(
+        &self,
+        inputs: &[crate::model::Input],
+    ) -> Result<Vec<Encoded>, ModelError> {
+        Ok(self.encoder.encode_inputs(inputs)?)
+    }
+
     /// One prediction per text, in order.
     pub fn predict(&mut self, texts: &[&str]) -> Result<Vec<Prediction>, ModelError> {
         self.predict_with_progress(texts, &mut |_, _| {})

@@ -14,14 +14,24 @@ use super::*;
 /// optimum / `onnx.save_model(..., location=...)` as commonly called.
 pub const EXTERNAL_DATA_FILES: [&str; 2] = ["model.onnx.data", "model.onnx_data"];
 
-/// sha256 of the folder's `model.onnx` followed by its external data file, if any: a model
-/// whose weights change in `model.onnx.data` is another model.
+/// sha256 of the folder's `model.onnx` followed by its external data file, if any, then by
+/// those of `tokenizer.json`, `config.json`, `tokenizer_config.json`, `robust.toml` and
+/// `input.toml` it has, as one stream: a model whose weights change in `model.onnx.data`, or
+/// whose tokenizer is cut or whose `id2label` is swapped, is another model (#30 item 5: these
+/// used to give the same hash, so shards run with different tokenizers merged).
 pub fn model_sha256(dir: &Path) -> Result<String, ModelError> {
     let model = dir.join(MODEL_FILE);
     let mut files = vec![model.clone()];
     files.extend(
         EXTERNAL_DATA_FILES
             .iter()
+            .chain(&[
+                TOKENIZER_FILE,
+                CONFIG_FILE,
+                TOKENIZER_CONFIG_FILE,
+                MANIFEST_FILE,
+                crate::model::coref::INPUT_FILE,
+            ])
             .map(|f| dir.join(f))
             .filter(|p| p.is_file()),
     );
@@ -41,7 +51,12 @@ pub fn folder_name(dir: &Path) -> Result<String, ModelError> {
 /// Every model folder has a `model.onnx` and a `tokenizer.json`.
 pub(crate) fn require_files(dir: &Path) -> Result<(), ModelError> {
     for file in [MODEL_FILE, TOKENIZER_FILE] {
-        if !dir.join(file).is_file() {
+        let path = dir.join(file);
+        // #30: there but not a file (a symlink to /dev/zero, a folder) is said as such.
+        if path.exists() && !path.is_file() {
+            return Err(ModelError::NotAFile { path });
+        }
+        if !path.is_file() {
             return Err(ModelError::MissingFile {
                 dir: dir.to_path_buf(),
                 file,

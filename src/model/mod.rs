@@ -51,6 +51,13 @@ pub enum ModelError {
         /// The missing file's name.
         file: &'static str,
     },
+    /// A file the folder must have is there but is not a regular file (a device, a FIFO, a
+    /// folder; symlinks followed).
+    #[error("{path} is not a regular file (symlinks followed)")]
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+    },
     /// A file of the folder could not be read.
     #[error("failed to read {path}")]
     Read {

@@ -278,6 +278,28 @@ impl OnnxModel {
             }
             if !files.contains_key(&location) {
                 let file = dir.join(relative);
+                // #30 item 4: the location's text is inside the folder; what it resolves to
+                // (a symlinked data file, or a symlinked folder on its path) must be too.
+                let resolved = std::fs::canonicalize(&file).map_err(|source| OnnxError::Read {
+                    path: file.clone(),
+                    source,
+                })?;
+                let dir = if dir.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    dir
+                };
+                let folder = std::fs::canonicalize(dir).map_err(|source| OnnxError::Read {
+                    path: dir.to_path_buf(),
+                    source,
+                })?;
+                if !resolved.starts_with(&folder) {
+                    return Err(bad(format!(
+                        "location {location:?} resolves to {}, outside the model's folder \
+                         (symlinks followed); copy the data into the folder",
+                        resolved.display()
+                    )));
+                }
                 let data = std::fs::read(&file).map_err(|source| OnnxError::Read {
                     path: file.clone(),
                     source,
@@ -1221,6 +1243,52 @@ mod tests {
             .err()
             .expect("an error");
         assert!(err.to_string().contains("outside model.onnx.data"), "{err}");
+    }
+
+    /// #30 item 4: `model.onnx.data` (or a folder on its location path) symlinked to a file
+    /// outside the model folder was read (the check looked at the path's text). Now the
+    /// resolved path is checked.
+    #[test]
+    fn issue30_item4_external_data_symlinked_outside_the_folder_is_refused() {
+        let table: Vec<f32> = (0..8).map(|i| i as f32 * 0.5).collect();
+        let whole = build::bag_classifier(&table, 4, 2, &[1.0, -1.0, 0.5, 2.0], 2);
+        let outside = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (split, data) = externalize(&whole, "model.onnx.data");
+        std::fs::write(outside.path().join("secret"), &data).unwrap();
+        std::fs::write(dir.path().join("model.onnx"), &split).unwrap();
+        std::os::unix::fs::symlink(
+            outside.path().join("secret"),
+            dir.path().join("model.onnx.data"),
+        )
+        .unwrap();
+        let err = OnnxModel::read(&dir.path().join("model.onnx"))
+            .err()
+            .expect("refused");
+        assert!(
+            err.to_string().contains("outside the model's folder"),
+            "{err}"
+        );
+        // A symlinked folder on the location's path.
+        let (nested, data) = externalize(&whole, "weights/model.onnx.data");
+        std::fs::write(outside.path().join("model.onnx.data"), &data).unwrap();
+        std::fs::remove_file(dir.path().join("model.onnx.data")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("weights")).unwrap();
+        std::fs::write(dir.path().join("model.onnx"), &nested).unwrap();
+        let err = OnnxModel::read(&dir.path().join("model.onnx"))
+            .err()
+            .expect("refused");
+        assert!(
+            err.to_string().contains("outside the model's folder"),
+            "{err}"
+        );
+        // A symlink that stays inside the folder is fine.
+        std::fs::remove_file(dir.path().join("weights")).unwrap();
+        std::fs::create_dir(dir.path().join("weights")).unwrap();
+        std::fs::write(dir.path().join("weights/real.data"), &data).unwrap();
+        std::os::unix::fs::symlink("real.data", dir.path().join("weights/model.onnx.data"))
+            .unwrap();
+        assert!(OnnxModel::read(&dir.path().join("model.onnx")).is_ok());
     }
 
     #[test]

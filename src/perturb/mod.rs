@@ -73,6 +73,9 @@ pub enum SkipReason {
     NoDistinctPermutation,
     /// A coreference row whose pronoun has no grammatical gender the swap can keep or flip.
     UnknownPronoun,
+    /// A suffix trigger that truncation to the model's length cut off (#30 item 11): the
+    /// model never saw it, so the row says nothing about the trigger.
+    TriggerTruncated,
 }
 
 impl SkipReason {
@@ -84,6 +87,7 @@ impl SkipReason {
             SkipReason::NoNames => "no-names",
             SkipReason::NoDistinctPermutation => "no-distinct-permutation",
             SkipReason::UnknownPronoun => "unknown-pronoun",
+            SkipReason::TriggerTruncated => "trigger-truncated",
         }
     }
 }

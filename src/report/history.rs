@@ -477,6 +477,91 @@ pub fn compare(previous: &[SummaryRow], current: &[SummaryRow], alpha: f64) -> V
         .collect()
 }
 
+/// [`compare`], leaving untested (#30 item 13) the metrics of every attack whose setup
+/// differs between the runs (its parameters or seed: `mode=local` then `mode=full` is another
+/// measurement, not a regression). The second value has one warning per such attack, naming
+/// what differs.
+pub fn compare_same_setup(
+    previous: &[SummaryRow],
+    current: &[SummaryRow],
+    alpha: f64,
+) -> (Vec<Comparison>, Vec<String>) {
+    type Setup = (String, String, String);
+    let setups = |rows: &[SummaryRow]| {
+        let mut out: std::collections::BTreeMap<Setup, (String, String)> = Default::default();
+        for r in rows {
+            out.entry((r.attack.clone(), r.model.clone(), r.corpus.clone()))
+                .or_insert_with(|| (r.parameters.clone(), r.seed.clone()));
+        }
+        out
+    };
+    let before = setups(previous);
+    let now = setups(current);
+    let mut notes = Vec::new();
+    let mut changed = std::collections::BTreeSet::new();
+    for (setup, (params, seed)) in &now {
+        let Some((old_params, old_seed)) = before.get(setup) else {
+            continue;
+        };
+        let mut diffs = parameter_changes(old_params, params);
+        if old_seed != seed {
+            diffs.push(format!("seed {old_seed} -> {seed}"));
+        }
+        if diffs.is_empty() {
+            continue;
+        }
+        notes.push(format!(
+            "attack {} on {} / {}: not compared, its parameters differ from the previous run's \
+             ({}); the two runs measure different things",
+            setup.0,
+            setup.1,
+            setup.2,
+            diffs.join(", ")
+        ));
+        changed.insert(setup.clone());
+    }
+    let mut comparisons = compare(previous, current, alpha);
+    for c in &mut comparisons {
+        let setup = (
+            c.key.attack.clone(),
+            c.key.model.clone(),
+            c.key.corpus.clone(),
+        );
+        if changed.contains(&setup) {
+            c.p_value = None;
+            c.verdict = Verdict::NotTested;
+        }
+    }
+    (comparisons, notes)
+}
+
+/// What differs between two `parameters` cells (`key=value` pairs joined by `;`), in words:
+/// `mode local -> full`, `window 3 -> (none)`.
+fn parameter_changes(before: &str, after: &str) -> Vec<String> {
+    let pairs = |s: &str| -> std::collections::BTreeMap<String, String> {
+        s.split(';')
+            .filter(|p| !p.is_empty())
+            .map(|p| match p.split_once('=') {
+                Some((k, v)) => (k.to_string(), v.to_string()),
+                None => (p.to_string(), String::new()),
+            })
+            .collect()
+    };
+    let (a, b) = (pairs(before), pairs(after));
+    let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    let none = "(none)".to_string();
+    keys.into_iter()
+        .filter(|k| a.get(*k) != b.get(*k))
+        .map(|k| {
+            format!(
+                "{k} {} -> {}",
+                a.get(k).unwrap_or(&none),
+                b.get(k).unwrap_or(&none)
+            )
+        })
+        .collect()
+}
+
 /// `comparison.csv`: every compared metric with both runs' values, the p-value and verdict.
 pub fn comparison_csv(previous_run: &str, rows: &[Comparison]) -> Result<String, ReportError> {
     let ser = |e: csv::Error| ReportError::Serialise(Box::new(e));
@@ -590,6 +675,25 @@ mod tests {
             robust_version: "0".into(),
             parameters: "a=1;b=2".into(),
         }
+    }
+
+    /// #30 item 13: `--compare` compared runs whose parameters changed (shuffle `local` then
+    /// `full`) and reported REGRESSED. Now such an attack is not compared, and the warning
+    /// names what changed.
+    #[test]
+    fn issue30_item13_changed_parameters_are_not_compared() {
+        let prev = vec![row("s", "shuffle", "flip_rate", 50, 1000)];
+        let mut changed = row("s", "shuffle", "flip_rate", 300, 1000);
+        changed.parameters = "a=1;b=3".into();
+        let (c, notes) = compare_same_setup(&prev, &[changed], 0.01);
+        assert_eq!(c[0].verdict, Verdict::NotTested);
+        assert_eq!(notes.len(), 1);
+        assert!(notes[0].contains("b 2 -> 3"), "{}", notes[0]);
+        assert!(notes[0].contains("not compared"), "{}", notes[0]);
+        let same = row("s", "shuffle", "flip_rate", 300, 1000);
+        let (c, notes) = compare_same_setup(&prev, &[same], 0.01);
+        assert_eq!(c[0].verdict, Verdict::Regressed);
+        assert!(notes.is_empty());
     }
 
     #[test]

@@ -75,7 +75,7 @@ impl Format {
 fn staged(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<tempfile::NamedTempFile> {
     use std::os::unix::fs::PermissionsExt;
     let mut tmp = tempfile::Builder::new()
-        .prefix(".robust-")
+        .prefix(&temporary_prefix())
         .permissions(std::fs::Permissions::from_mode(0o666))
         .tempfile_in(dir)?;
     if let Ok(existing) = std::fs::metadata(path) {
@@ -84,6 +84,62 @@ fn staged(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<tempfile::Na
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
     Ok(tmp)
+}
+
+/// The name every temporary file of this process starts with: `.robust-<pid>-` (#30 item 15).
+/// The pid is what lets a later run prove a temporary stale ([`remove_stale_temporaries`]).
+fn temporary_prefix() -> String {
+    format!(".robust-{}-", std::process::id())
+}
+
+/// Remove the temporary files (`.robust-<pid>-*`) that processes no longer running left in
+/// `dir`, and say how many went (#30 item 15: a SIGINT or SIGTERM during `robust attack` kills
+/// the process before its temporaries can remove themselves).
+///
+/// Why by pid rather than in a signal handler, or by age: a handler cannot run for SIGKILL
+/// or a machine that loses power, and an age says nothing about a run still going (an
+/// attack's `examples.csv` is a temporary for as long as the attack runs, hours on a large
+/// corpus), while a pid that no longer runs proves its files are nobody's. A pid that runs
+/// again (reused) keeps its files: never removing a live run's file matters more than
+/// removing every stale one. Temporaries without a pid (older robust versions) are left.
+pub fn remove_stale_temporaries(dir: &Path) -> Result<usize, ReportError> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(0);
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(".robust-"))
+            .and_then(|rest| rest.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if pid <= 0 || pid as u32 == std::process::id() || running(pid) {
+            continue;
+        }
+        let path = entry.path();
+        if !entry.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
+        }
+        match std::fs::remove_file(&path) {
+            Ok(()) => removed += 1,
+            // Removed by another run meanwhile: gone is what was wanted.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(ReportError::Write { path, source }),
+        }
+    }
+    Ok(removed)
+}
+
+/// Whether process `pid` exists (signal 0 checks without sending anything; EPERM means it
+/// exists under another user).
+fn running(pid: i32) -> bool {
+    // SAFETY: kill with signal 0 sends nothing; it only checks that the process exists.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
 }
 
 /// Write a file so that readers see either the old content or the whole new content, never a
@@ -175,6 +231,13 @@ pub fn write_all_atomic_with(
         move |source| ReportError::Write { path, source }
     };
     std::fs::create_dir_all(dir).map_err(err(dir))?;
+    let stale = remove_stale_temporaries(dir)?;
+    if stale > 0 {
+        tracing::info!(
+            "removed {stale} temporary files that stopped runs left in {}",
+            dir.display()
+        );
+    }
     // The files written as the run went go into place first, `files` after them in order: a
     // caller that lists a marker file last (a run's manifest) can rely on it being last.
     let mut ready = Vec::new();

@@ -213,9 +213,17 @@ pub(crate) fn assemble(a: &Assembly) -> Result<FinishedRun, RunError> {
             .pop()
             .map(|id| (id.clone(), history::rows_of(&past, &id))),
     };
-    let comparisons = previous
-        .as_ref()
-        .map(|(id, prev)| (id.clone(), history::compare(prev, &rows, a.alpha)));
+    // #30 item 13: attacks whose parameters changed are not compared (and, asked to
+    // compare, said so).
+    let comparisons = previous.as_ref().map(|(id, prev)| {
+        let (c, notes) = history::compare_same_setup(prev, &rows, a.alpha);
+        if a.compare.is_some() {
+            for note in notes {
+                tracing::warn!("{note}");
+            }
+        }
+        (id.clone(), c)
+    });
 
     let finished_at = history::utc(super::run::unix_now()).1;
     let mut trend = past.clone();

@@ -110,8 +110,12 @@ pub fn compare_runs(
             }
         }
     };
+    let (comparisons, notes) = history::compare_same_setup(&prev_rows, &rows, alpha);
+    for note in notes {
+        tracing::warn!("{note}");
+    }
     Ok(Some(RunComparison {
-        comparisons: history::compare(&prev_rows, &rows, alpha),
+        comparisons,
         previous,
         current,
     }))

@@ -74,8 +74,13 @@ impl Gate {
         }
     }
 
-    /// Whether `rate` passes.
+    /// Whether `rate` passes. A rate over nothing (0/0: nothing was attacked) fails in either
+    /// mode (#30 item 14: its interval [0, 1] used to pass a `max_` gate while its point
+    /// estimate failed it): a gate that measured nothing must not pass.
     pub fn passes(&self, rate: &Rate) -> bool {
+        if rate.n == 0 {
+            return false;
+        }
         let (low, high) = match self.mode {
             GateMode::Interval => (rate.ci_low, rate.ci_high),
             GateMode::Point => (rate.value, rate.value),
@@ -115,10 +120,11 @@ pub struct GateOutcome {
 impl GateOutcome {
     /// A line for people: `max_flip_rate 0.1 (interval): 14.5% [13.7, 15.2] — FAIL`.
     pub fn describe(&self) -> String {
-        let rate = self
-            .rate
-            .as_ref()
-            .map_or_else(|| "not measured".to_string(), Rate::display_percent);
+        let rate = match &self.rate {
+            None => "not measured".to_string(),
+            Some(r) if r.n == 0 => "nothing was attacked (0/0)".to_string(),
+            Some(r) => r.display_percent(),
+        };
         format!(
             "{} {} ({}): {} — {}",
             self.gate.key(),
@@ -189,6 +195,29 @@ mod tests {
             gate(Bound::Max, 0.1, GateMode::Point).key(),
             "max_flip_rate"
         );
+    }
+
+    /// #30 item 14: on 0/0 the interval gate passed and the point gate failed, and neither said
+    /// that nothing was attacked. Now both fail, saying so.
+    #[test]
+    fn issue30_item14_gates_on_nothing_attacked_fail_alike_and_say_so() {
+        let r = Rate::new(0, 0);
+        for bound in [Bound::Max, Bound::Min] {
+            for mode in [GateMode::Interval, GateMode::Point] {
+                let g = gate(bound, 0.5, mode);
+                assert!(!g.passes(&r), "{bound:?} {mode:?}");
+                let outcome = GateOutcome {
+                    gate: g,
+                    rate: Some(r),
+                    passed: false,
+                };
+                assert!(
+                    outcome.describe().contains("nothing was attacked (0/0)"),
+                    "{}",
+                    outcome.describe()
+                );
+            }
+        }
     }
 
     #[test]

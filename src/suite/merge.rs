@@ -43,6 +43,20 @@ pub fn merge(
     alpha: f64,
     inference: &InferenceOptions,
 ) -> Result<Merged, RunError> {
+    merge_forced(shards, out, compare, alpha, inference, false)
+}
+
+/// [`merge`]; with `force`, an attack's shards may merge into a folder that holds an earlier
+/// attack's results ([`crate::guard::ATTACK_RESULTS`]), which the merge's files replace (the
+/// others of them are removed once the merge is written).
+pub fn merge_forced(
+    shards: &[PathBuf],
+    out: &Path,
+    compare: Option<&CompareWith>,
+    alpha: f64,
+    inference: &InferenceOptions,
+    force: bool,
+) -> Result<Merged, RunError> {
     let session_start = Instant::now();
     if out.is_file() {
         return Err(RunError::OutIsFile {
@@ -52,6 +66,12 @@ pub fn merge(
     let Some(first) = shards.first() else {
         return Err(RunError::Merge("no shards given".into()));
     };
+    // #30 item 2: the merge never writes over or into one of its shards.
+    let mut inputs = crate::guard::Inputs::new();
+    for dir in shards {
+        inputs.folder("the shard", dir);
+    }
+    inputs.check("--out", out)?;
     if first.join(AttackShard::FILE).is_file() {
         if compare.is_some() {
             return Err(RunError::Merge(
@@ -59,7 +79,7 @@ pub fn merge(
                     .into(),
             ));
         }
-        return merge_attack(shards, out).map(|r| Merged::Attack(Box::new(r)));
+        return merge_attack(shards, out, force).map(|r| Merged::Attack(Box::new(r)));
     }
     merge_suite(shards, out, compare, alpha, inference, session_start)
         .map(|r| Merged::Suite(Box::new(r)))
@@ -293,10 +313,12 @@ fn job_folders<'s>(
 fn join_row_parts(job: &Job, parts: &[PathBuf], to: &Path) -> Result<(), RunError> {
     let mut records = Vec::new();
     for dir in parts {
-        records.push(AttackShard::read(dir).map_err(|source| RunError::JobParts {
+        let record = AttackShard::read(dir).map_err(|source| RunError::JobParts {
             job: job.id.clone(),
             source,
-        })?);
+        })?;
+        check_example_rows(dir, &record)?;
+        records.push(record);
     }
     let (report, failures) =
         engine::merge_attack_shards(records).map_err(|source| RunError::JobParts {
@@ -332,7 +354,8 @@ fn join_row_parts(job: &Job, parts: &[PathBuf], to: &Path) -> Result<(), RunErro
 
 /// Check that the folders are the N parts of one attack, then write the whole attack's
 /// examples.csv (the parts' rows, in order, under one header) and summary.csv into `out`.
-fn merge_attack(shards: &[PathBuf], out: &Path) -> Result<AttackReport, RunError> {
+fn merge_attack(shards: &[PathBuf], out: &Path, force: bool) -> Result<AttackReport, RunError> {
+    crate::guard::occupied(out, &crate::guard::ATTACK_RESULTS, force)?;
     let mut parts: Vec<(PathBuf, AttackShard)> = Vec::new();
     for dir in shards {
         if !dir.join(AttackShard::FILE).is_file() {
@@ -350,6 +373,7 @@ fn merge_attack(shards: &[PathBuf], out: &Path) -> Result<AttackReport, RunError
                 dir.display()
             )));
         }
+        check_example_rows(dir, &record)?;
         parts.push((dir.clone(), record));
     }
     let (report, _) = engine::merge_attack_shards(parts.iter().map(|(_, r)| r.clone()).collect())
@@ -367,6 +391,14 @@ fn merge_attack(shards: &[PathBuf], out: &Path) -> Result<AttackReport, RunError
     let inputs: Vec<PathBuf> = parts.iter().map(|(d, _)| d.join("examples.csv")).collect();
     concat_csv_files(&inputs, examples.path())?;
     crate::report::write_all_atomic_with(out, &[("summary.csv", summary)], vec![examples])?;
+    if force {
+        let stale: Vec<&str> = crate::guard::ATTACK_RESULTS
+            .iter()
+            .copied()
+            .filter(|n| !matches!(*n, "examples.csv" | "summary.csv"))
+            .collect();
+        crate::guard::clear(out, &stale)?;
+    }
     tracing::info!(
         "merged {} shards of attack {} into {}",
         parts.len(),
@@ -374,4 +406,48 @@ fn merge_attack(shards: &[PathBuf], out: &Path) -> Result<AttackReport, RunError
         out.display()
     );
     Ok(report)
+}
+
+/// #30 item 2: a shard's examples.csv must hold the examples of exactly the rows its record
+/// says it attacked (each example's rows share its `line` and follow one another), so that a
+/// shard overwritten by a merge, or one whose files come from two runs, is refused rather than
+/// merged into an examples.csv whose rows the summary does not count.
+fn check_example_rows(dir: &Path, record: &AttackShard) -> Result<(), RunError> {
+    let path = dir.join("examples.csv");
+    let file = std::fs::File::open(&path).map_err(io("read", &path))?;
+    let mut reader = csv::Reader::from_reader(std::io::BufReader::new(file));
+    let mut examples = 0usize;
+    let mut last: Option<Vec<u8>> = None;
+    let mut record_buf = csv::ByteRecord::new();
+    loop {
+        match reader.read_byte_record(&mut record_buf) {
+            Ok(true) => {
+                let line = record_buf.get(1).unwrap_or_default();
+                if last.as_deref() != Some(line) {
+                    examples += 1;
+                    last = Some(line.to_vec());
+                }
+            }
+            Ok(false) => break,
+            Err(e) => {
+                return Err(RunError::Merge(format!(
+                    "{}: malformed CSV: {e}",
+                    path.display()
+                )));
+            }
+        }
+    }
+    let expected = record.rows.1.saturating_sub(record.rows.0);
+    if examples != expected {
+        return Err(RunError::Merge(format!(
+            "{}: holds {examples} examples, but {} says shard {} attacked {expected} rows \
+             ({}..{}); the folder's files are not of one shard run (was it overwritten?)",
+            path.display(),
+            dir.join(AttackShard::FILE).display(),
+            record.shard,
+            record.rows.0,
+            record.rows.1
+        )));
+    }
+    Ok(())
 }

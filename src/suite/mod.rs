@@ -351,7 +351,9 @@ impl Suite {
         })?;
         let file: SuiteFile = toml::from_str(&text).map_err(|e| SuiteError::Parse {
             path: path.to_path_buf(),
-            message: e.to_string().trim_end().replace('\n', " "),
+            // #30: the parser's multi-line rendering is kept, so its caret still points
+            // at the bad value.
+            message: e.to_string().trim_end().to_string(),
         })?;
         let key_err = |key: String, problem: &str| SuiteError::Key {
             path: path.to_path_buf(),

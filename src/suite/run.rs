@@ -148,6 +148,9 @@ pub enum RunError {
     /// Shard runs (or shards of an attack) that do not merge; nothing was written.
     #[error("{0}")]
     Merge(String),
+    /// An output that would replace an input, or a results folder already in use.
+    #[error(transparent)]
+    Guard(#[from] crate::guard::GuardError),
     /// A shard of an attack could not be read.
     #[error(transparent)]
     AttackShard(#[from] crate::attack::engine::MergeError),

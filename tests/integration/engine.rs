@@ -614,11 +614,13 @@ fn exclusion_lists_are_checked_and_recorded() {
 }
 
 /// Issue 14: `--budget-queries 500` used to spend 2,700 queries (the budget was checked only
-/// between iterations). Now every request is checked before it runs.
+/// between iterations). Now every request is checked before it runs; and (#30 item 12) a
+/// budget below one iteration's cost (500 here: one gradient estimate is 2,048 rows) is an
+/// error naming the minimum, not the starting trigger after 0 iterations.
 #[test]
 fn the_query_budget_is_honoured_within_one_batch() {
     let work = tempfile::tempdir().unwrap();
-    for budget in [500u64, 3000] {
+    for budget in [500u64, 2200, 3000] {
         let out = work.path().join(format!("b{budget}"));
         let r = robust(&[
             "attack",
@@ -651,6 +653,17 @@ fn the_query_budget_is_honoured_within_one_batch() {
             "--out",
             out.to_str().unwrap(),
         ]);
+        if budget == 500 {
+            assert_eq!(r.status.code(), Some(1), "{}", stderr(&r));
+            let err = stderr(&r);
+            assert!(
+                err.contains("one iteration of this search needs 2144"),
+                "{err}"
+            );
+            assert!(err.contains("give at least 2144"), "{err}");
+            assert!(!out.join("trigger.json").exists());
+            continue;
+        }
         assert!(r.status.success(), "{}", stderr(&r));
         let json: serde_json::Value =
             serde_json::from_str(&text(&out.join("trigger.json"))).unwrap();

@@ -186,6 +186,7 @@ pub(super) fn perturbation(
             parameters: attack.parameters.clone(),
             labels,
         },
+        columns: columns_of(&plan.columns),
         asked_max_len: model.options().max_len,
         max_len: model.encoder().max_len(),
         scorer,
@@ -251,4 +252,16 @@ pub(super) fn targets_of_block(
         .enumerate()
         .map(|(i, row)| target(row, gold.as_ref().map(|g| g[i]), segment))
         .collect())
+}
+
+/// The corpus columns a shard read, as its record names them (#30 item 5: shards that read
+/// other columns are not parts of one attack).
+fn columns_of(c: &crate::data::corpus::Columns) -> String {
+    let name = |c: &Option<String>| c.clone().unwrap_or_default();
+    format!(
+        "text={};label={};pair={}",
+        name(&c.text),
+        name(&c.label),
+        name(&c.pair)
+    )
 }

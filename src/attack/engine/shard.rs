@@ -22,6 +22,10 @@ pub struct AttackShard {
     /// are recorded): every shard of one attack carries the same.
     #[serde(flatten)]
     pub provenance: Provenance,
+    /// The corpus columns read, as given (`text=...;label=...;pair=...`, empty for the
+    /// default); shards of other columns do not merge. Empty in records written before it.
+    #[serde(default)]
+    pub columns: String,
     /// `--max-len` as given.
     pub asked_max_len: Option<usize>,
     /// The model's input limit in tokens.
@@ -173,8 +177,9 @@ pub fn merge_attack_shards(
     Ok(merged.into_report())
 }
 /// What two shards of one attack must agree on, named as a refused merge names it: the
-/// attack, model, corpus, seed, version, row count, labels and parameters.
-fn identity(shard: &AttackShard) -> [(&'static str, String); 9] {
+/// attack, model (its files, tokenizer and config included), corpus, seed, version, row
+/// count, labels, corpus columns and parameters.
+fn identity(shard: &AttackShard) -> [(&'static str, String); 10] {
     let p = &shard.provenance;
     [
         ("attack", p.attack.clone()),
@@ -185,6 +190,7 @@ fn identity(shard: &AttackShard) -> [(&'static str, String); 9] {
         ("robust version", p.robust_version.clone()),
         ("rows in all", shard.total_rows.to_string()),
         ("labels", p.labels.join(",")),
+        ("corpus columns", shard.columns.clone()),
         (
             "parameters",
             format!("{:?} max_len {:?}", p.parameters, shard.asked_max_len),
