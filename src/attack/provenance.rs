@@ -81,10 +81,11 @@ pub enum ProvenanceError {
 }
 
 /// The files of a model folder that shape its predictions, with their roles.
-const MODEL_FILES: [(&str, &str); 6] = [
+const MODEL_FILES: [(&str, &str); 7] = [
     ("model.onnx", "model"),
     ("model.onnx.data", "model data"),
     ("tokenizer.json", "tokenizer"),
+    ("tokenizer_config.json", "tokenizer config"),
     ("config.json", "config"),
     ("robust.toml", "model settings"),
     ("input.toml", "model input"),
