@@ -1,6 +1,5 @@
 //! `robust predict`: label raw sentences.
 
-use std::io::Read;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -39,14 +38,18 @@ pub fn run(global: &GlobalArgs, args: PredictArgs) -> anyhow::Result<()> {
         }
         inputs.check("--out", out)?;
     }
-    let (name, bytes) = match args.input.as_deref() {
-        None => (PathBuf::from("-"), read_stdin()?),
-        Some(p) if p.as_os_str() == "-" => (PathBuf::from("-"), read_stdin()?),
-        Some(p) => (
-            p.to_path_buf(),
-            std::fs::read(p).with_context(|| format!("failed to read {}", p.display()))?,
-        ),
-    };
+    // #30 item 8: read through the corpus source, so a line over the limit (a FIFO or
+    // /dev/zero that never ends a line) is an error naming it, not memory without bound.
+    let name = args.input.clone().unwrap_or_else(|| PathBuf::from("-"));
+    let bytes = robust::data::source::read(&name)
+        .map_err(|e| robust::data::corpus::CorpusError::reading(&name, e))
+        .with_context(|| {
+            if name.as_os_str() == "-" {
+                "failed to read standard input".to_string()
+            } else {
+                format!("failed to read {}", name.display())
+            }
+        })?;
     let (rows, blank) = robust::data::corpus::read_lines(&name, &bytes)?;
     if blank > 0 {
         tracing::info!(blank_lines = blank, "skipped blank lines");
@@ -107,12 +110,4 @@ pub fn run(global: &GlobalArgs, args: PredictArgs) -> anyhow::Result<()> {
     }
     let out = String::from_utf8(w.into_inner()?)?;
     emit(args.out.as_deref(), &out)
-}
-
-fn read_stdin() -> anyhow::Result<Vec<u8>> {
-    let mut buf = Vec::new();
-    std::io::stdin()
-        .read_to_end(&mut buf)
-        .context("failed to read standard input")?;
-    Ok(buf)
 }

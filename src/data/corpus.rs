@@ -621,6 +621,13 @@ pub fn read_lines(path: &Path, bytes: &[u8]) -> Result<(Vec<Row>, usize), Corpus
     let lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
     let last = lines.len();
     for (i, raw) in lines.into_iter().enumerate() {
+        if raw.len() > MAX_LINE_BYTES {
+            return Err(CorpusError::Line {
+                path: path.to_path_buf(),
+                line: i + 1,
+                problem: LineProblem::TooLong,
+            });
+        }
         let line = raw.strip_suffix(b"\r").unwrap_or(raw);
         if is_blank(line) {
             if !(i + 1 == last && line.is_empty()) {

@@ -548,7 +548,23 @@ fn parameter_changes(before: &str, after: &str) -> Vec<String> {
             .collect()
     };
     let (a, b) = (pairs(before), pairs(after));
-    let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    // What a run found, or what its model is, rather than what it was told: a search's
+    // trigger and its search examples, the random triggers drawn from the model's
+    // vocabulary, the model's input limit and how many inputs it cut. These change with the
+    // model, and a new model is what a comparison is for (a weaker export that cuts inputs
+    // must show as REGRESSED, not as not compared).
+    const OUTCOMES: [&str; 5] = [
+        "trigger",
+        "random_triggers",
+        "search_examples",
+        "max_len",
+        "truncated",
+    ];
+    let keys: std::collections::BTreeSet<&String> = a
+        .keys()
+        .chain(b.keys())
+        .filter(|k| !OUTCOMES.contains(&k.as_str()))
+        .collect();
     let none = "(none)".to_string();
     keys.into_iter()
         .filter(|k| a.get(*k) != b.get(*k))
@@ -694,6 +710,12 @@ mod tests {
         let (c, notes) = compare_same_setup(&prev, &[same], 0.01);
         assert_eq!(c[0].verdict, Verdict::Regressed);
         assert!(notes.is_empty());
+        // A searched trigger that differs (another model found another) is an outcome.
+        let mut found = row("s", "shuffle", "flip_rate", 300, 1000);
+        found.parameters = "a=1;b=2;max_len=8;trigger=the the;truncated=3".into();
+        let (c, notes) = compare_same_setup(&prev, &[found], 0.01);
+        assert_eq!(c[0].verdict, Verdict::Regressed);
+        assert!(notes.is_empty(), "{notes:?}");
     }
 
     #[test]

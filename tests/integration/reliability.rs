@@ -859,6 +859,27 @@ fn issue30_item8_a_line_over_the_limit_fails_fast_naming_it() {
         }
         assert!(start.elapsed().as_secs() < 60, "{corpus}: slow");
     }
+    // `robust predict` reads its input the same way.
+    let model = default_model_dir();
+    let r = wait_at_most(
+        robust_spawn(
+            work.path(),
+            &[
+                "-q",
+                "predict",
+                "--model",
+                model.to_str().unwrap(),
+                "/dev/zero",
+            ],
+        ),
+        120,
+    );
+    assert_eq!(r.status.code(), Some(1), "{r:?}");
+    assert!(
+        stderr(&r).contains("/dev/zero:1: the line is longer"),
+        "{}",
+        stderr(&r)
+    );
 }
 
 /// #30 item 10: `--threads 64 --workers 64` on 2 cores peaked at 8.1 GB and 4x the time with
