@@ -105,11 +105,17 @@ impl Provenance {
             .map_err(|e| ProvenanceError::Spec(e.to_string().trim().into()))?;
         let mut inputs = Vec::new();
         let mut add = |role: &str, path: &Path| -> Result<(), ProvenanceError> {
-            let sha256 =
+            // A pipe or stdin is read once, by the run itself: hashing it here would consume
+            // it. It is recorded without a hash, and a replay refuses it.
+            let regular = std::fs::metadata(path).is_ok_and(|m| m.is_file());
+            let sha256 = if regular {
                 crate::hash::sha256_file(path).map_err(|source| ProvenanceError::Read {
                     path: path.to_path_buf(),
                     source,
-                })?;
+                })?
+            } else {
+                String::new()
+            };
             inputs.push(Recorded {
                 role: role.into(),
                 path: path.to_path_buf(),
@@ -200,11 +206,19 @@ impl Provenance {
     }
 
     /// Inputs whose bytes are not what the run read, as (file, recorded, now) — `now` is the
-    /// error when the file cannot be read. Relative paths are taken from `working_dir`.
+    /// error when the file cannot be read, and an input that was not a regular file (a pipe,
+    /// stdin) is never the same again. Relative paths are taken from `working_dir`.
     pub fn changed_inputs(&self) -> Vec<(PathBuf, String, String)> {
         self.inputs
             .iter()
             .filter_map(|input| {
+                if input.sha256.is_empty() {
+                    return Some((
+                        input.path.clone(),
+                        "no hash: it was not a regular file (a pipe or stdin), read once".into(),
+                        "cannot be read again".into(),
+                    ));
+                }
                 let path = self.working_dir.join(&input.path);
                 let now =
                     crate::hash::sha256_file(&path).unwrap_or_else(|e| format!("unreadable ({e})"));

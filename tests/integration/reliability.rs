@@ -561,7 +561,11 @@ fn issue30_item3_an_out_with_earlier_results_needs_force() {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     left.sort();
-    assert_eq!(left, ["examples.csv", "summary.csv"], "one run's files");
+    assert_eq!(
+        left,
+        ["examples.csv", "provenance.json", "summary.csv"],
+        "one run's files"
+    );
     assert_ne!(std::fs::read(d.join("summary.csv")).unwrap(), summary);
     // --force is documented in --help.
     let help = stdout(&robust(&["attack", "--help"]));
