@@ -128,12 +128,7 @@ pub fn run(global: &GlobalArgs, args: AttackArgs) -> anyhow::Result<()> {
     if let Some(trace) = &args.gradient_trace {
         inputs.check("--gradient-trace", trace)?;
     }
-    let searches = plan.shape == engine::Shape::TriggerSearch
-        && plan
-            .attack
-            .trigger
-            .as_ref()
-            .is_some_and(|t| t.given.is_none());
+    let searches = plan.searches_trigger();
     if args.resume && !searches {
         anyhow::bail!(
             "--resume: {} does not search a trigger; only trigger searches keep a checkpoint \

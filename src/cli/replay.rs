@@ -76,12 +76,7 @@ pub fn run(global: &GlobalArgs, args: ReplayArgs) -> anyhow::Result<()> {
     })?;
     let spec = record.spec()?;
     let plan = engine::plan(&spec, &dir.join(provenance::FILE).display().to_string())?;
-    let searches = plan.shape == engine::Shape::TriggerSearch
-        && plan
-            .attack
-            .trigger
-            .as_ref()
-            .is_some_and(|t| t.given.is_none());
+    let searches = plan.searches_trigger();
     if spec.budget_seconds.is_some() {
         tracing::warn!("the run had a time budget (budget_seconds): its outputs may differ");
     }

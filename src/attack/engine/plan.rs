@@ -44,6 +44,17 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Whether the plan searches a trigger (rather than evaluating a given one, or running
+    /// another shape): the one kind of attack that checkpoints and can be resumed.
+    pub fn searches_trigger(&self) -> bool {
+        self.shape == Shape::TriggerSearch
+            && self
+                .attack
+                .trigger
+                .as_ref()
+                .is_some_and(|t| t.given.is_none())
+    }
+
     /// Corpora the plan reads: the evaluated corpus, then the trigger's search corpus.
     pub fn corpora(&self) -> Vec<&Path> {
         let mut out = vec![self.attack.corpus.as_path()];
