@@ -8,7 +8,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use crate::util::{default_corpus, default_model_dir, repo, small_trigger_flags, stderr, stdout};
+use crate::util::{
+    default_corpus_rows, default_model_dir, repo, small_trigger_flags, stderr, stdout,
+};
 
 /// A temporary install: the binary, a runtime library, a model folder, a corpus, and an empty
 /// working directory and `HOME`.
@@ -33,12 +35,7 @@ impl Install {
         }
         // A labelled corpus: sentences of the default corpus, and a few with names so that the
         // entity swap has something to swap.
-        let default = std::fs::read_to_string(default_corpus()).unwrap();
-        let mut corpus: Vec<String> = default
-            .lines()
-            .take(61)
-            .map(|l| l.split('\t').take(2).collect::<Vec<_>>().join("\t"))
-            .collect();
+        let mut corpus = default_corpus_rows(60);
         for (text, label) in [
             ("emily watson is wonderful as the lonely widow", "positive"),
             (

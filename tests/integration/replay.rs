@@ -6,8 +6,8 @@
 use std::path::Path;
 
 use crate::util::{
-    default_corpus, default_model_dir, repo, robust_in, shared_file, small_trigger_flags, stderr,
-    stdout,
+    default_corpus, default_corpus_rows, default_model_dir, repo, robust_in, shared_file,
+    small_trigger_flags, stderr, stdout,
 };
 
 /// Run `robust attack ARGS --out DIR` from the repository, then `robust replay DIR` from
@@ -162,12 +162,7 @@ fn a_run_of_every_kind_replays_byte_for_byte() {
 fn a_changed_input_or_a_different_output_is_named() {
     let work = tempfile::tempdir().unwrap();
     let corpus = work.path().join("c.tsv");
-    let rows: Vec<String> = std::fs::read_to_string(default_corpus())
-        .unwrap()
-        .lines()
-        .take(31)
-        .map(|l| l.split('\t').take(2).collect::<Vec<_>>().join("\t"))
-        .collect();
+    let rows = default_corpus_rows(30);
     std::fs::write(&corpus, rows.join("\n") + "\n").unwrap();
     let out = work.path().join("run");
     let model = default_model_dir();

@@ -25,6 +25,17 @@ pub fn default_corpus() -> PathBuf {
     path
 }
 
+/// The header and first `rows` rows of the default corpus, cut to its `text` and `label`
+/// columns: a small labelled corpus for tests that write their own copy.
+pub fn default_corpus_rows(rows: usize) -> Vec<String> {
+    std::fs::read_to_string(default_corpus())
+        .unwrap()
+        .lines()
+        .take(rows + 1)
+        .map(|l| l.split('\t').take(2).collect::<Vec<_>>().join("\t"))
+        .collect()
+}
+
 /// `../shared/data` beside the checkout (or `ROBUST_SHARED_DATA`). The one place tests find
 /// it; where it is absent the caller reports itself skipped with this reason, unless
 /// `ROBUST_REQUIRE_SHARED_DATA` is set (CI sets it, where the data is always present), and
