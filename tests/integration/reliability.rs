@@ -141,11 +141,8 @@ fn suites_check_models_history_and_compare_before_any_attack() {
 }
 
 fn sh(dir: &Path, script: &str) -> std::process::Output {
-    Command::new("sh")
-        .arg("-c")
-        .arg(script)
+    shell_command("sh", script)
         .current_dir(dir)
-        .env("ROBUST", env!("CARGO_BIN_EXE_robust"))
         .env("MODEL", default_model_dir())
         .env("CORPUS", default_corpus())
         .output()
@@ -191,7 +188,7 @@ fn no_telemetry_is_written_under_home() {
     let work = tempfile::tempdir().unwrap();
     let input = work.path().join("in.txt");
     std::fs::write(&input, "a good film\na bad film\n").unwrap();
-    let r = Command::new(env!("CARGO_BIN_EXE_robust"))
+    let r = robust_command()
         .args(["-q", "predict", "--model"])
         .arg(default_model_dir())
         .arg(&input)
@@ -370,18 +367,16 @@ fn resume_while_a_run_is_active_waits_for_it() {
 fn a_file_size_limit_fails_cleanly_without_temporaries() {
     let work = tempfile::tempdir().unwrap();
     // bash counts ulimit -f in 1024-byte blocks; 8 KiB is less than examples.csv needs.
-    let r = Command::new("bash")
-        .arg("-c")
-        .arg(
-            "ulimit -f 8; exec \"$ROBUST\" -q attack --kind shuffle --model \"$MODEL\" \
-             --corpus \"$CORPUS\" --limit 40 --out res",
-        )
-        .current_dir(work.path())
-        .env("ROBUST", env!("CARGO_BIN_EXE_robust"))
-        .env("MODEL", default_model_dir())
-        .env("CORPUS", default_corpus())
-        .output()
-        .unwrap();
+    let r = shell_command(
+        "bash",
+        "ulimit -f 8; exec \"$ROBUST\" -q attack --kind shuffle --model \"$MODEL\" \
+         --corpus \"$CORPUS\" --limit 40 --out res",
+    )
+    .current_dir(work.path())
+    .env("MODEL", default_model_dir())
+    .env("CORPUS", default_corpus())
+    .output()
+    .unwrap();
     assert_eq!(r.status.code(), Some(1), "an error, not a signal: {r:?}");
     assert!(stderr(&r).contains("failed to write"), "{}", stderr(&r));
     let left: Vec<_> = std::fs::read_dir(work.path().join("res"))
@@ -673,11 +668,8 @@ fn issue30_item9_a_full_stdout_is_an_error_not_a_panic() {
     let text = std::fs::read_to_string(&suite).unwrap();
     std::fs::write(&gated, format!("{text}max_flip_rate = 0.0\n")).unwrap();
     let run = |script: &str| {
-        Command::new("sh")
-            .arg("-c")
-            .arg(script)
+        shell_command("sh", script)
             .current_dir(work.path())
-            .env("ROBUST", env!("CARGO_BIN_EXE_robust"))
             .env("SUITE", &suite)
             .env("GATED", &gated)
             .output()

@@ -80,6 +80,36 @@ pub fn load_default(batch_size: usize, cache_capacity: usize) -> Classifier {
         .expect("the default model loads (run ./scripts/setup for the runtime)")
 }
 
+/// The ONNX Runtime library the tests hand to every run of the binary: `ORT_DYLIB_PATH` when
+/// it is set, else the checkout's `.ort/` copy from `./scripts/setup`. Passed explicitly
+/// because a binary built into a target folder outside the checkout (CI's cached one) finds
+/// no `.ort/` above itself, and a test run from a temporary folder none in its working one.
+pub fn runtime_library() -> PathBuf {
+    match std::env::var_os("ORT_DYLIB_PATH") {
+        Some(path) if !path.is_empty() => PathBuf::from(path),
+        _ => repo().join(".ort/libonnxruntime.so"),
+    }
+}
+
+/// The real `robust` binary as a command, with the runtime library set (see
+/// [`runtime_library`]); every test that runs the binary starts from this.
+pub fn robust_command() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_robust"));
+    command.env("ORT_DYLIB_PATH", runtime_library());
+    command
+}
+
+/// A shell command whose `$ROBUST` is the real binary, with the runtime library set.
+pub fn shell_command(shell: &str, script: &str) -> Command {
+    let mut command = Command::new(shell);
+    command
+        .arg("-c")
+        .arg(script)
+        .env("ROBUST", env!("CARGO_BIN_EXE_robust"))
+        .env("ORT_DYLIB_PATH", runtime_library());
+    command
+}
+
 /// Run the real `robust` binary.
 pub fn robust(args: &[&str]) -> Output {
     robust_in(&repo(), args, None)
@@ -88,7 +118,7 @@ pub fn robust(args: &[&str]) -> Output {
 pub fn robust_in(dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> Output {
     use std::io::Write;
     use std::process::Stdio;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_robust"))
+    let mut child = robust_command()
         .args(args)
         .current_dir(dir)
         .stdin(if stdin.is_some() {
@@ -135,7 +165,7 @@ pub fn corpus_texts(path: &Path, limit: usize) -> Vec<String> {
 /// Start the real `robust` binary without waiting for it (for tests that interrupt it).
 pub fn robust_spawn(dir: &Path, args: &[&str]) -> std::process::Child {
     use std::process::Stdio;
-    Command::new(env!("CARGO_BIN_EXE_robust"))
+    robust_command()
         .args(args)
         .current_dir(dir)
         .stdin(Stdio::null())
