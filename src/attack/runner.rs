@@ -10,8 +10,8 @@ use std::time::Instant;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+use crate::attack::kind::{RowAttack, RowError};
 use crate::model::{Input, ModelError, Progress, QueryStats, TextModel};
-use crate::perturb::Perturber;
 use crate::score::{ExampleOutcome, PerturbedOutcome};
 
 /// One example to attack: its text, line in the corpus, and gold label if known. For a
@@ -79,7 +79,7 @@ pub fn example_rng(seed: u64, index: usize) -> ChaCha8Rng {
 pub fn run(
     model: &mut dyn TextModel,
     targets: &[Target],
-    perturber: &dyn Perturber,
+    perturber: &dyn RowAttack,
     seed: u64,
     progress: Progress,
 ) -> Result<AttackRun, ModelError> {
@@ -92,18 +92,28 @@ pub fn run(
 pub fn run_from(
     model: &mut dyn TextModel,
     targets: &[Target],
-    perturber: &dyn Perturber,
+    perturber: &dyn RowAttack,
     seed: u64,
     first_index: usize,
     progress: Progress,
 ) -> Result<AttackRun, ModelError> {
     let start = Instant::now();
     let before = model.stats();
-    let perturbed: Vec<_> = targets
-        .iter()
-        .enumerate()
-        .map(|(i, t)| perturber.perturb(&t.text, &mut example_rng(seed, first_index + i)))
-        .collect();
+    // Each row's attack first (a search queries the model here), then the originals and
+    // variants below; a row's search queries count toward its own `queries`.
+    let mut perturbed = Vec::with_capacity(targets.len());
+    let mut searched = Vec::with_capacity(targets.len());
+    for (i, t) in targets.iter().enumerate() {
+        let asked = model.stats().requests;
+        let variants = match perturber.attack_row(t, model, &mut example_rng(seed, first_index + i))
+        {
+            Ok(variants) => Ok(variants),
+            Err(RowError::Skip(reason)) => Err(reason),
+            Err(RowError::Model(e)) => return Err(e),
+        };
+        perturbed.push(variants);
+        searched.push(model.stats().requests - asked);
+    }
     // Originals and every variant in one request: the model sees length-sorted batches across
     // the whole corpus, and repeats are answered by the cache.
     let mut predictions = if targets.iter().any(|t| t.context.is_some()) {
@@ -124,7 +134,9 @@ pub fn run_from(
     .into_iter();
     let originals: Vec<_> = predictions.by_ref().take(targets.len()).collect();
     let mut outcomes = Vec::with_capacity(targets.len());
-    for ((target, original), result) in targets.iter().zip(originals).zip(perturbed) {
+    for (((target, original), result), searched) in
+        targets.iter().zip(originals).zip(perturbed).zip(searched)
+    {
         let result = result.map(|variants| {
             variants
                 .into_iter()
@@ -138,7 +150,7 @@ pub fn run_from(
         if let Ok(variants) = &result {
             distinct.extend(variants.iter().map(|v| v.perturbation.text.as_str()));
         }
-        let queries = distinct.len() as u64;
+        let queries = distinct.len() as u64 + searched;
         outcomes.push(ExampleOutcome {
             line: target.line,
             text: target.text.clone(),
@@ -161,7 +173,7 @@ mod tests {
     use super::*;
     use crate::perturb::negation::{Negation, NegationMode};
     use crate::perturb::shuffle::{Shuffle, ShuffleMode};
-    use crate::perturb::{Perturbation, SkipReason};
+    use crate::perturb::{Perturbation, Perturber, SkipReason};
     use crate::testing::KeywordModel;
 
     fn targets(texts: &[(&str, usize)]) -> Vec<Target> {

@@ -11,14 +11,13 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::name_swap::{GenderCondition, NameFrequency, Replace, SpanNameSwap};
+#[cfg(doc)]
+use super::kind::Shape;
+use super::kind::{Attack, Kind, Registry, RowAttack};
+use super::name_swap::{Replace, SpanNameSwap};
 use super::trigger::{Estimator, Position, Proposals, Shrinkage, TriggerConfig};
-use crate::perturb::Perturber;
-use crate::perturb::entity_swap::{EntitySwap, NameLexicon, SwapTarget};
-use crate::perturb::negation::{Negation, NegationMode};
-use crate::perturb::shuffle::{Shuffle, ShuffleMode};
-use crate::resource::{self, Resource};
-use crate::score::Expectation;
+use crate::perturb::entity_swap::SwapTarget;
+use crate::perturb::negation::NegationMode;
 
 /// The default name lexicon, shipped in `corpora/`.
 pub const DEFAULT_NAMES: &str = "corpora/names.tsv";
@@ -86,21 +85,6 @@ pub enum RecipeError {
     },
 }
 
-/// What an attack does to its inputs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum AttackKind {
-    /// Word-order shuffles (the prediction should not change).
-    Shuffle,
-    /// Negation flips (the prediction should move away from the gold label); a cloze probe on
-    /// a fill-mask model.
-    Negation,
-    /// Person-name swaps (the prediction should not change); span swaps on coreference rows.
-    EntitySwap,
-    /// Universal adversarial trigger search (HotFlip with estimated gradients).
-    Trigger,
-}
-
 /// Keys only a trigger *search* reads (not the evaluation of a given trigger).
 pub const TRIGGER_SEARCH_KEYS: &[&str] = &[
     "search_corpus",
@@ -137,59 +121,6 @@ pub const GENERAL_KEYS: &[&str] = &[
     "limit",
 ];
 
-impl AttackKind {
-    /// The recipe keys this kind reads, beyond the general ones.
-    pub fn keys(self) -> &'static [&'static str] {
-        match self {
-            AttackKind::Shuffle => &["samples", "mode", "window"],
-            AttackKind::Negation => &["negation", "probe", "top_k"],
-            AttackKind::EntitySwap => &["samples", "names", "swap", "replace", "name_frequency"],
-            // Plus TRIGGER_SEARCH_KEYS when a trigger is searched rather than given.
-            AttackKind::Trigger => &[
-                "trigger",
-                "target",
-                "source",
-                "length",
-                "position",
-                "random_baselines",
-            ],
-        }
-    }
-
-    /// The kind's name in recipes and reports, e.g. `entity-swap`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AttackKind::Shuffle => "shuffle",
-            AttackKind::Negation => "negation",
-            AttackKind::EntitySwap => "entity-swap",
-            AttackKind::Trigger => "trigger",
-        }
-    }
-
-    /// The kind named `name` (as [`AttackKind::as_str`] writes it in reports).
-    pub fn from_name(name: &str) -> Option<Self> {
-        [
-            AttackKind::Shuffle,
-            AttackKind::Negation,
-            AttackKind::EntitySwap,
-            AttackKind::Trigger,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == name)
-    }
-
-    /// What the kind expects of the model: a flip away from gold for a negation, no change
-    /// otherwise.
-    pub fn expectation(self) -> Expectation {
-        match self {
-            AttackKind::Negation => Expectation::FlipFromGold,
-            AttackKind::Shuffle | AttackKind::EntitySwap | AttackKind::Trigger => {
-                Expectation::Invariant
-            }
-        }
-    }
-}
-
 /// A shuffle mode as recipes and flags name it (the window size is a key of its own).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
@@ -215,6 +146,16 @@ pub fn value_name<T: clap::ValueEnum>(value: &T) -> String {
     value
         .to_possible_value()
         .map_or_else(String::new, |v| v.get_name().to_string())
+}
+
+/// `--budget-seconds`: a number of seconds, or `none` (no budget, as reports record it), read
+/// as infinity.
+fn seconds_or_none(text: &str) -> Result<f64, String> {
+    if text == "none" {
+        return Ok(f64::INFINITY);
+    }
+    text.parse::<f64>()
+        .map_err(|_| format!("`{text}` is not a number of seconds or `none`"))
 }
 
 /// Defines [`AttackSpec`] from one list of fields: each field is at once a recipe key (serde),
@@ -254,8 +195,8 @@ attack_spec! {
         #[arg(long)]
         pub name: Option<String>,
         /// Attack kind.
-        #[arg(long, value_enum)]
-        pub kind: Option<AttackKind>,
+        #[arg(long, value_parser = crate::attack::kind::kind_values())]
+        pub kind: Option<String>,
         /// Model folder: model.onnx, tokenizer.json and config.json (id2label).
         #[arg(long, value_name = "DIR")]
         pub model: Option<PathBuf>,
@@ -314,10 +255,12 @@ attack_spec! {
         /// corpora/name-frequency.tsv].
         #[arg(long, value_name = "FILE")]
         pub name_frequency: Option<PathBuf>,
-        /// Trigger: push examples toward this label (name or index) [default: untargeted].
+        /// Trigger: push examples toward this label (name or index); `untargeted` for none
+        /// [default: untargeted].
         #[arg(long, help_heading = "Trigger")]
         pub target: Option<String>,
-        /// Trigger: attack examples of this label [default: every label but the target].
+        /// Trigger: attack examples of this label; `non-target` for every label but the target
+        /// [default: non-target].
         #[arg(long, help_heading = "Trigger")]
         pub source: Option<String>,
         /// Trigger: corpus the trigger is searched on; must differ from --corpus, where it is evaluated.
@@ -376,8 +319,9 @@ attack_spec! {
         /// Trigger: stop after this many model rows [default: 300000].
         #[arg(long, help_heading = "Trigger")]
         pub budget_queries: Option<u64>,
-        /// Trigger: stop after this many seconds (results then depend on machine speed).
-        #[arg(long, help_heading = "Trigger")]
+        /// Trigger: stop after this many seconds (results then depend on machine speed);
+        /// `none` for no time budget [default: none].
+        #[arg(long, help_heading = "Trigger", value_parser = seconds_or_none, value_name = "SECONDS")]
         pub budget_seconds: Option<f64>,
         /// Trigger: how candidate tokens are proposed [default: hotflip].
         #[arg(long, value_enum, help_heading = "Trigger")]
@@ -394,6 +338,10 @@ attack_spec! {
         /// Trigger: at most this many search examples, drawn with the seed [default: 4000].
         #[arg(long, help_heading = "Trigger")]
         pub max_search_examples: Option<usize>,
+        /// A plug-in kind's own settings (a table the kind reads into its typed settings);
+        /// the built-in kinds read the keys above.
+        #[arg(skip)]
+        pub settings: Option<toml::Table>,
     }
 }
 
@@ -412,8 +360,18 @@ impl AttackSpec {
         })
     }
 
-    /// Check the spec and build the attack. `origin` names the recipe file or "flags" in errors.
+    /// Check the spec and build the attack, with the built-in kinds. `origin` names the recipe
+    /// file or "flags" in errors.
     pub fn resolve(&self, origin: &str) -> Result<ResolvedAttack, RecipeError> {
+        self.resolve_with(&Registry::builtin(), origin)
+    }
+
+    /// [`AttackSpec::resolve`] with the kinds of `registry`.
+    pub fn resolve_with(
+        &self,
+        registry: &Registry,
+        origin: &str,
+    ) -> Result<ResolvedAttack, RecipeError> {
         let missing = |key| RecipeError::Missing {
             origin: origin.to_string(),
             key,
@@ -424,39 +382,30 @@ impl AttackSpec {
             value,
             problem: problem.to_string(),
         };
-        let kind = self.kind.ok_or_else(|| missing("kind"))?;
+        let name = self.kind.as_deref().ok_or_else(|| missing("kind"))?;
+        let attack = registry.get(name).ok_or_else(|| {
+            invalid(
+                "kind",
+                name.to_string(),
+                &format!("is not a kind (kinds: {})", registry.names().join(", ")),
+            )
+        })?;
         // A key the kind does not read would be silently ignored, and the report would
         // record a parameter that had no effect.
         for key in self.set_keys() {
-            let search_key = kind == AttackKind::Trigger && TRIGGER_SEARCH_KEYS.contains(&key);
-            if !GENERAL_KEYS.contains(&key) && !kind.keys().contains(&key) && !search_key {
+            if !GENERAL_KEYS.contains(&key) && !attack.keys().contains(&key) {
                 return Err(invalid(
                     key,
                     "set".into(),
                     &format!(
                         "does not apply to kind = \"{}\" (its keys: {})",
-                        kind.as_str(),
-                        kind.keys()
-                            .iter()
-                            .chain(if kind == AttackKind::Trigger {
-                                TRIGGER_SEARCH_KEYS
-                            } else {
-                                &[]
-                            })
-                            .copied()
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        attack.name(),
+                        attack.keys().join(", ")
                     ),
                 ));
             }
         }
-        if self.window.is_some() && self.mode != Some(ShuffleModeName::Local) {
-            return Err(invalid(
-                "window",
-                self.window.unwrap_or_default().to_string(),
-                "applies only to mode = \"local\"",
-            ));
-        }
+        attack.check(self, origin)?;
         if self.limit == Some(0) {
             return Err(invalid(
                 "limit",
@@ -466,304 +415,27 @@ impl AttackSpec {
         }
         let model = self.model.clone().ok_or_else(|| missing("model"))?;
         let corpus = self.corpus.clone().ok_or_else(|| missing("corpus"))?;
-        let samples = self.samples.unwrap_or(match kind {
-            AttackKind::Shuffle => 10,
-            AttackKind::EntitySwap => 5,
-            AttackKind::Negation | AttackKind::Trigger => 1,
-        });
-        if samples == 0 {
-            return Err(invalid("samples", "0".into(), "must be at least 1"));
-        }
         let mut parameters = BTreeMap::new();
-        let mut trigger = None;
-        let mut name_swap = None;
-        let perturber: Option<Box<dyn Perturber + Send + Sync>> = match kind {
-            AttackKind::Shuffle => {
-                let mode = match self.mode.unwrap_or(ShuffleModeName::Full) {
-                    ShuffleModeName::Full => ShuffleMode::Full,
-                    ShuffleModeName::KeepEnds => ShuffleMode::KeepEnds,
-                    ShuffleModeName::Local => {
-                        let window = self.window.unwrap_or(3);
-                        if window < 2 {
-                            return Err(invalid(
-                                "window",
-                                window.to_string(),
-                                "must be at least 2",
-                            ));
-                        }
-                        parameters.insert("window".to_string(), window.to_string());
-                        ShuffleMode::Local { window }
-                    }
-                };
-                parameters.insert(
-                    "mode".to_string(),
-                    value_name(&self.mode.unwrap_or(ShuffleModeName::Full)),
-                );
-                parameters.insert("samples".to_string(), samples.to_string());
-                Some(Box::new(Shuffle { mode, samples }))
-            }
-            AttackKind::Negation => {
-                let mode = self.negation.unwrap_or(NegationMode::Auto);
-                parameters.insert("negation".to_string(), value_name(&mode));
-                Some(Box::new(Negation { mode }))
-            }
-            AttackKind::EntitySwap => {
-                let names =
-                    resource::find(Resource::Names, self.names.as_deref()).map_err(|e| {
-                        RecipeError::Lexicon {
-                            path: self.names.clone().unwrap_or_else(|| DEFAULT_NAMES.into()),
-                            source: Box::new(e),
-                        }
-                    })?;
-                let unreadable =
-                    |e: Box<dyn std::error::Error + Send + Sync>| RecipeError::Lexicon {
-                        path: names.path.clone(),
-                        source: e,
-                    };
-                let text = names.text().map_err(|e| unreadable(Box::new(e)))?;
-                let lexicon = NameLexicon::parse(&names.path.display().to_string(), text)
-                    .map_err(|e| unreadable(Box::new(e)))?;
-                let target = self.swap.unwrap_or(SwapTarget::OtherGender);
-                parameters.insert("names".to_string(), names.path.display().to_string());
-                parameters.insert("swap".to_string(), value_name(&target));
-                parameters.insert("samples".to_string(), samples.to_string());
-                let lexicon = Arc::new(lexicon);
-                name_swap = self.span_name_swap(&lexicon, target, samples)?;
-                Some(Box::new(EntitySwap {
-                    lexicon,
-                    samples,
-                    target,
-                }))
-            }
-            AttackKind::Trigger => {
-                let settings = self.trigger_settings(origin, &mut parameters)?;
-                trigger = Some(settings);
-                None
-            }
-        };
+        let built = attack.build(self, origin, &mut parameters)?;
         if let Some(limit) = self.limit {
             parameters.insert("limit".to_string(), limit.to_string());
         }
-        let name = self
-            .name
-            .clone()
-            .unwrap_or_else(|| kind.as_str().to_string());
         Ok(ResolvedAttack {
-            name,
-            kind,
+            name: self
+                .name
+                .clone()
+                .unwrap_or_else(|| attack.name().to_string()),
+            kind: Kind::new(attack.name(), attack.expectation()),
+            attack: attack.clone(),
             model,
             corpus,
             seed: self.seed.unwrap_or(0),
             limit: self.limit,
-            perturber,
-            trigger,
-            name_swap,
+            perturber: built.rows,
+            trigger: built.trigger,
+            name_swap: built.name_swap,
             parameters,
         })
-    }
-
-    /// The coreference (span-row) form of an entity swap: the gender condition is relative to
-    /// the row's pronoun (`same-gender` keeps it, `other-gender` flips it; `other-origin` and
-    /// `any` keep it too, and the report breaks results down by origin either way).
-    fn span_name_swap(
-        &self,
-        lexicon: &Arc<NameLexicon>,
-        target: SwapTarget,
-        samples: usize,
-    ) -> Result<Option<SpanNameSwap>, RecipeError> {
-        let found = resource::find(Resource::NameFrequency, self.name_frequency.as_deref())
-            .map_err(|e| RecipeError::Lexicon {
-                path: self
-                    .name_frequency
-                    .clone()
-                    .unwrap_or_else(|| DEFAULT_NAME_FREQUENCY.into()),
-                source: Box::new(e),
-            })?;
-        let unreadable = |e: Box<dyn std::error::Error + Send + Sync>| RecipeError::Lexicon {
-            path: found.path.clone(),
-            source: e,
-        };
-        let text = found.text().map_err(|e| unreadable(Box::new(e)))?;
-        let frequency =
-            NameFrequency::parse(&found.path, text).map_err(|e| unreadable(Box::new(e)))?;
-        Ok(Some(SpanNameSwap {
-            lexicon: lexicon.clone(),
-            frequency: Arc::new(frequency),
-            samples,
-            condition: match target {
-                SwapTarget::OtherGender => GenderCondition::Other,
-                _ => GenderCondition::Same,
-            },
-            replace: self.replace.unwrap_or(Replace::Each),
-        }))
-    }
-
-    fn trigger_settings(
-        &self,
-        origin: &str,
-        parameters: &mut BTreeMap<String, String>,
-    ) -> Result<TriggerSettings, RecipeError> {
-        let invalid = |key, value: String, problem: &str| RecipeError::Invalid {
-            origin: origin.to_string(),
-            key,
-            value,
-            problem: problem.to_string(),
-        };
-        let defaults = TriggerConfig::default();
-        let positive = |key: &'static str, v: Option<usize>, default: usize| match v {
-            Some(0) => Err(invalid(key, "0".into(), "must be at least 1")),
-            Some(v) => Ok(v),
-            None => Ok(default),
-        };
-        let length = positive("length", self.length, defaults.length)?;
-        let init = match &self.init {
-            Some(text) => {
-                let words: Vec<String> = text.split_whitespace().map(str::to_string).collect();
-                if words.len() != length {
-                    return Err(invalid(
-                        "init",
-                        text.clone(),
-                        &format!("has {} words, length is {length}", words.len()),
-                    ));
-                }
-                Some(words)
-            }
-            None => None,
-        };
-        let sigma = self.sigma.unwrap_or(defaults.sigma);
-        if !(sigma > 0.0 && sigma.is_finite()) {
-            return Err(invalid(
-                "sigma",
-                sigma.to_string(),
-                "must be a positive number",
-            ));
-        }
-        // Both shapes of trigger attack record whom they attack.
-        parameters.insert(
-            "target".into(),
-            self.target.clone().unwrap_or_else(|| "untargeted".into()),
-        );
-        parameters.insert(
-            "source".into(),
-            self.source.clone().unwrap_or_else(|| "non-target".into()),
-        );
-        if let Some(given) = &self.trigger {
-            // Evaluating a given trigger searches nothing: search keys would do nothing.
-
-            if let Some(key) = self
-                .set_keys()
-                .into_iter()
-                .find(|k| TRIGGER_SEARCH_KEYS.contains(k))
-            {
-                return Err(invalid(
-                    key,
-                    "set".into(),
-                    "applies to a trigger search, not to evaluating a given trigger",
-                ));
-            }
-            if given.split_whitespace().next().is_none() {
-                return Err(invalid("trigger", given.clone(), "must not be empty"));
-            }
-            let settings = TriggerSettings {
-                config: TriggerConfig {
-                    position: self.position.unwrap_or(Position::Prefix),
-                    ..defaults
-                },
-                target: self.target.clone(),
-                source: self.source.clone(),
-                search_corpus: None,
-                exclude: Vec::new(),
-                given: Some(given.split_whitespace().collect::<Vec<_>>().join(" ")),
-                random_baselines: self.random_baselines.unwrap_or(5),
-                min_search_tokens: 0,
-                max_search_examples: 0,
-            };
-            for (k, v) in [
-                ("given", "true".to_string()),
-                ("position", value_name(&settings.config.position)),
-                ("random_baselines", settings.random_baselines.to_string()),
-            ] {
-                parameters.insert(k.to_string(), v);
-            }
-            return Ok(settings);
-        }
-        let search_corpus = self
-            .search_corpus
-            .clone()
-            .ok_or_else(|| RecipeError::Missing {
-                origin: origin.to_string(),
-                key: "search_corpus",
-            })?;
-        let config = TriggerConfig {
-            length,
-            init,
-            position: self.position.unwrap_or(Position::Prefix),
-            target: None,
-            directions: positive("directions", self.directions, defaults.directions)?,
-            estimator: self.estimator.unwrap_or(defaults.estimator),
-            shrinkage: self.shrinkage.unwrap_or(defaults.shrinkage),
-            sigma,
-            candidates: positive("candidates", self.candidates, defaults.candidates)?,
-            beam: positive("beam", self.beam, defaults.beam)?,
-            batch: positive("search_batch", self.search_batch, defaults.batch)?,
-            max_iterations: positive("iterations", self.iterations, defaults.max_iterations)?,
-            patience: positive("patience", self.patience, defaults.patience)?,
-            max_queries: self.budget_queries.or(defaults.max_queries),
-            max_seconds: self.budget_seconds.or(defaults.max_seconds),
-            proposals: self.proposals.unwrap_or(Proposals::Hotflip),
-            allow_subwords: self.allow_subwords.unwrap_or(false),
-            allow_numbers: false,
-            stop_words: Vec::new(),
-        };
-        let settings = TriggerSettings {
-            config,
-            target: self.target.clone(),
-            source: self.source.clone(),
-            search_corpus: Some(search_corpus.clone()),
-            given: None,
-            exclude: Vec::new(),
-            random_baselines: self.random_baselines.unwrap_or(5),
-            min_search_tokens: self.min_search_tokens.unwrap_or(8),
-            max_search_examples: self.max_search_examples.unwrap_or(4000),
-        };
-        let c = &settings.config;
-        for (k, v) in [
-            ("search_corpus", search_corpus.display().to_string()),
-            ("length", c.length.to_string()),
-            (
-                "init",
-                c.init.as_ref().map_or("the*".into(), |w| w.join(" ")),
-            ),
-            ("position", value_name(&c.position)),
-            ("directions", c.directions.to_string()),
-            ("estimator", value_name(&c.estimator)),
-            ("shrinkage", value_name(&c.shrinkage)),
-            ("sigma", c.sigma.to_string()),
-            ("candidates", c.candidates.to_string()),
-            ("beam", c.beam.to_string()),
-            ("search_batch", c.batch.to_string()),
-            ("iterations", c.max_iterations.to_string()),
-            ("patience", c.patience.to_string()),
-            (
-                "budget_queries",
-                c.max_queries.map_or("none".into(), |q| q.to_string()),
-            ),
-            (
-                "budget_seconds",
-                c.max_seconds.map_or("none".into(), |q| q.to_string()),
-            ),
-            ("proposals", value_name(&c.proposals)),
-            ("allow_subwords", c.allow_subwords.to_string()),
-            ("random_baselines", settings.random_baselines.to_string()),
-            ("min_search_tokens", settings.min_search_tokens.to_string()),
-            (
-                "max_search_examples",
-                settings.max_search_examples.to_string(),
-            ),
-        ] {
-            parameters.insert(k.to_string(), v);
-        }
-        Ok(settings)
     }
 }
 
@@ -855,8 +527,10 @@ pub struct TriggerSettings {
 pub struct ResolvedAttack {
     /// The name reports use (the kind's name unless the spec names it).
     pub name: String,
-    /// What the attack does.
-    pub kind: AttackKind,
+    /// What the attack does, as results carry it.
+    pub kind: Kind,
+    /// The registered attack that built it (it also picks the engine, [`Attack::shape`]).
+    pub attack: Arc<dyn Attack>,
     /// The model folder.
     pub model: PathBuf,
     /// The corpus the attack is evaluated on.
@@ -865,8 +539,8 @@ pub struct ResolvedAttack {
     pub seed: u64,
     /// Attack only the first this many rows.
     pub limit: Option<usize>,
-    /// The text perturbation, for every kind but `trigger`.
-    pub perturber: Option<Box<dyn Perturber + Send + Sync>>,
+    /// The row-by-row attack, for the streamed engine ([`Shape::TextPerturbation`]).
+    pub perturber: Option<Box<dyn RowAttack>>,
     /// The trigger search, for `kind = "trigger"`.
     pub trigger: Option<TriggerSettings>,
     /// For `kind = "entity-swap"` on coreference (span) rows; which one runs depends on the

@@ -136,7 +136,7 @@ pub fn run(global: &GlobalArgs, args: AttackArgs) -> anyhow::Result<()> {
             plan.attack.name
         );
     }
-    if args.shard.is_some() && plan.shape != engine::Shape::TextPerturbation {
+    if args.shard.is_some() && !plan.shape.splits_rows() {
         anyhow::bail!(
             "--shard: {} is a {} attack; only perturbation attacks (shuffle, negation, entity \
              swap on a sentence classifier) split by rows. Split suites of other attacks with \

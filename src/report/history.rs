@@ -18,7 +18,6 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::ReportError;
-use crate::attack::spec::AttackKind;
 use crate::score::Expectation;
 use crate::score::metric::Metric;
 use crate::score::stats::{Rate, two_proportion_p};
@@ -398,8 +397,9 @@ pub use crate::score::metric::Worse;
 /// and for rates whose direction depends on what the attack wanted (a negation is meant to
 /// flip the label). Typed in [`Metric`]; the kind says what the attack expected.
 pub fn worse_direction(kind: &str, metric: &str) -> Option<Worse> {
-    let expectation =
-        AttackKind::from_name(kind).map_or(Expectation::Invariant, |k| k.expectation());
+    let expectation = crate::attack::kind::Registry::builtin()
+        .expectation(kind)
+        .unwrap_or(Expectation::Invariant);
     Metric::parse(metric)?.worse(expectation)
 }
 

@@ -127,6 +127,17 @@ impl Metric {
     }
 }
 
+/// What results of a kind mean, asked by the kind's name as rows record it: what the kind
+/// expected of the model, and the metric its reports lead with. The attack registry answers
+/// (`crate::attack::kind::Registry`); reports and history ask through this trait, so they
+/// need not know the attacks.
+pub trait KindFacts {
+    /// What results of `kind` expected of the model; `None` for a kind not known here.
+    fn expectation(&self, kind: &str) -> Option<Expectation>;
+    /// The metric results of `kind` lead with.
+    fn headline(&self, kind: &str) -> Metric;
+}
+
 impl std::fmt::Display for Metric {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())

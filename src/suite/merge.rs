@@ -19,6 +19,7 @@ use super::run::{
 use super::runner::{failures_json, model_shas};
 use super::{Job, ShardWork, Suite};
 use crate::attack::engine::{self, AttackShard, FailureExample};
+use crate::attack::kind::Registry;
 use crate::model::InferenceOptions;
 use crate::report::history;
 use crate::score::AttackReport;
@@ -57,6 +58,46 @@ pub fn merge_forced(
     inference: &InferenceOptions,
     force: bool,
 ) -> Result<Merged, RunError> {
+    let registry = Registry::builtin();
+    let options = MergeOptions {
+        compare,
+        alpha,
+        inference,
+        force,
+        registry: &registry,
+    };
+    merge_with(shards, out, &options)
+}
+
+/// How [`merge_with`] joins shards: the comparison and inference options of [`merge`], whether
+/// earlier results may be replaced ([`merge_forced`]), and the kinds the suite's entries name
+/// (a caller's own attacks, as the shards ran them with [`Suite::load_with`]).
+pub struct MergeOptions<'a> {
+    /// Compare the merged run with a previous one.
+    pub compare: Option<&'a CompareWith>,
+    /// Significance level of the comparison.
+    pub alpha: f64,
+    /// How models run (the merge hashes them, and loads none).
+    pub inference: &'a InferenceOptions,
+    /// Whether an attack's shards may replace earlier results in `out`.
+    pub force: bool,
+    /// The kinds the suite is loaded with.
+    pub registry: &'a Registry,
+}
+
+/// [`merge_forced`] with every option, the registry included.
+pub fn merge_with(
+    shards: &[PathBuf],
+    out: &Path,
+    options: &MergeOptions,
+) -> Result<Merged, RunError> {
+    let MergeOptions {
+        compare,
+        alpha,
+        inference,
+        force,
+        registry,
+    } = *options;
     let session_start = Instant::now();
     if out.is_file() {
         return Err(RunError::OutIsFile {
@@ -81,8 +122,16 @@ pub fn merge_forced(
         }
         return merge_attack(shards, out, force).map(|r| Merged::Attack(Box::new(r)));
     }
-    merge_suite(shards, out, compare, alpha, inference, session_start)
-        .map(|r| Merged::Suite(Box::new(r)))
+    merge_suite(
+        shards,
+        out,
+        compare,
+        alpha,
+        inference,
+        registry,
+        session_start,
+    )
+    .map(|r| Merged::Suite(Box::new(r)))
 }
 
 /// Check that the shard runs are the N parts of one run of one suite, then assemble that run in
@@ -93,6 +142,7 @@ fn merge_suite(
     compare: Option<&CompareWith>,
     alpha: f64,
     inference: &InferenceOptions,
+    registry: &Registry,
     session_start: Instant,
 ) -> Result<FinishedRun, RunError> {
     let mut parts: Vec<(PathBuf, RunState, ShardRecord)> = Vec::new();
@@ -171,7 +221,7 @@ fn merge_suite(
     Shard::check_complete(&list)
         .map_err(|problem| RunError::Merge(format!("{problem}; given: {}", given())))?;
     // The suite as it is here must be the suite the shards ran.
-    let suite = Suite::load(&first.suite_path)?;
+    let suite = Suite::load_with(registry, &first.suite_path)?;
     let model_sha = model_shas(&suite)?;
     if suite.sha256 != first.suite_sha256 || suite.fingerprint(&model_sha) != first.fingerprint {
         return Err(RunError::Merge(format!(

@@ -42,6 +42,7 @@ use serde::Deserialize;
 
 use self::gate::{Gate, GateMode};
 use crate::attack::engine::{self, DEFAULT_FAILURE_EXAMPLES, EngineError, Plan, Shape};
+use crate::attack::kind::Registry;
 use crate::attack::spec::{AttackSpec, RecipeError};
 use crate::data::corpus::{Columns, Corpus, CorpusError};
 use crate::model::{ModelError, ModelInfo, ModelKind};
@@ -316,7 +317,7 @@ impl Suite {
     /// perturbation attacks (which split by rows exactly, [`engine::merge_attack_shards`]) go
     /// to every shard in row ranges. Trigger searches, span swaps and cloze probes stay whole.
     pub fn splits_rows(&self, job: &Job, count: usize) -> bool {
-        self.jobs.len() < count && job.plan.shape == Shape::TextPerturbation
+        self.jobs.len() < count && job.plan.shape.splits_rows()
     }
 
     /// What `shard` of the suite runs, in suite order: whole jobs dealt round-robin
@@ -339,8 +340,14 @@ impl Suite {
             .collect()
     }
 
-    /// Parse and check everything; no model is run.
+    /// Parse and check everything, with the built-in kinds; no model is run.
     pub fn load(path: &Path) -> Result<Suite, SuiteError> {
+        Self::load_with(&Registry::builtin(), path)
+    }
+
+    /// [`Suite::load`] with the kinds of `registry`: entries may name any of them, and each
+    /// job runs the registered attack (a caller's own, `CONTRIBUTING.md`).
+    pub fn load_with(registry: &Registry, path: &Path) -> Result<Suite, SuiteError> {
         let bytes = std::fs::read(path).map_err(|source| SuiteError::Read {
             path: path.to_path_buf(),
             source,
@@ -480,10 +487,12 @@ impl Suite {
                     spec.corpus = Some(corpus_path.clone());
                     spec.seed = spec.seed.or(file.seed);
                     let plan =
-                        engine::plan(&spec, &entry.origin).map_err(|source| SuiteError::Plan {
-                            path: path.to_path_buf(),
-                            key: entry.origin.clone(),
-                            source: Box::new(source),
+                        engine::plan_with(registry, &spec, &entry.origin).map_err(|source| {
+                            SuiteError::Plan {
+                                path: path.to_path_buf(),
+                                key: entry.origin.clone(),
+                                source: Box::new(source),
+                            }
                         })?;
                     let model_name = match &infos[model] {
                         Some(info) => info.name.clone(),

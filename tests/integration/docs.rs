@@ -9,7 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use robust::attack::spec::{AttackKind, AttackSpec, GENERAL_KEYS, TRIGGER_SEARCH_KEYS};
+use robust::attack::kind::Registry;
+use robust::attack::spec::{AttackSpec, GENERAL_KEYS, TRIGGER_SEARCH_KEYS};
 
 use crate::util::{repo, robust, shared_data, stderr, stdout};
 
@@ -288,36 +289,39 @@ fn every_command_in_the_readme_and_docs_exists_with_its_flags_and_files() {
 /// that read it and the help `robust attack --help` prints.
 fn recipe_key_table() -> String {
     let cmd = AttackSpec::augment_args(clap::Command::new("attack"));
-    let kinds = [
-        AttackKind::Shuffle,
-        AttackKind::Negation,
-        AttackKind::EntitySwap,
-        AttackKind::Trigger,
-    ];
+    let registry = Registry::builtin();
     let mut table = String::from("| key | flag | read by | meaning |\n| --- | --- | --- | --- |\n");
     for key in AttackSpec::KEYS {
         let arg = cmd.get_arguments().find(|a| a.get_id() == *key);
         let flag = match arg.and_then(|a| a.get_long()) {
             Some(long) => format!("`--{long}`"),
-            None => "`--seed` (global)".into(),
+            None if *key == "seed" => "`--seed` (global)".into(),
+            None => "(recipes and suites only)".into(),
         };
         let readers = if GENERAL_KEYS.contains(key) {
             "every kind".to_string()
         } else if TRIGGER_SEARCH_KEYS.contains(key) {
             "trigger (search)".to_string()
         } else {
-            kinds
-                .iter()
+            let kinds: Vec<&str> = registry
+                .attacks()
                 .filter(|k| k.keys().contains(key))
-                .map(|k| k.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+                .map(|k| k.name())
+                .collect();
+            if kinds.is_empty() {
+                "plug-in kinds".to_string()
+            } else {
+                kinds.join(", ")
+            }
         };
         let help = arg
             .and_then(|a| a.get_long_help().or(a.get_help()))
             .map(|h| h.to_string())
-            .unwrap_or_else(|| {
-                "seed for every random choice [default: the recipe's, else 0]".into()
+            .unwrap_or_else(|| match *key {
+                "seed" => "seed for every random choice [default: the recipe's, else 0]".into(),
+                _ => "a plug-in kind's own settings, a table it reads into its typed settings \
+                      (CONTRIBUTING.md); the built-in kinds read the keys above"
+                    .into(),
             });
         let mut meaning = help.split_whitespace().collect::<Vec<_>>().join(" ");
         let values: Vec<String> = arg

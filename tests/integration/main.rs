@@ -11,6 +11,8 @@ mod embedding_graph;
 mod engine;
 mod families;
 mod installed;
+mod parameters;
+mod plugin;
 mod properties;
 mod reliability;
 mod replay;

@@ -25,10 +25,11 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+use super::kind::{Kind, Registry};
 use super::name_swap::{self, SpanNameSwap};
 use super::runner::{self, Target};
 use super::search_state::{Checkpoint, ResumeMode};
-use super::spec::{AttackKind, AttackSpec, ProbeName, RecipeError, ResolvedAttack};
+use super::spec::{AttackSpec, RecipeError, ResolvedAttack};
 use super::trigger::{self, TriggerError};
 use crate::attack::cloze::{ClozeError, ItemResult};
 use crate::data::corpus::{Columns, Corpus, CorpusError};
@@ -52,7 +53,7 @@ mod trigger_search;
 
 pub use failures::failure_examples;
 pub use perturbation::{DEFAULT_CHUNK_ROWS, targets};
-pub use plan::{Models, Plan, Shape, plan};
+pub use plan::{Models, Plan, Shape, plan, plan_with};
 pub use shard::{AttackShard, MergeError, merge_attack_shards};
 
 use cloze_probe::cloze_probe;
@@ -176,7 +177,7 @@ pub struct AttackResult {
     /// The attack's name (the recipe's, or the suite entry's).
     pub name: String,
     /// What the attack does to its inputs.
-    pub kind: AttackKind,
+    pub kind: Kind,
     /// Which engine ran it.
     pub shape: Shape,
     /// The scored attack(s): one, or for a trigger the searched trigger and the random

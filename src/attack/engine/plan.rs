@@ -3,31 +3,7 @@
 
 use super::*;
 
-/// The four attack shapes: what the engine runs, decided from the kind and the model folder.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Shape {
-    /// Perturb each sentence (shuffle, negation, entity swap) and classify the variants.
-    TextPerturbation,
-    /// Rename candidates in span rows (GAP) and resolve the pronoun again.
-    SpanSwap,
-    /// Search a universal trigger on one corpus and evaluate it on another.
-    TriggerSearch,
-    /// Cloze items on a fill-mask model (Ettinger's negation probes).
-    ClozeProbe,
-}
-
-impl Shape {
-    /// The shape's kebab-case name, as serialised and shown in reports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Shape::TextPerturbation => "text-perturbation",
-            Shape::SpanSwap => "span-swap",
-            Shape::TriggerSearch => "trigger-search",
-            Shape::ClozeProbe => "cloze-probe",
-        }
-    }
-}
+pub use crate::attack::kind::Shape;
 
 /// A checked attack bound to its shape: everything [`execute`] needs, nothing loaded yet.
 pub struct Plan {
@@ -109,41 +85,28 @@ pub(super) fn model_shape(dir: &Path) -> Result<(ModelKind, bool), EngineError> 
     Ok((kind, spans))
 }
 
-/// Check a spec and decide its shape from the kind and the model folder. `origin` names the
-/// recipe file (or "flags", or a suite entry) in errors.
+/// Check a spec and decide its shape from the kind and the model folder, with the built-in
+/// kinds. `origin` names the recipe file (or "flags", or a suite entry) in errors.
 pub fn plan(spec: &AttackSpec, origin: &str) -> Result<Plan, EngineError> {
-    let attack = spec.resolve(origin)?;
+    plan_with(&Registry::builtin(), spec, origin)
+}
+
+/// [`plan`] with the kinds of `registry`: the spec's kind is looked up there, checks the spec
+/// and picks the engine ([`crate::attack::kind::Attack::shape`]).
+pub fn plan_with(
+    registry: &Registry,
+    spec: &AttackSpec,
+    origin: &str,
+) -> Result<Plan, EngineError> {
+    let attack = spec.resolve_with(registry, origin)?;
     let (model_kind, spans) = model_shape(&attack.model)?;
-    let unsupported = |problem: String| EngineError::Unsupported {
-        dir: attack.model.clone(),
-        problem,
-    };
-    let shape = match (model_kind, attack.kind) {
-        (ModelKind::FillMask, AttackKind::Negation) => Shape::ClozeProbe,
-        (ModelKind::FillMask, kind) => {
-            return Err(unsupported(format!(
-                "is a {}; only kind = \"negation\" (the cloze probe) runs on it, not {}",
-                ModelKind::FillMask.as_str(),
-                kind.as_str()
-            )));
-        }
-        (ModelKind::Classifier, _) if spec.probe == Some(ProbeName::Cloze) => {
-            return Err(unsupported(format!(
-                "is a {}; this command needs a {} (probe = \"cloze\")",
-                ModelKind::Classifier.as_str(),
-                ModelKind::FillMask.as_str()
-            )));
-        }
-        (ModelKind::Classifier, AttackKind::EntitySwap) if spans => Shape::SpanSwap,
-        (ModelKind::Classifier, kind) if spans => {
-            return Err(unsupported(format!(
-                "resolves pronouns from span rows; only --kind entity-swap applies to it, not {}",
-                kind.as_str()
-            )));
-        }
-        (ModelKind::Classifier, AttackKind::Trigger) => Shape::TriggerSearch,
-        (ModelKind::Classifier, _) => Shape::TextPerturbation,
-    };
+    let shape = attack
+        .attack
+        .shape(model_kind, spans, spec)
+        .map_err(|problem| EngineError::Unsupported {
+            dir: attack.model.clone(),
+            problem,
+        })?;
     if shape == Shape::SpanSwap && attack.name_swap.is_none() {
         return Err(EngineError::Input {
             path: PathBuf::from(crate::attack::spec::DEFAULT_NAME_FREQUENCY),

@@ -1,0 +1,320 @@
+//! Attacks as plug-ins: the [`Attack`] trait every kind implements and the [`Registry`] that
+//! holds them.
+//!
+//! Why: each kind used to be wired in by hand — an enum variant, its keys, its name, its
+//! expectation, a match arm that built it, another that chose its engine, the headline of its
+//! report — in five files. Now a kind is one value implementing [`Attack`], and everything
+//! that needs to know about kinds (checking recipes, choosing the engine, `--kind`'s values and
+//! help, scoring, history's directions, the HTML's headline) asks the registry. The built-in
+//! kinds are in [`super::builtin`]; a caller's own attack is one more
+//! [`Registry::with`] line, run by the same engine, suites, shards and resume as they are.
+//!
+//! An attack that works row by row — a perturbation that needs only the text, or a search that
+//! queries the model as it goes — implements [`RowAttack`] and runs on the streamed engine
+//! ([`Shape::TextPerturbation`]): rows read in blocks, each with its own random stream of the
+//! seed, scored as they finish and split across shards by row ranges.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use super::name_swap::SpanNameSwap;
+use super::runner::Target;
+use super::spec::{AttackSpec, RecipeError, TriggerSettings};
+use crate::model::{ModelError, ModelKind, TextModel};
+use crate::perturb::{Perturbation, Perturber, SkipReason};
+use crate::score::Expectation;
+use crate::score::metric::Metric;
+
+/// The engines an attack can run on, chosen by the attack from its spec and the model folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Shape {
+    /// Attack each sentence row by row ([`RowAttack`]: shuffle, negation, entity swap, or a
+    /// search that queries the model) and classify the variants; streamed and shardable.
+    TextPerturbation,
+    /// Rename candidates in span rows (GAP) and resolve the pronoun again.
+    SpanSwap,
+    /// Search a universal trigger on one corpus and evaluate it on another.
+    TriggerSearch,
+    /// Cloze items on a fill-mask model (Ettinger's negation probes).
+    ClozeProbe,
+}
+
+impl Shape {
+    /// The shape's kebab-case name, as serialised and shown in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Shape::TextPerturbation => "text-perturbation",
+            Shape::SpanSwap => "span-swap",
+            Shape::TriggerSearch => "trigger-search",
+            Shape::ClozeProbe => "cloze-probe",
+        }
+    }
+
+    /// Whether the engine can split the attack's rows across shards exactly (the parts'
+    /// scores merge into the whole's, [`crate::attack::engine::merge_attack_shards`]).
+    pub fn splits_rows(self) -> bool {
+        self == Shape::TextPerturbation
+    }
+}
+
+/// A kind as results carry it: its name and what it expects of the model. Small and `Copy`,
+/// so that a result does not hold the registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Kind {
+    name: &'static str,
+    expectation: Expectation,
+}
+
+impl Kind {
+    /// The kind named `name`, expecting `expectation`.
+    pub const fn new(name: &'static str, expectation: Expectation) -> Self {
+        Self { name, expectation }
+    }
+
+    /// The kind's name in recipes and reports, e.g. `entity-swap`.
+    pub fn as_str(self) -> &'static str {
+        self.name
+    }
+
+    /// What the kind expects of the model.
+    pub fn expectation(self) -> Expectation {
+        self.expectation
+    }
+}
+
+/// What an attack built from a spec: the parts the engine runs. A row attack for the streamed
+/// engine; a trigger search's settings; the span swap for coreference rows (built beside the
+/// row attack when which one runs depends on the model folder).
+#[derive(Default)]
+pub struct Built {
+    /// The row-by-row attack, for [`Shape::TextPerturbation`].
+    pub rows: Option<Box<dyn RowAttack>>,
+    /// The trigger search or evaluation, for [`Shape::TriggerSearch`].
+    pub trigger: Option<TriggerSettings>,
+    /// The name swap on span rows, for [`Shape::SpanSwap`].
+    pub name_swap: Option<SpanNameSwap>,
+}
+
+/// One kind of attack. Implementations are values registered in a [`Registry`]; see
+/// `CONTRIBUTING.md` for a worked example.
+pub trait Attack: Send + Sync {
+    /// The kind's name in recipes (`kind = "…"`), flags and reports: kebab-case, unique in
+    /// its registry.
+    fn name(&self) -> &'static str;
+
+    /// One line for `--kind`'s help.
+    fn about(&self) -> &'static str;
+
+    /// What the attack expects of the model: it decides how outcomes are scored and which
+    /// direction of each metric is worse.
+    fn expectation(&self) -> Expectation;
+
+    /// Recipe keys the kind reads beyond [`super::spec::GENERAL_KEYS`]; any other key set in
+    /// a spec is an error (a parameter that does nothing would be recorded as if it did).
+    /// A kind's own typed settings, beyond `AttackSpec`'s fields, go in the `settings` table.
+    fn keys(&self) -> &'static [&'static str];
+
+    /// Other names the kind's results carry (the cloze probe, negation on a fill-mask model,
+    /// reports kind `cloze`).
+    fn reported_as(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// The rate a report of the kind leads with (the HTML's headline column), for results
+    /// reported as `reported` (the kind's name or one of [`Attack::reported_as`]).
+    fn headline(&self, reported: &str) -> Metric {
+        let _ = reported;
+        match self.expectation() {
+            Expectation::Invariant => Metric::FlipRate,
+            Expectation::FlipFromGold => Metric::ExpectedDirectionRate,
+        }
+    }
+
+    /// Checks of the spec alone, run before the model and corpus are required, so that a
+    /// recipe's own mistakes are named first.
+    fn check(&self, spec: &AttackSpec, origin: &str) -> Result<(), RecipeError> {
+        let _ = (spec, origin);
+        Ok(())
+    }
+
+    /// Build the attack from a spec whose keys all apply to the kind. Every parameter in force,
+    /// defaults included, goes into `parameters`, as reports record them: values spelt as the
+    /// flags accept them, so a recorded run can be given back as flags.
+    fn build(
+        &self,
+        spec: &AttackSpec,
+        origin: &str,
+        parameters: &mut BTreeMap<String, String>,
+    ) -> Result<Built, RecipeError>;
+
+    /// The engine that runs the attack on a model folder of kind `model` (`spans`: a
+    /// classifier with a span template, i.e. a coreference model), or, in words, why the
+    /// attack does not apply to it. By default: row attacks on sentence classifiers.
+    fn shape(&self, model: ModelKind, spans: bool, spec: &AttackSpec) -> Result<Shape, String> {
+        let _ = spec;
+        row_shape(self.name(), model, spans)
+    }
+}
+
+/// [`Attack::shape`]'s default for the kind `name`: row attacks run on sentence classifiers,
+/// not on fill-mask models or coreference (span) models.
+pub fn row_shape(name: &str, model: ModelKind, spans: bool) -> Result<Shape, String> {
+    match (model, spans) {
+        (ModelKind::FillMask, _) => Err(format!(
+            "is a {}; only kind = \"negation\" (the cloze probe) runs on it, not {name}",
+            ModelKind::FillMask.as_str(),
+        )),
+        (ModelKind::Classifier, true) => Err(format!(
+            "resolves pronouns from span rows; only --kind entity-swap applies to it, not {name}"
+        )),
+        (ModelKind::Classifier, false) => Ok(Shape::TextPerturbation),
+    }
+}
+
+/// Why a row attack made no variants of a row, or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RowError {
+    /// The row has nothing the attack can work on: a skip, counted under its reason.
+    #[error("skipped: {}", .0.as_str())]
+    Skip(SkipReason),
+    /// The model failed while the attack queried it.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+}
+
+/// One row's attack on the streamed engine: the variants of one row, drawn from the row's own
+/// random stream (so a row's variants depend on the seed, its position and its text only, not
+/// on shards, chunks or threads), with the model at hand for attacks that search.
+///
+/// The engine classifies the original and every returned variant afterwards, in large
+/// batches; variants the attack already queried are answered by the prediction cache. Model
+/// rows the attack asks for count toward the row's `queries`.
+pub trait RowAttack: Send + Sync {
+    /// The variants of `row.text`, or why it has none. `model` classifies texts (or, for a
+    /// sentence pair, [`Target::input`]s); an attack that needs only the text ignores it.
+    fn attack_row(
+        &self,
+        row: &Target,
+        model: &mut dyn TextModel,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Vec<Perturbation>, RowError>;
+}
+
+impl<P: Perturber + Send + Sync> RowAttack for P {
+    fn attack_row(
+        &self,
+        row: &Target,
+        _model: &mut dyn TextModel,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Vec<Perturbation>, RowError> {
+        self.perturb(&row.text, rng).map_err(RowError::Skip)
+    }
+}
+
+/// The kinds a run knows, by name: the built-in ones ([`Registry::builtin`]) and any a caller
+/// adds ([`Registry::with`]).
+#[derive(Clone)]
+pub struct Registry {
+    attacks: Vec<Arc<dyn Attack>>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self::builtin()
+    }
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.names()).finish()
+    }
+}
+
+impl Registry {
+    /// The kinds robust ships: shuffle, negation (and its cloze probe), entity swap (and its
+    /// span swap) and trigger.
+    pub fn builtin() -> Self {
+        Self {
+            attacks: super::builtin::ALL
+                .iter()
+                .map(|make| Arc::from(make()))
+                .collect(),
+        }
+    }
+
+    /// No kinds at all, for a caller that wants only its own.
+    pub fn empty() -> Self {
+        Self {
+            attacks: Vec::new(),
+        }
+    }
+
+    /// This registry with `attack` added; an attack of the same name is replaced.
+    pub fn with(mut self, attack: impl Attack + 'static) -> Self {
+        self.attacks.retain(|a| a.name() != attack.name());
+        self.attacks.push(Arc::new(attack));
+        self
+    }
+
+    /// The attack named `name` (its own name, not one it is reported as).
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn Attack>> {
+        self.attacks.iter().find(|a| a.name() == name)
+    }
+
+    /// The attack whose results carry the kind `reported` (its name or one it is reported as).
+    pub fn reporting(&self, reported: &str) -> Option<&Arc<dyn Attack>> {
+        self.get(reported).or_else(|| {
+            self.attacks
+                .iter()
+                .find(|a| a.reported_as().contains(&reported))
+        })
+    }
+
+    /// Every kind's name, in registration order.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.attacks.iter().map(|a| a.name()).collect()
+    }
+
+    /// Every attack, in registration order.
+    pub fn attacks(&self) -> impl Iterator<Item = &Arc<dyn Attack>> {
+        self.attacks.iter()
+    }
+
+    /// What results of kind `reported` expect of the model: the registered attack's
+    /// expectation, else (a kind this registry does not know, from an older history) none.
+    pub fn expectation(&self, reported: &str) -> Option<Expectation> {
+        self.reporting(reported).map(|a| a.expectation())
+    }
+
+    /// The metric results of kind `reported` lead with ([`Attack::headline`]); the flip rate
+    /// for a kind this registry does not know.
+    pub fn headline(&self, reported: &str) -> Metric {
+        self.reporting(reported)
+            .map_or(Metric::FlipRate, |a| a.headline(reported))
+    }
+}
+
+impl crate::score::metric::KindFacts for Registry {
+    fn expectation(&self, kind: &str) -> Option<Expectation> {
+        Registry::expectation(self, kind)
+    }
+
+    fn headline(&self, kind: &str) -> Metric {
+        Registry::headline(self, kind)
+    }
+}
+
+/// `--kind`'s values, with their help, from the built-in registry.
+pub fn kind_values() -> clap::builder::PossibleValuesParser {
+    let registry = Registry::builtin();
+    clap::builder::PossibleValuesParser::new(
+        registry
+            .attacks()
+            .map(|a| clap::builder::PossibleValue::new(a.name()).help(a.about()))
+            .collect::<Vec<_>>(),
+    )
+}

@@ -1,0 +1,210 @@
+//! Issue 28, point 5: one source for every name. For every kind, the parameters a run records
+//! (the `parameters` column of `summary.csv`, and `trigger.json`'s, which are the same map)
+//! are given back to `robust attack` as flags, and must make the same attack: each value
+//! parses as its flag's value, and the parameters recorded again are the same, byte for byte.
+//! This caught `mode=keepends` for `--mode keep-ends`, `replace=first` for `--replace a`, and
+//! `init=the*`, which `--init` reads as one word.
+
+use std::collections::BTreeMap;
+
+use clap::{Args, FromArgMatches};
+use robust::attack::engine;
+use robust::attack::kind::Registry;
+use robust::attack::spec::AttackSpec;
+
+use crate::util::{default_corpus, default_model_dir, repo};
+
+/// Parameters that record what a run found or measured, or describe an input, rather than a
+/// setting: each with why it has no flag of its own.
+const RECORDS: &[(&str, &str)] = &[
+    (
+        "given",
+        "says that --trigger was given rather than searched",
+    ),
+    (
+        "exclude",
+        "describes each exclusion list (file, sha256 prefix, words); the files are named in provenance.json",
+    ),
+    ("max_len", "the global --max-len, not an attack key"),
+    ("truncated", "a count of inputs cut, measured"),
+    (
+        "trigger",
+        "for a search, the trigger it found (an evaluation's is its --trigger, given back below)",
+    ),
+    ("search_examples", "rows the search used, measured"),
+    ("random_triggers", "the random baselines drawn"),
+];
+
+fn attack_command() -> clap::Command {
+    AttackSpec::augment_args(clap::Command::new("attack").no_binary_name(true))
+}
+
+fn parse_flags(flags: &[String]) -> AttackSpec {
+    let matches = attack_command()
+        .try_get_matches_from(flags)
+        .unwrap_or_else(|e| panic!("{flags:?}: {e}"));
+    AttackSpec::from_arg_matches(&matches).unwrap()
+}
+
+/// The parameters `flags` make, as the engine records them (the plan adds the exclusion lists
+/// and the pair segment).
+fn recorded(flags: &[String]) -> BTreeMap<String, String> {
+    let spec = parse_flags(flags);
+    engine::plan(&spec, "flags")
+        .unwrap_or_else(|e| panic!("{flags:?}: {e:#}"))
+        .attack
+        .parameters
+}
+
+fn flags(words: &[&str]) -> Vec<String> {
+    let model = default_model_dir();
+    let corpus = default_corpus();
+    let mut out: Vec<String> = vec![
+        "--model".into(),
+        model.display().to_string(),
+        "--corpus".into(),
+        corpus.display().to_string(),
+    ];
+    out.extend(words.iter().map(|w| w.to_string()));
+    out
+}
+
+#[test]
+fn issue28_every_recorded_parameter_parses_back_as_its_flag() {
+    let search = repo().join("corpora/rt-snippets-search.tsv");
+    let search = search.display().to_string();
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["--kind", "shuffle"],
+        vec!["--kind", "shuffle", "--mode", "keep-ends", "--samples", "3"],
+        vec![
+            "--kind", "shuffle", "--mode", "local", "--window", "4", "--limit", "9",
+        ],
+        vec!["--kind", "negation"],
+        vec!["--kind", "negation", "--negation", "insert"],
+        vec!["--kind", "entity-swap"],
+        vec![
+            "--kind",
+            "entity-swap",
+            "--swap",
+            "same-gender",
+            "--samples",
+            "2",
+        ],
+        vec!["--kind", "trigger", "--search-corpus", &search],
+        vec![
+            "--kind",
+            "trigger",
+            "--search-corpus",
+            &search,
+            "--target",
+            "positive",
+            "--length",
+            "2",
+            "--init",
+            "a film",
+            "--position",
+            "suffix",
+            "--estimator",
+            "shared",
+            "--shrinkage",
+            "none",
+            "--proposals",
+            "random",
+            "--allow-subwords",
+            "--budget-seconds",
+            "30",
+            "--exclude",
+            "none",
+        ],
+        vec!["--kind", "trigger", "--trigger", "zoning tapping fiennes"],
+        vec![
+            "--kind",
+            "trigger",
+            "--trigger",
+            "a b",
+            "--position",
+            "suffix",
+            "--random-baselines",
+            "2",
+        ],
+    ];
+    let keys = attack_command();
+    let mut checked = 0;
+    for case in cases {
+        let first = recorded(&flags(&case));
+        // Every recorded setting as a flag, on top of the kind, model and corpus only.
+        let mut again = flags(&["--kind", case[1]]);
+        for (key, value) in &first {
+            if RECORDS.iter().any(|(k, _)| k == key) {
+                continue;
+            }
+            let arg = keys
+                .get_arguments()
+                .find(|a| a.get_id() == key.as_str())
+                .unwrap_or_else(|| {
+                    panic!("{case:?}: `{key}` is recorded but is neither a flag nor in RECORDS")
+                });
+            let long = arg.get_long().expect("every recipe key is a long flag");
+            if ["model", "corpus", "kind"].contains(&long) {
+                continue;
+            }
+            again.push(format!("--{long}"));
+            again.push(value.clone());
+            checked += 1;
+        }
+        // A given trigger is recorded with the run's results (`trigger=…`, `given=true`):
+        // it goes back as --trigger, as a reader of the summary would give it.
+        if first.contains_key("given") {
+            let i = case.iter().position(|w| *w == "--trigger").expect("given");
+            again.push("--trigger".into());
+            again.push(case[i + 1].to_string());
+        }
+        // `exclude` is a description; the case's own list goes back as it was given.
+        if first.contains_key("exclude") {
+            if let Some(i) = case.iter().position(|w| *w == "--exclude") {
+                again.push("--exclude".into());
+                again.push(case[i + 1].to_string());
+            }
+        }
+        let second = recorded(&again);
+        assert_eq!(
+            first, second,
+            "{case:?}: the recorded parameters, given back as flags ({again:?}), record otherwise"
+        );
+    }
+    assert!(checked > 40, "{checked} parameters given back");
+}
+
+/// The registry is the one list of kinds: `--kind`'s values are its names, and each kind's
+/// keys are recipe keys.
+#[test]
+fn issue28_kind_values_and_keys_come_from_the_registry() {
+    let registry = Registry::builtin();
+    let cmd = attack_command();
+    let kind = cmd
+        .get_arguments()
+        .find(|a| a.get_id() == "kind")
+        .expect("--kind");
+    let values: Vec<String> = kind
+        .get_possible_values()
+        .iter()
+        .map(|v| v.get_name().to_string())
+        .collect();
+    assert_eq!(values, registry.names());
+    for attack in registry.attacks() {
+        for key in attack.keys() {
+            assert!(AttackSpec::KEYS.contains(key), "{}: {key}", attack.name());
+        }
+        assert!(registry.reporting(attack.name()).is_some());
+    }
+    // Cloze rows are reported as kind `cloze`: judged as the negation probe they are.
+    assert_eq!(
+        registry.expectation("cloze"),
+        Some(robust::score::Expectation::FlipFromGold)
+    );
+    assert_eq!(
+        registry.headline("cloze"),
+        robust::score::metric::Metric::Top1Unchanged
+    );
+    assert_eq!(registry.expectation("no-such-kind"), None);
+}
