@@ -310,9 +310,12 @@ pub(crate) struct Manifest {
     pub(crate) kind: Option<ModelKind>,
 }
 
-/// What a model folder holds: a sequence classifier (logits `[batch, labels]`) or a masked
-/// language model (logits `[batch, sequence, vocab]`). Commands that need one refuse the other
-/// before loading anything, with a message that says which is which.
+/// What a model folder holds: a sequence classifier (logits `[batch, labels]`), a classifier
+/// that resolves pronouns over span rows (a classifier whose folder has an `input.toml`), or a
+/// masked language model (logits `[batch, sequence, vocab]`). It is decided once, from the
+/// folder's files and without loading the model ([`ModelKind::of_dir`]), so that planning,
+/// `robust eval` and loading agree; commands that need one kind refuse another before loading
+/// anything, with a message that says which is which.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ModelKind {
@@ -320,6 +323,11 @@ pub enum ModelKind {
     Classifier,
     /// A masked language model: vocabulary logits at every position.
     FillMask,
+    /// A classifier of (text, candidate) inputs that a span template (`input.toml`) builds from
+    /// rows with a pronoun and candidate spans. The template decides it, so `robust.toml`
+    /// cannot declare it.
+    #[serde(skip)]
+    CorefSpans,
 }
 
 impl ModelKind {
@@ -328,20 +336,37 @@ impl ModelKind {
         match self {
             ModelKind::Classifier => "classifier",
             ModelKind::FillMask => "fill-mask (masked-LM) model",
+            ModelKind::CorefSpans => "coreference (span-candidate) classifier",
         }
     }
 
     /// The kind of the model folder `dir`, read from its files without loading the model, so
-    /// that a plan can pick the attack's shape before anything runs.
+    /// that a plan can pick the attack's shape before anything runs. A classifier with an
+    /// `input.toml` is a coreference model, and its template must parse.
     pub fn of_dir(dir: &Path) -> Result<Self, ModelError> {
         require_files(dir)?;
         let config = read_config(dir)?;
         let manifest = read_manifest(dir)?;
-        Ok(Self::from_files(manifest.as_ref(), config.as_ref()))
+        let declared = Self::from_files(manifest.as_ref(), config.as_ref());
+        if declared == ModelKind::Classifier
+            && crate::model::coref::SpanTemplate::read(dir)?.is_some()
+        {
+            return Ok(ModelKind::CorefSpans);
+        }
+        Ok(declared)
     }
 
-    /// The folder's kind: `kind` in `robust.toml` if set, else from `config.json`'s
-    /// `architectures` (`…ForMaskedLM` is fill-mask), else a classifier.
+    /// The kind of graph this kind of model runs: a coreference model's is a classifier's.
+    pub fn graph(self) -> Self {
+        match self {
+            ModelKind::CorefSpans => ModelKind::Classifier,
+            kind => kind,
+        }
+    }
+
+    /// The kind the folder's files declare: `kind` in `robust.toml` if set, else from
+    /// `config.json`'s `architectures` (`…ForMaskedLM` is fill-mask), else a classifier. (A
+    /// span template is looked for by [`ModelKind::of_dir`] only.)
     pub(crate) fn from_files(manifest: Option<&Manifest>, config: Option<&HfConfig>) -> Self {
         if let Some(kind) = manifest.and_then(|m| m.kind) {
             return kind;
@@ -356,9 +381,10 @@ impl ModelKind {
         }
     }
 
-    /// An error unless `found`, the kind of the folder `dir`, is this kind.
+    /// An error unless `found`, the kind the files of the folder `dir` declare, runs this
+    /// kind's graph.
     pub(crate) fn require(self, dir: &Path, found: ModelKind) -> Result<(), ModelError> {
-        if found == self {
+        if found.graph() == self.graph() {
             Ok(())
         } else {
             Err(ModelError::WrongKind {

@@ -98,22 +98,20 @@ impl Plan {
     }
 }
 
-/// What the model folder is, without loading the model.
-pub(super) fn model_shape(dir: &Path) -> Result<(ModelKind, bool), EngineError> {
-    let model_err = |source| EngineError::Model {
+/// What the model folder is, without loading the model: decided by the folder alone
+/// ([`ModelKind::of_dir`]), as `robust eval` and loading decide it.
+pub(super) fn model_shape(dir: &Path) -> Result<ModelKind, EngineError> {
+    ModelKind::of_dir(dir).map_err(|source| EngineError::Model {
         dir: dir.to_path_buf(),
         source,
-    };
-    let kind = ModelKind::of_dir(dir).map_err(model_err)?;
-    let spans = kind == ModelKind::Classifier && SpanTemplate::read(dir)?.is_some();
-    Ok((kind, spans))
+    })
 }
 
 /// Check a spec and decide its shape from the kind and the model folder. `origin` names the
 /// recipe file (or "flags", or a suite entry) in errors.
 pub fn plan(spec: &AttackSpec, origin: &str) -> Result<Plan, EngineError> {
     let attack = spec.resolve(origin)?;
-    let (model_kind, spans) = model_shape(&attack.model)?;
+    let model_kind = model_shape(&attack.model)?;
     let unsupported = |problem: String| EngineError::Unsupported {
         dir: attack.model.clone(),
         problem,
@@ -127,15 +125,17 @@ pub fn plan(spec: &AttackSpec, origin: &str) -> Result<Plan, EngineError> {
                 kind.as_str()
             )));
         }
-        (ModelKind::Classifier, _) if spec.probe == Some(ProbeName::Cloze) => {
+        (ModelKind::Classifier | ModelKind::CorefSpans, _)
+            if spec.probe == Some(ProbeName::Cloze) =>
+        {
             return Err(unsupported(format!(
                 "is a {}; this command needs a {} (probe = \"cloze\")",
-                ModelKind::Classifier.as_str(),
+                model_kind.as_str(),
                 ModelKind::FillMask.as_str()
             )));
         }
-        (ModelKind::Classifier, AttackKind::EntitySwap) if spans => Shape::SpanSwap,
-        (ModelKind::Classifier, kind) if spans => {
+        (ModelKind::CorefSpans, AttackKind::EntitySwap) => Shape::SpanSwap,
+        (ModelKind::CorefSpans, kind) => {
             return Err(unsupported(format!(
                 "resolves pronouns from span rows; only --kind entity-swap applies to it, not {}",
                 kind.as_str()
