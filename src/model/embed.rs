@@ -254,3 +254,48 @@ impl session::TokenRow for EmbeddedRow {
         &self.type_ids
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The embedding model's queries are the rows its graph ran, plus what a resumed search
+    /// adds back; nothing else changes them.
+    #[test]
+    fn queries_count_rows_run_and_rows_added_back() {
+        let dir = tempfile::tempdir().unwrap();
+        crate::model::encoder::tests::bag_model(dir.path());
+        let info = ModelInfo::read(dir.path()).unwrap();
+        let options = InferenceOptions {
+            threads: 1,
+            batch_size: 2,
+            ..InferenceOptions::default()
+        };
+        let mut model = EmbeddingModel::load(&info, &options).unwrap();
+        assert_eq!(model.queries(), 0);
+        let rows: Vec<EmbeddedRow> = [&[1u32, 4, 2][..], &[1, 4, 2], &[1, 5, 6, 2]]
+            .iter()
+            .map(|ids| EmbeddedRow {
+                ids: ids.to_vec(),
+                type_ids: vec![0; ids.len()],
+                embeddings: model.embed(ids),
+            })
+            .collect();
+        let logits = model.logits(&rows).unwrap();
+        assert_eq!(logits.len(), 3);
+        assert_eq!(logits[0], logits[1]);
+        assert_eq!(model.queries(), 3, "no cache: repeats are run");
+        model.add_queries(5);
+        assert_eq!(model.queries(), 8);
+        let bad = EmbeddedRow {
+            ids: vec![1, 2],
+            type_ids: vec![0, 0],
+            embeddings: vec![0.0; 3],
+        };
+        assert!(matches!(
+            model.logits(&[bad]),
+            Err(EmbedError::RowShape { row: 0, .. })
+        ));
+        assert_eq!(model.queries(), 8);
+    }
+}

@@ -524,3 +524,169 @@ pub(crate) fn narrowed_graph(onnx: &OnnxModel) -> Option<Vec<u8>> {
         }
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::model::head::{Logits, MaskedLm};
+
+    /// A folder with a bag-of-embeddings classifier over 12 tokens and 2 labels
+    /// ([`crate::onnx::build::bag_classifier`]), placeholder tokenizer, and labels; returns
+    /// the graph file.
+    pub(crate) fn bag_model(dir: &Path) -> PathBuf {
+        let (vocab, hidden, labels) = (12usize, 4usize, 2usize);
+        let table: Vec<f32> = (0..vocab * hidden)
+            .map(|i| ((i * 7) % 13) as f32 / 13.0 - 0.5)
+            .collect();
+        let weights: Vec<f32> = (0..hidden * labels)
+            .map(|i| ((i * 5) % 11) as f32 / 11.0 - 0.5)
+            .collect();
+        let bytes = crate::onnx::build::bag_classifier(&table, vocab, hidden, &weights, labels);
+        let path = dir.join(crate::model::MODEL_FILE);
+        std::fs::write(&path, bytes).unwrap();
+        std::fs::write(dir.join(crate::model::TOKENIZER_FILE), b"{}").unwrap();
+        std::fs::write(
+            dir.join(crate::model::CONFIG_FILE),
+            r#"{"id2label": {"0": "neg", "1": "pos"}, "max_position_embeddings": 64}"#,
+        )
+        .unwrap();
+        path
+    }
+
+    fn options(batch_size: usize) -> InferenceOptions {
+        InferenceOptions {
+            batch_size,
+            threads: 1,
+            cache_capacity: 100,
+            ..InferenceOptions::default()
+        }
+    }
+
+    fn logits_encoder(dir: &Path, batch_size: usize) -> Encoder<Logits> {
+        Encoder::load(
+            &bag_model(dir),
+            None,
+            Logits { labels: 2 },
+            options(batch_size),
+        )
+        .unwrap()
+    }
+
+    fn row(ids: &[u32]) -> TokenIds {
+        TokenIds::single(ids.to_vec())
+    }
+
+    /// One way of counting: a row asked for is a request, a row answered without running is a
+    /// cache hit (repeats within a request too), a row run is a model query; padding is
+    /// counted per batch.
+    #[test]
+    fn the_cached_path_counts_requests_hits_and_queries() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut encoder = logits_encoder(dir.path(), 2);
+        let (a, b, c) = (row(&[1, 4, 2]), row(&[1, 5, 6, 2]), row(&[1, 7, 2]));
+        let first = encoder
+            .cached(
+                &[a.clone(), b.clone(), a.clone(), c.clone()],
+                &mut |_, _| {},
+            )
+            .unwrap();
+        assert_eq!(first[0], first[2]);
+        let s = encoder.stats();
+        assert_eq!((s.requests, s.cache_hits, s.model_queries), (4, 1, 3));
+        // Sorted by length: a and c (3 tokens) in one batch, b alone.
+        assert_eq!((s.batches, s.real_tokens, s.padded_tokens), (2, 10, 10));
+        let again = encoder
+            .cached(&[c.clone(), b.clone()], &mut |_, _| {})
+            .unwrap();
+        assert_eq!(
+            (again[0].clone(), again[1].clone()),
+            (first[3].clone(), first[1].clone())
+        );
+        let s = encoder.stats();
+        assert_eq!((s.requests, s.cache_hits, s.model_queries), (6, 3, 3));
+        assert_eq!(encoder.cache().len(), 3);
+        encoder.add_stats(&QueryStats {
+            model_queries: 10,
+            ..QueryStats::default()
+        });
+        assert_eq!(encoder.stats().model_queries, 13);
+    }
+
+    /// The uncached path runs every row, repeats too, and answers in request order whatever
+    /// order the batches ran in.
+    #[test]
+    fn the_uncached_path_runs_every_row_in_request_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut batched = logits_encoder(dir.path(), 8);
+        // One length, so the batch has no padding and each row's logits are its own.
+        let rows = [
+            row(&[1, 4, 2]),
+            row(&[1, 7, 2]),
+            row(&[1, 7, 2]),
+            row(&[1, 5, 2]),
+        ];
+        let out = batched.run(&rows).unwrap();
+        let s = batched.stats();
+        assert_eq!(
+            (s.requests, s.cache_hits, s.model_queries, s.batches),
+            (4, 0, 4, 1)
+        );
+        assert!(batched.cache().is_empty());
+        let mut alone = logits_encoder(dir.path(), 1);
+        for (i, r) in rows.iter().enumerate() {
+            assert_eq!(out[i], alone.run(std::slice::from_ref(r)).unwrap()[0]);
+        }
+        assert_ne!(out[0], out[1]);
+        assert_eq!(alone.stats().batches, 4);
+    }
+
+    #[test]
+    fn batches_are_cut_at_the_batch_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut encoder = logits_encoder(dir.path(), 2);
+        let rows: Vec<TokenIds> = (0..5).map(|i| row(&[1, 4 + i, 2])).collect();
+        encoder.run(&rows).unwrap();
+        assert_eq!(encoder.stats().batches, 3);
+        encoder.set_batch_size(0);
+        encoder.run(&rows).unwrap();
+        assert_eq!(encoder.stats().batches, 8, "a batch size of 0 means 1");
+    }
+
+    /// The signature is checked once, at load, against the head it is loaded with, and the
+    /// error names that head's kind.
+    #[test]
+    fn the_signature_is_checked_against_the_head() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = bag_model(dir.path());
+        let err = Encoder::load(&path, None, Logits { labels: 3 }, options(1))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("does not fit a classifier"), "{err}");
+        let head = MaskedLm {
+            mask_id: 3,
+            vocab: 0,
+        };
+        let err = Encoder::load(&path, None, head, options(1))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("is a classifier; this command needs a fill-mask"),
+            "{err}"
+        );
+    }
+
+    /// A graph rewritten in memory loads like the file it came from.
+    #[test]
+    fn a_graph_in_memory_runs_like_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = bag_model(dir.path());
+        let bytes = std::fs::read(&path).unwrap();
+        let mut from_file = logits_encoder(dir.path(), 4);
+        let mut in_memory =
+            Encoder::load(&path, Some(bytes), Logits { labels: 2 }, options(4)).unwrap();
+        let rows = [row(&[1, 4, 2]), row(&[1, 5, 6, 2])];
+        assert_eq!(from_file.run(&rows).unwrap(), in_memory.run(&rows).unwrap());
+    }
+}

@@ -450,3 +450,88 @@ pub(crate) fn read_manifest(dir: &Path) -> Result<Option<Manifest>, ModelError> 
         toml::from_str(t).map_err(|e| e.to_string())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A folder with placeholder `model.onnx` and `tokenizer.json` (the kind is read without
+    /// them) and the given files.
+    fn folder(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for f in [MODEL_FILE, TOKENIZER_FILE] {
+            std::fs::write(dir.path().join(f), b"x").unwrap();
+        }
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        dir
+    }
+
+    const TEMPLATE: &str = "kind = \"span-candidate\"\npositive_label = \"coref\"\n[markers]\npronoun = [\"<\", \">\"]\ncandidate = [\"[\", \"]\"]\n";
+
+    #[test]
+    fn the_kind_is_decided_from_the_folder() {
+        let kind = |files: &[(&str, &str)]| ModelKind::of_dir(folder(files).path()).unwrap();
+        assert_eq!(kind(&[]), ModelKind::Classifier);
+        let mlm = r#"{"architectures": ["BertForMaskedLM"]}"#;
+        assert_eq!(kind(&[(CONFIG_FILE, mlm)]), ModelKind::FillMask);
+        assert_eq!(kind(&[("input.toml", TEMPLATE)]), ModelKind::CorefSpans);
+        // The manifest wins over config.json, and a template does not make a masked-LM a
+        // coreference model.
+        let declared = "kind = \"fill-mask\"\n";
+        assert_eq!(
+            kind(&[(MANIFEST_FILE, declared), ("input.toml", TEMPLATE)]),
+            ModelKind::FillMask
+        );
+        assert_eq!(
+            kind(&[
+                (MANIFEST_FILE, "kind = \"classifier\"\n"),
+                (CONFIG_FILE, mlm)
+            ]),
+            ModelKind::Classifier
+        );
+    }
+
+    #[test]
+    fn committed_models_have_the_kinds_their_attacks_assume() {
+        let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+        let kind = |name: &str| ModelKind::of_dir(&models.join(name)).unwrap();
+        assert_eq!(kind("sst2-minilm"), ModelKind::Classifier);
+        assert_eq!(kind("gap-minilm"), ModelKind::CorefSpans);
+        assert_eq!(kind("minilm-mlm"), ModelKind::FillMask);
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models");
+        assert_eq!(
+            ModelKind::of_dir(&fixtures.join("bert")).unwrap(),
+            ModelKind::Classifier
+        );
+    }
+
+    #[test]
+    fn a_bad_template_or_a_declared_coreference_kind_is_an_error() {
+        let dir = folder(&[("input.toml", "kind = \"qa\"\n")]);
+        let err = ModelKind::of_dir(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("input.toml is not valid"), "{err}");
+        // Only the template makes a coreference model; the manifest cannot say so.
+        let dir = folder(&[(MANIFEST_FILE, "kind = \"coref-spans\"\n")]);
+        let err = ModelKind::of_dir(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("robust.toml is not valid"), "{err}");
+    }
+
+    #[test]
+    fn a_coreference_folder_opens_as_a_classifier_but_not_as_a_masked_lm() {
+        let dir = folder(&[("input.toml", TEMPLATE)]);
+        let kind = ModelKind::of_dir(dir.path()).unwrap();
+        assert!(Folder::open(dir.path(), kind).is_ok());
+        assert!(Folder::open(dir.path(), ModelKind::Classifier).is_ok());
+        let err = Folder::open(dir.path(), ModelKind::FillMask)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("is a classifier; this command needs a fill-mask"),
+            "{err}"
+        );
+        assert_eq!(ModelKind::CorefSpans.graph(), ModelKind::Classifier);
+    }
+}
