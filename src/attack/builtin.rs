@@ -165,15 +165,15 @@ impl Attack for NegationAttack {
         })
     }
 
-    fn shape(&self, model: ModelKind, spans: bool, spec: &AttackSpec) -> Result<Shape, String> {
+    fn shape(&self, model: ModelKind, spec: &AttackSpec) -> Result<Shape, String> {
         match model {
             ModelKind::FillMask => Ok(Shape::ClozeProbe),
-            ModelKind::Classifier if spec.probe == Some(ProbeName::Cloze) => Err(format!(
+            _ if spec.probe == Some(ProbeName::Cloze) => Err(format!(
                 "is a {}; this command needs a {} (probe = \"cloze\")",
-                ModelKind::Classifier.as_str(),
+                model.as_str(),
                 ModelKind::FillMask.as_str()
             )),
-            ModelKind::Classifier => row_shape(self.name(), model, spans),
+            _ => row_shape(self.name(), model),
         }
     }
 }
@@ -237,10 +237,10 @@ impl Attack for EntitySwapAttack {
         })
     }
 
-    fn shape(&self, model: ModelKind, spans: bool, _spec: &AttackSpec) -> Result<Shape, String> {
-        match (model, spans) {
-            (ModelKind::Classifier, true) => Ok(Shape::SpanSwap),
-            _ => row_shape(self.name(), model, spans),
+    fn shape(&self, model: ModelKind, _spec: &AttackSpec) -> Result<Shape, String> {
+        match model {
+            ModelKind::CorefSpans => Ok(Shape::SpanSwap),
+            _ => row_shape(self.name(), model),
         }
     }
 }
@@ -311,8 +311,8 @@ impl Attack for TriggerAttack {
         })
     }
 
-    fn shape(&self, model: ModelKind, spans: bool, _spec: &AttackSpec) -> Result<Shape, String> {
-        row_shape(self.name(), model, spans).map(|_| Shape::TriggerSearch)
+    fn shape(&self, model: ModelKind, _spec: &AttackSpec) -> Result<Shape, String> {
+        row_shape(self.name(), model).map(|_| Shape::TriggerSearch)
     }
 }
 

@@ -151,27 +151,27 @@ pub trait Attack: Send + Sync {
         parameters: &mut BTreeMap<String, String>,
     ) -> Result<Built, RecipeError>;
 
-    /// The engine that runs the attack on a model folder of kind `model` (`spans`: a
-    /// classifier with a span template, i.e. a coreference model), or, in words, why the
-    /// attack does not apply to it. By default: row attacks on sentence classifiers.
-    fn shape(&self, model: ModelKind, spans: bool, spec: &AttackSpec) -> Result<Shape, String> {
+    /// The engine that runs the attack on a model folder of kind `model` (decided once, from
+    /// the folder, [`ModelKind::of_dir`]), or, in words, why the attack does not apply to it.
+    /// By default: row attacks on sentence classifiers.
+    fn shape(&self, model: ModelKind, spec: &AttackSpec) -> Result<Shape, String> {
         let _ = spec;
-        row_shape(self.name(), model, spans)
+        row_shape(self.name(), model)
     }
 }
 
 /// [`Attack::shape`]'s default for the kind `name`: row attacks run on sentence classifiers,
 /// not on fill-mask models or coreference (span) models.
-pub fn row_shape(name: &str, model: ModelKind, spans: bool) -> Result<Shape, String> {
-    match (model, spans) {
-        (ModelKind::FillMask, _) => Err(format!(
+pub fn row_shape(name: &str, model: ModelKind) -> Result<Shape, String> {
+    match model {
+        ModelKind::FillMask => Err(format!(
             "is a {}; only kind = \"negation\" (the cloze probe) runs on it, not {name}",
             ModelKind::FillMask.as_str(),
         )),
-        (ModelKind::Classifier, true) => Err(format!(
+        ModelKind::CorefSpans => Err(format!(
             "resolves pronouns from span rows; only --kind entity-swap applies to it, not {name}"
         )),
-        (ModelKind::Classifier, false) => Ok(Shape::TextPerturbation),
+        ModelKind::Classifier => Ok(Shape::TextPerturbation),
     }
 }
 

@@ -35,10 +35,11 @@ use std::time::Instant;
 
 use super::runner::example_rng;
 use crate::data::spans::{Candidate, Edit, Span, SpanRow, apply_edits};
-use crate::model::coref::{self, CorefModel, pronoun_gender};
+use crate::model::coref::{self, CorefModel};
 use crate::model::{ModelError, Progress, QueryStats};
 use crate::perturb::entity_swap::{COMMON_WORD_NAMES, Gender, NameEntry, NameKind, NameLexicon};
 use crate::perturb::{Perturbation, SkipReason};
+use crate::score::gap::pronoun_gender;
 use crate::score::{AttackScores, ExampleOutcome, Expectation, PerturbedOutcome, score};
 
 /// Words inside a candidate's name that are not names.

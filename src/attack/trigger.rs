@@ -673,7 +673,7 @@ impl TriggerSearch<'_> {
     }
 
     fn queries(&self) -> u64 {
-        self.classifier.stats().model_queries + self.embedded.as_ref().map_or(0, |e| e.queries)
+        self.classifier.stats().model_queries + self.embedded.as_ref().map_or(0, |e| e.queries())
     }
 
     /// Run the search. `examples` are the search split; a fixed validation batch is carved
@@ -699,7 +699,7 @@ impl TriggerSearch<'_> {
         let start = Instant::now();
         let queries_at_start = self.queries();
         let stats_at_start = self.classifier.stats();
-        let embedded_at_start = self.embedded.as_ref().map_or(0, |e| e.queries);
+        let embedded_at_start = self.embedded.as_ref().map_or(0, |e| e.queries());
         let mut order: Vec<usize> = (0..examples.len()).collect();
         order.shuffle(rng);
         let validation_size = self.config.batch.clamp(1, examples.len() / 2);
@@ -800,7 +800,7 @@ impl TriggerSearch<'_> {
                 }
                 self.classifier.add_stats(&state.classifier);
                 if let Some(e) = self.embedded.as_deref_mut() {
-                    e.queries += state.embedded_queries;
+                    e.add_queries(state.embedded_queries);
                 }
                 *rng = state.rng().ok_or_else(|| CheckpointError::Corrupt {
                     path: checkpoint
@@ -981,7 +981,7 @@ impl TriggerSearch<'_> {
                 );
                 state.classifier = self.classifier.stats().since(&stats_at_start);
                 state.embedded_queries =
-                    self.embedded.as_ref().map_or(0, |e| e.queries) - embedded_at_start;
+                    self.embedded.as_ref().map_or(0, |e| e.queries()) - embedded_at_start;
                 state.seconds = elapsed(&start);
                 let journal = self.classifier.cache_mut().take_journal();
                 // The state's entries and bytes count from the start of the search: carry

@@ -6,8 +6,9 @@ use std::path::Path;
 
 use anyhow::Context;
 use robust::data::spans::SpanCorpus;
-use robust::model::coref::{CorefEval, CorefModel};
+use robust::model::coref::CorefModel;
 use robust::report::Format;
+use robust::score::gap::CorefEval;
 
 use super::{GlobalArgs, emit, progress::Progress};
 
@@ -46,7 +47,7 @@ pub fn eval(
     let mut bar = Progress::new("eval");
     let resolutions = model.resolve(&rows, &mut |d, t| bar.update(d, t))?;
     bar.finish();
-    let (overall, by_gender, bias) = robust::model::coref::evaluate(&rows, &resolutions);
+    let (overall, by_gender, bias) = robust::score::gap::evaluate(&rows, &resolutions);
     let info = model.classifier.info();
     let report = CorefEval {
         model: info.name.clone(),

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context;
 use clap::Args;
 use robust::report::Format;
 
@@ -34,7 +35,9 @@ pub fn run(global: &GlobalArgs, args: EvalArgs) -> anyhow::Result<()> {
             .file("the corpus", &args.corpus.corpus)
             .check("--out", out)?;
     }
-    if robust::model::coref::SpanTemplate::read(&args.model)?.is_some() {
+    let kind = robust::model::ModelKind::of_dir(&args.model)
+        .with_context(|| format!("failed to load model {}", args.model.display()))?;
+    if kind == robust::model::ModelKind::CorefSpans {
         return super::coref::eval(
             global,
             &args.model,

@@ -13,6 +13,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::model::coref::{CandidateRow, SpanTemplate};
+
 /// A byte range into a row's text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Span {
@@ -467,6 +469,33 @@ pub fn apply_edits(
     Ok((out, moved))
 }
 
+/// A span row is what a coreference model resolves: the model reads it only through this
+/// trait, so that the model does not depend on the corpus format.
+impl CandidateRow for SpanRow {
+    fn candidate_labels(&self) -> Vec<&str> {
+        self.candidates.iter().map(|c| c.label.as_str()).collect()
+    }
+
+    fn candidate_input(&self, template: &SpanTemplate, index: usize) -> (String, Option<String>) {
+        let candidate = &self.candidates[index];
+        let wrap = |span: Span, markers: &[String; 2]| Edit {
+            span,
+            replacement: format!("{}{}{}", markers[0], span.of(&self.text), markers[1]),
+        };
+        let edits = [
+            wrap(self.pronoun, &template.pronoun_markers),
+            wrap(candidate.span, &template.candidate_markers),
+        ];
+        // Spans come from a checked row and never overlap (the reader and the swaps keep
+        // pronoun and names apart); fall back to the unmarked text rather than panic.
+        let text = apply_edits(&self.text, &edits, &[])
+            .map(|(t, _)| t)
+            .unwrap_or_else(|_| self.text.clone());
+        let second = template.pair_with_candidate.then(|| candidate.name.clone());
+        (text, second)
+    }
+}
+
 #[cfg(test)]
 pub mod strategies {
     //! Generated span rows for property tests: names and a pronoun placed in filler text, with
@@ -554,6 +583,46 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    /// The template marks the pronoun and one candidate, and pairs the candidate's name.
+    #[test]
+    fn template_marks_pronoun_and_one_candidate() {
+        let text = "Ann met Bo Li. She left.".to_string();
+        let row = SpanRow {
+            line: 2,
+            id: "t".into(),
+            pronoun: Span::new(15, 18),
+            candidates: vec![
+                Candidate {
+                    label: "A".into(),
+                    name: "Ann".into(),
+                    span: Span::new(0, 3),
+                    gold: Some(true),
+                },
+                Candidate {
+                    label: "B".into(),
+                    name: "Bo Li".into(),
+                    span: Span::new(8, 13),
+                    gold: Some(false),
+                },
+            ],
+            text,
+        };
+        let template = SpanTemplate::parse(
+            Path::new("input.toml"),
+            "kind = \"span-candidate\"\npositive_label = \"coref\"\nsecond_segment = \"candidate\"\n[markers]\npronoun = [\"<\", \">\"]\ncandidate = [\"[\", \"]\"]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            template.input(&row, 0),
+            (
+                "[Ann] met Bo Li. <She> left.".to_string(),
+                Some("Ann".to_string())
+            )
+        );
+        assert_eq!(template.input(&row, 1).0, "Ann met [Bo Li]. <She> left.");
+        assert_eq!(crate::model::coref::labels(&row), ["A", "B", "neither"]);
+    }
 
     const HEADER: &str =
         "ID\tText\tPronoun\tPronoun-offset\tA\tA-offset\tA-coref\tB\tB-offset\tB-coref\tURL\n";

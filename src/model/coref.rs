@@ -1,24 +1,27 @@
-//! Pronoun resolution with a span-candidate classifier, and GAP's measures of it.
+//! Pronoun resolution with a span-candidate classifier.
 //!
 //! A coreference model here is an ordinary sequence classifier whose folder also declares, in
 //! `input.toml`, how a row with character spans becomes its inputs: which markers wrap the
 //! pronoun and the candidate, and whether the candidate's name is a second segment. Keeping the
 //! template in the model folder (and reading the same file in the training recipe) means the
 //! attack code knows nothing about GAP or about this model: it rewrites spans, and the template
-//! turns rows into exactly the inputs the model was trained on.
+//! turns rows into exactly the inputs the model was trained on. The folder's kind
+//! ([`ModelKind::CorefSpans`](crate::model::ModelKind)) is decided by that file alone.
 //!
 //! A row resolves to the candidate whose "refers to" probability is highest and above one half,
 //! or to neither. That resolution (A, B or neither) is what the name-swap attack checks for
-//! change, and what GAP's per-candidate F1 is computed from.
+//! change, and what GAP's per-candidate F1 is computed from ([`crate::score::gap`]).
+//!
+//! The model sees rows only through [`CandidateRow`], which the span corpus implements: the
+//! model does not depend on the data format, and GAP's scoring lives with the other scores,
+//! so neither the data nor the scores form a loop with the model.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-use crate::data::spans::{Edit, Span, SpanRow, apply_edits};
 use crate::model::{Classifier, ModelError, Prediction, Progress};
-use crate::score::stats::Rate;
 
 /// The span template in a coreference model's folder.
 pub const INPUT_FILE: &str = "input.toml";
@@ -28,16 +31,7 @@ pub const NEITHER: &str = "neither";
 /// Why a coreference model could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum CorefError {
-    /// `input.toml` could not be read.
-    #[error("failed to read {path}")]
-    Read {
-        /// The template file.
-        path: PathBuf,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// `input.toml` is malformed, or names a positive label the model does not have.
+    /// `input.toml` names a positive label the model does not have.
     #[error("{path} is not valid: {message}")]
     Invalid {
         /// The template file.
@@ -53,7 +47,7 @@ pub enum CorefError {
         /// The model folder.
         dir: PathBuf,
     },
-    /// The classifier failed.
+    /// The classifier failed, or `input.toml` could not be read or parsed.
     #[error(transparent)]
     Model(#[from] ModelError),
 }
@@ -89,12 +83,12 @@ pub struct SpanTemplate {
 
 impl SpanTemplate {
     /// The template of a model folder, if it has one.
-    pub fn read(dir: &Path) -> Result<Option<Self>, CorefError> {
+    pub fn read(dir: &Path) -> Result<Option<Self>, ModelError> {
         let path = dir.join(INPUT_FILE);
         if !path.is_file() {
             return Ok(None);
         }
-        let text = std::fs::read_to_string(&path).map_err(|source| CorefError::Read {
+        let text = std::fs::read_to_string(&path).map_err(|source| ModelError::Read {
             path: path.clone(),
             source,
         })?;
@@ -103,8 +97,8 @@ impl SpanTemplate {
 
     /// Parse the text of an `input.toml` (kind `span-candidate`); `path` only names the file in
     /// errors.
-    pub fn parse(path: &Path, text: &str) -> Result<Self, CorefError> {
-        let invalid = |message: String| CorefError::Invalid {
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ModelError> {
+        let invalid = |message: String| ModelError::BadConfig {
             path: path.to_path_buf(),
             message,
         };
@@ -139,24 +133,24 @@ impl SpanTemplate {
 
     /// The model input for candidate `index` of a row: the text with the pronoun and that
     /// candidate's mention wrapped in markers, and the second segment if the template pairs.
-    pub fn input(&self, row: &SpanRow, index: usize) -> (String, Option<String>) {
-        let candidate = &row.candidates[index];
-        let wrap = |span: Span, markers: &[String; 2]| Edit {
-            span,
-            replacement: format!("{}{}{}", markers[0], span.of(&row.text), markers[1]),
-        };
-        let edits = [
-            wrap(row.pronoun, &self.pronoun_markers),
-            wrap(candidate.span, &self.candidate_markers),
-        ];
-        // Spans come from a checked row and never overlap (the reader and the swaps keep
-        // pronoun and names apart); fall back to the unmarked text rather than panic.
-        let text = apply_edits(&row.text, &edits, &[])
-            .map(|(t, _)| t)
-            .unwrap_or_else(|_| row.text.clone());
-        let second = self.pair_with_candidate.then(|| candidate.name.clone());
-        (text, second)
+    pub fn input<R: CandidateRow + ?Sized>(
+        &self,
+        row: &R,
+        index: usize,
+    ) -> (String, Option<String>) {
+        row.candidate_input(self, index)
     }
+}
+
+/// A row with a pronoun and candidate mentions, as the model needs it: the span corpus's rows
+/// implement it, so the model does not depend on how rows are read or rewritten.
+pub trait CandidateRow {
+    /// The candidates' column names (`A`, `B`), in order.
+    fn candidate_labels(&self) -> Vec<&str>;
+    /// The model input for candidate `index` under `template`: the text with the pronoun and
+    /// that candidate's mention wrapped in the template's markers, and the candidate's name as
+    /// a second segment if the template pairs.
+    fn candidate_input(&self, template: &SpanTemplate, index: usize) -> (String, Option<String>);
 }
 
 /// A model that resolves pronouns: a classifier plus its span template.
@@ -166,18 +160,6 @@ pub struct CorefModel {
     /// How its folder turns span rows into inputs.
     pub template: SpanTemplate,
     positive: usize,
-}
-
-impl crate::model::LoadedModel for CorefModel {
-    fn dir(&self) -> &std::path::Path {
-        self.classifier.dir()
-    }
-    fn name(&self) -> &str {
-        self.classifier.name()
-    }
-    fn work(&self) -> crate::model::QueryStats {
-        self.classifier.work()
-    }
 }
 
 /// The model's answer for one row.
@@ -220,10 +202,10 @@ impl RowResolution {
 }
 
 /// Labels of a resolution: the candidates' column names, then "neither".
-pub fn labels(row: &SpanRow) -> Vec<String> {
-    row.candidates
-        .iter()
-        .map(|c| c.label.clone())
+pub fn labels<R: CandidateRow + ?Sized>(row: &R) -> Vec<String> {
+    row.candidate_labels()
+        .into_iter()
+        .map(str::to_string)
         .chain(std::iter::once(NEITHER.to_string()))
         .collect()
 }
@@ -255,14 +237,16 @@ impl CorefModel {
 
     /// Resolve rows: every candidate of every row in one request, so batches are length-sorted
     /// across the corpus and repeated inputs come from the cache.
-    pub fn resolve(
+    pub fn resolve<R: CandidateRow + ?Sized>(
         &mut self,
-        rows: &[&SpanRow],
+        rows: &[&R],
         progress: Progress,
     ) -> Result<Vec<RowResolution>, ModelError> {
+        let counts: Vec<usize> = rows.iter().map(|r| r.candidate_labels().len()).collect();
         let inputs: Vec<(String, Option<String>)> = rows
             .iter()
-            .flat_map(|r| (0..r.candidates.len()).map(|i| self.template.input(r, i)))
+            .zip(&counts)
+            .flat_map(|(r, &n)| (0..n).map(|i| r.candidate_input(&self.template, i)))
             .collect();
         let predictions = if self.template.pair_with_candidate {
             let pairs: Vec<(&str, &str)> = inputs
@@ -275,12 +259,12 @@ impl CorefModel {
             self.classifier.predict_with_progress(&texts, progress)?
         };
         let mut it = predictions.into_iter();
-        Ok(rows
-            .iter()
-            .map(|r| {
+        Ok(counts
+            .into_iter()
+            .map(|n| {
                 let coref = it
                     .by_ref()
-                    .take(r.candidates.len())
+                    .take(n)
                     .map(|p| p.probs[self.positive])
                     .collect();
                 RowResolution::from_probs(coref)
@@ -289,162 +273,14 @@ impl CorefModel {
     }
 }
 
-/// Grammatical gender of a third-person pronoun, as GAP splits its results.
-pub fn pronoun_gender(pronoun: &str) -> Option<&'static str> {
-    match pronoun.to_lowercase().as_str() {
-        "he" | "him" | "his" | "himself" => Some("masculine"),
-        "she" | "her" | "hers" | "herself" => Some("feminine"),
-        _ => None,
-    }
-}
-
-/// GAP's measures over one set of rows.
-#[derive(Debug, Clone, Serialize)]
-pub struct GapScores {
-    /// `all`, `masculine` or `feminine` (by the pronoun).
-    pub group: String,
-    /// Rows with gold labels.
-    pub rows: u64,
-    /// Rows resolved to the gold answer (A, B or neither) / rows.
-    pub accuracy: Rate,
-    /// Per-candidate decisions, as GAP's scorer counts them.
-    pub precision: Rate,
-    /// Gold referents their row resolved to / gold referents.
-    pub recall: Rate,
-    /// Per-candidate F1, a fraction in [0, 1] (0 when nothing is right).
-    pub f1: f64,
-}
-
-/// `robust eval` on a coreference model: GAP's measures overall and by pronoun gender.
-#[derive(Debug, Clone, Serialize)]
-pub struct CorefEval {
-    /// The model as reports name it.
-    pub model: String,
-    /// sha256 of the model, lower-case hex.
-    pub model_sha256: String,
-    /// The corpus as reports name it.
-    pub corpus: String,
-    /// sha256 of the corpus file, lower-case hex.
-    pub corpus_sha256: String,
-    /// Scores over every row with gold labels.
-    pub overall: GapScores,
-    /// masculine, feminine.
-    pub by_gender: Vec<GapScores>,
-    /// F1 feminine / F1 masculine (GAP's bias ratio; 1 is parity).
-    pub bias: Option<f64>,
-    /// Model inputs (one per row and candidate) cut to the model's length limit.
-    pub truncated_inputs: u64,
-    /// Wall-clock time of the evaluation, in seconds.
-    pub wall_seconds: f64,
-}
-
-/// Score resolutions against gold; rows without gold labels are left out.
-pub fn gap_scores(group: &str, rows: &[&SpanRow], resolutions: &[&RowResolution]) -> GapScores {
-    let (mut tp, mut fp, mut fn_, mut correct, mut n) = (0u64, 0u64, 0u64, 0u64, 0u64);
-    for (row, res) in rows.iter().zip(resolutions) {
-        let Some(gold) = row.gold() else { continue };
-        n += 1;
-        correct += u64::from(gold == res.resolved);
-        for (i, c) in row.candidates.iter().enumerate() {
-            let predicted = res.resolved == Some(i);
-            let truth = c.gold == Some(true);
-            tp += u64::from(predicted && truth);
-            fp += u64::from(predicted && !truth);
-            fn_ += u64::from(!predicted && truth);
-        }
-    }
-    let precision = Rate::new(tp, tp + fp);
-    let recall = Rate::new(tp, tp + fn_);
-    let f1 = if tp == 0 {
-        0.0
-    } else {
-        2.0 * tp as f64 / (2 * tp + fp + fn_) as f64
-    };
-    GapScores {
-        group: group.to_string(),
-        rows: n,
-        accuracy: Rate::new(correct, n),
-        precision,
-        recall,
-        f1,
-    }
-}
-
-/// Overall and per-gender scores, and the bias ratio.
-pub fn evaluate(
-    rows: &[&SpanRow],
-    resolutions: &[RowResolution],
-) -> (GapScores, Vec<GapScores>, Option<f64>) {
-    let all: Vec<&RowResolution> = resolutions.iter().collect();
-    let overall = gap_scores("all", rows, &all);
-    let mut by_gender = Vec::new();
-    for gender in ["masculine", "feminine"] {
-        let (r, s): (Vec<&SpanRow>, Vec<&RowResolution>) = rows
-            .iter()
-            .zip(resolutions)
-            .filter(|(row, _)| pronoun_gender(row.pronoun_text()) == Some(gender))
-            .map(|(row, res)| (*row, res))
-            .unzip();
-        if !r.is_empty() {
-            by_gender.push(gap_scores(gender, &r, &s));
-        }
-    }
-    let f1 = |g: &str| by_gender.iter().find(|s| s.group == g).map(|s| s.f1);
-    let bias = match (f1("feminine"), f1("masculine")) {
-        (Some(f), Some(m)) if m > 0.0 => Some(f / m),
-        _ => None,
-    };
-    (overall, by_gender, bias)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::spans::Candidate;
 
-    fn row() -> SpanRow {
-        let text = "Ann met Bo Li. She left.".to_string();
-        SpanRow {
-            line: 2,
-            id: "t".into(),
-            pronoun: Span::new(15, 18),
-            candidates: vec![
-                Candidate {
-                    label: "A".into(),
-                    name: "Ann".into(),
-                    span: Span::new(0, 3),
-                    gold: Some(true),
-                },
-                Candidate {
-                    label: "B".into(),
-                    name: "Bo Li".into(),
-                    span: Span::new(8, 13),
-                    gold: Some(false),
-                },
-            ],
-            text,
-        }
-    }
-
-    fn template() -> SpanTemplate {
-        SpanTemplate::parse(
-            Path::new("input.toml"),
-            "kind = \"span-candidate\"\npositive_label = \"coref\"\nsecond_segment = \"candidate\"\n[markers]\npronoun = [\"<\", \">\"]\ncandidate = [\"[\", \"]\"]\n",
+    fn template_text(extra: &str) -> String {
+        format!(
+            "kind = \"span-candidate\"\npositive_label = \"x\"\n{extra}[markers]\npronoun=[\"<\",\">\"]\ncandidate=[\"[\",\"]\"]\n"
         )
-        .unwrap()
-    }
-
-    #[test]
-    fn template_marks_pronoun_and_one_candidate() {
-        let t = template();
-        assert_eq!(
-            t.input(&row(), 0),
-            (
-                "[Ann] met Bo Li. <She> left.".to_string(),
-                Some("Ann".to_string())
-            )
-        );
-        assert_eq!(t.input(&row(), 1).0, "Ann met [Bo Li]. <She> left.");
     }
 
     #[test]
@@ -458,14 +294,15 @@ mod tests {
 
     #[test]
     fn unknown_template_keys_and_kinds_are_errors() {
-        let err = SpanTemplate::parse(Path::new("input.toml"), "kind = \"span-candidate\"\npositive_label = \"x\"\ncolour = 1\n[markers]\npronoun=[\"<\",\">\"]\ncandidate=[\"[\",\"]\"]\n")
+        let err = SpanTemplate::parse(Path::new("input.toml"), &template_text("colour = 1\n"))
             .unwrap_err()
             .to_string();
         assert!(
             err.contains("input.toml") && err.contains("colour"),
             "{err}"
         );
-        let err = SpanTemplate::parse(Path::new("input.toml"), "kind = \"qa\"\npositive_label = \"x\"\n[markers]\npronoun=[\"<\",\">\"]\ncandidate=[\"[\",\"]\"]\n")
+        let qa = template_text("").replace("span-candidate", "qa");
+        let err = SpanTemplate::parse(Path::new("input.toml"), &qa)
             .unwrap_err()
             .to_string();
         assert!(err.contains("\"qa\""), "{err}");
@@ -484,27 +321,5 @@ mod tests {
                 .label,
             2
         );
-    }
-
-    #[test]
-    fn gap_f1_counts_per_candidate_decisions() {
-        let r = row();
-        let right = RowResolution::from_probs(vec![0.9, 0.1]);
-        let wrong = RowResolution::from_probs(vec![0.1, 0.9]);
-        let neither = RowResolution::from_probs(vec![0.1, 0.1]);
-        let rows = [&r, &r, &r];
-        let s = gap_scores("all", &rows, &[&right, &wrong, &neither]);
-        // tp 1, fp 1 (wrong picks B), fn 2 (wrong and neither miss A).
-        assert_eq!((s.precision.k, s.precision.n), (1, 2));
-        assert_eq!((s.recall.k, s.recall.n), (1, 3));
-        assert!((s.f1 - 0.4).abs() < 1e-12);
-        assert_eq!((s.accuracy.k, s.accuracy.n), (1, 3));
-    }
-
-    #[test]
-    fn pronoun_genders() {
-        assert_eq!(pronoun_gender("Her"), Some("feminine"));
-        assert_eq!(pronoun_gender("his"), Some("masculine"));
-        assert_eq!(pronoun_gender("they"), None);
     }
 }

@@ -4,12 +4,14 @@
 //! token-id lookup. Gradient-free attacks use it to evaluate the loss at points *between*
 //! tokens, which is what a finite-difference gradient estimate needs.
 
-use std::path::PathBuf;
+use std::path::Path;
 
-use ort::session::Session;
-
-use crate::model::runtime::{self, RuntimeError};
+use crate::model::ModelKind;
+use crate::model::encoder::Encoder;
+use crate::model::head::{Head, fit_label_logits, label_rows};
+use crate::model::runtime::RuntimeError;
 use crate::model::session;
+use crate::model::session::Feed;
 use crate::model::{InferenceOptions, ModelError, ModelInfo, QueryStats};
 use crate::onnx::{EmbeddingSite, OnnxError, OnnxModel};
 
@@ -66,19 +68,12 @@ pub struct EmbeddedRow {
 /// A classifier's embedding-input twin: the same graph and weights, fed word embeddings in
 /// place of the token-id lookup.
 pub struct EmbeddingModel {
-    name: String,
-    /// The model file the graph was built from (named in errors).
-    path: PathBuf,
-    session: Session,
+    /// The rewritten graph: its session, batches and query counts.
+    graph: Encoder<Embedded>,
     site: EmbeddingSite,
     table: Vec<f32>,
     /// Root mean square of the table's entries: the scale of embedding space.
     table_rms: f32,
-    labels: usize,
-    uses_token_types: bool,
-    batch_size: usize,
-    /// Rows run through the model.
-    pub queries: u64,
 }
 
 impl EmbeddingModel {
@@ -88,21 +83,26 @@ impl EmbeddingModel {
         let onnx = OnnxModel::read(&info.model_path())?;
         let site = onnx.embedding_site()?;
         let table = onnx.embedding_matrix(&site)?;
-        let mut bytes = onnx.with_embedding_input(&site)?;
+        let bytes = onnx.with_embedding_input(&site)?;
         drop(onnx);
-        if options.narrow_tail {
-            let embedded = OnnxModel::from_bytes(&info.model_path(), bytes);
-            bytes = crate::model::classifier::narrowed_graph(&embedded)
-                .unwrap_or_else(|| embedded.into_bytes());
-        }
-        let env = runtime::environment(options.ort_lib.as_deref())?;
-        let session =
-            build(env, &bytes, options.threads).map_err(|source| EmbedError::Session {
-                model: info.name.clone(),
-                source,
+        let head = Embedded {
+            input: site.output.clone(),
+            hidden: site.hidden,
+            labels: info.labels.len(),
+        };
+        // No cache: the search asks for points between tokens, never the same one twice.
+        let options = InferenceOptions {
+            cache_capacity: 0,
+            ..options.clone()
+        };
+        let graph =
+            Encoder::load(&info.model_path(), Some(bytes), head, options).map_err(|e| match e {
+                ModelError::Session { source, .. } => EmbedError::Session {
+                    model: info.name.clone(),
+                    source,
+                },
+                other => EmbedError::Model(other),
             })?;
-        let uses_token_types =
-            session::check_inputs(&session, &info.model_path(), &[site.output.as_str()])?;
         let table_rms = (table
             .iter()
             .map(|&x| f64::from(x) * f64::from(x))
@@ -110,17 +110,26 @@ impl EmbeddingModel {
             / table.len().max(1) as f64)
             .sqrt() as f32;
         Ok(Self {
-            name: info.name.clone(),
-            path: info.model_path(),
-            session,
+            graph,
             site,
             table,
             table_rms,
-            labels: info.labels.len(),
-            uses_token_types,
-            batch_size: options.batch_size.max(1),
-            queries: 0,
         })
+    }
+
+    /// Rows run through the graph: the queries this model adds to an attack's count.
+    pub fn queries(&self) -> u64 {
+        self.graph.stats().model_queries
+    }
+
+    /// Count rows an earlier process ran as run here: a resumed search adds what its
+    /// checkpoint says the interrupted one had spent, so its totals equal an unbroken run's.
+    pub fn add_queries(&mut self, rows: u64) {
+        self.graph.add_stats(&QueryStats {
+            requests: rows,
+            model_queries: rows,
+            ..QueryStats::default()
+        });
     }
 
     /// Rows in the embedding table (the vocabulary size).
@@ -170,54 +179,74 @@ impl EmbeddingModel {
                 });
             }
         }
-        let mut order: Vec<usize> = (0..rows.len()).collect();
-        order.sort_by_key(|&i| rows[i].ids.len());
-        let mut out = vec![Vec::new(); rows.len()];
-        for chunk in order.chunks(self.batch_size) {
-            let batch: Vec<&EmbeddedRow> = chunk.iter().map(|&i| &rows[i]).collect();
-            for (&i, logits) in chunk.iter().zip(self.run_batch(&batch)?) {
-                out[i] = logits;
-            }
-        }
-        Ok(out)
+        Ok(self.graph.run(rows)?)
+    }
+}
+
+/// The head of a classifier's embedding-input twin: label logits, from word embeddings fed in
+/// place of the token-id lookup.
+pub(crate) struct Embedded {
+    /// The graph input that takes the embeddings (the removed lookup's output).
+    pub(crate) input: String,
+    /// The embedding width.
+    pub(crate) hidden: usize,
+    /// Labels the classifier declares.
+    pub(crate) labels: usize,
+}
+
+impl Head for Embedded {
+    type Row = EmbeddedRow;
+    type Output = Vec<f32>;
+    const READS_CLS_ONLY: bool = true;
+    const SIDE_BY_SIDE: bool = false;
+
+    fn kind(&self) -> ModelKind {
+        ModelKind::Classifier
     }
 
-    fn run_batch(&mut self, rows: &[&EmbeddedRow]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        let h = self.site.hidden;
-        let n = rows.len();
-        let mut stats = QueryStats::default();
-        let (mut feed, width) =
-            session::padded_feed(rows, self.uses_token_types, &mut stats, &self.path)?;
-        self.queries += stats.model_queries;
+    fn extra_inputs(&self) -> Vec<&str> {
+        vec![self.input.as_str()]
+    }
+
+    fn fit_logits(&mut self, shape: &[i64], path: &Path) -> Result<(), ModelError> {
+        fit_label_logits(shape, self.labels, self.kind(), path)
+    }
+
+    fn extend_feed(
+        &self,
+        rows: &[&EmbeddedRow],
+        width: usize,
+        feed: &mut Feed,
+        path: &Path,
+    ) -> Result<(), ModelError> {
+        let (n, h) = (rows.len(), self.hidden);
         let mut emb = vec![0f32; n * width * h];
         for (r, row) in rows.iter().enumerate() {
             emb[r * width * h..r * width * h + row.embeddings.len()]
                 .copy_from_slice(&row.embeddings);
         }
         feed.push((
-            self.site.output.clone().into(),
-            session::tensor([n, width, h], emb, &self.path)?,
+            self.input.clone().into(),
+            session::tensor([n, width, h], emb, path)?,
         ));
-        let labels = self.labels;
-        Ok(session::run_logits(
-            &mut self.session,
-            feed,
-            &self.path,
-            |dims, data| {
-                if dims != [n as i64, labels as i64] {
-                    return Err(ModelError::OutputShape {
-                        shape: dims.to_vec(),
-                        rows: n,
-                        labels,
-                    });
-                }
-                Ok(data.chunks(labels).map(<[f32]>::to_vec).collect())
-            },
-        )?)
+        Ok(())
+    }
+
+    fn read(
+        &self,
+        rows: &[&EmbeddedRow],
+        _width: usize,
+        dims: &[i64],
+        data: &[f32],
+        _path: &Path,
+    ) -> Result<Vec<Vec<f32>>, ModelError> {
+        Ok(label_rows(dims, data, rows.len(), self.labels)?
+            .map(<[f32]>::to_vec)
+            .collect())
     }
 }
 
-impl session::TokenRow for &EmbeddedRow {
+impl session::TokenRow for EmbeddedRow {
     fn ids(&self) -> &[u32] {
         &self.ids
     }
@@ -226,26 +255,47 @@ impl session::TokenRow for &EmbeddedRow {
     }
 }
 
-impl crate::model::LoadedModel for EmbeddingModel {
-    fn dir(&self) -> &std::path::Path {
-        self.path.parent().unwrap_or(std::path::Path::new("."))
-    }
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn work(&self) -> QueryStats {
-        QueryStats {
-            requests: self.queries,
-            model_queries: self.queries,
-            ..QueryStats::default()
-        }
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-fn build(
-    env: &ort::environment::Environment,
-    bytes: &[u8],
-    threads: usize,
-) -> ort::Result<Session> {
-    session::session_builder(env, threads)?.commit_from_memory(bytes)
+    /// The embedding model's queries are the rows its graph ran, plus what a resumed search
+    /// adds back; nothing else changes them.
+    #[test]
+    fn queries_count_rows_run_and_rows_added_back() {
+        let dir = tempfile::tempdir().unwrap();
+        crate::model::encoder::tests::bag_model(dir.path());
+        let info = ModelInfo::read(dir.path()).unwrap();
+        let options = InferenceOptions {
+            threads: 1,
+            batch_size: 2,
+            ..InferenceOptions::default()
+        };
+        let mut model = EmbeddingModel::load(&info, &options).unwrap();
+        assert_eq!(model.queries(), 0);
+        let rows: Vec<EmbeddedRow> = [&[1u32, 4, 2][..], &[1, 4, 2], &[1, 5, 6, 2]]
+            .iter()
+            .map(|ids| EmbeddedRow {
+                ids: ids.to_vec(),
+                type_ids: vec![0; ids.len()],
+                embeddings: model.embed(ids),
+            })
+            .collect();
+        let logits = model.logits(&rows).unwrap();
+        assert_eq!(logits.len(), 3);
+        assert_eq!(logits[0], logits[1]);
+        assert_eq!(model.queries(), 3, "no cache: repeats are run");
+        model.add_queries(5);
+        assert_eq!(model.queries(), 8);
+        let bad = EmbeddedRow {
+            ids: vec![1, 2],
+            type_ids: vec![0, 0],
+            embeddings: vec![0.0; 3],
+        };
+        assert!(matches!(
+            model.logits(&[bad]),
+            Err(EmbedError::RowShape { row: 0, .. })
+        ));
+        assert_eq!(model.queries(), 8);
+    }
 }

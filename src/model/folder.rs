@@ -310,9 +310,12 @@ pub(crate) struct Manifest {
     pub(crate) kind: Option<ModelKind>,
 }
 
-/// What a model folder holds: a sequence classifier (logits `[batch, labels]`) or a masked
-/// language model (logits `[batch, sequence, vocab]`). Commands that need one refuse the other
-/// before loading anything, with a message that says which is which.
+/// What a model folder holds: a sequence classifier (logits `[batch, labels]`), a classifier
+/// that resolves pronouns over span rows (a classifier whose folder has an `input.toml`), or a
+/// masked language model (logits `[batch, sequence, vocab]`). It is decided once, from the
+/// folder's files and without loading the model ([`ModelKind::of_dir`]), so that planning,
+/// `robust eval` and loading agree; commands that need one kind refuse another before loading
+/// anything, with a message that says which is which.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ModelKind {
@@ -320,6 +323,11 @@ pub enum ModelKind {
     Classifier,
     /// A masked language model: vocabulary logits at every position.
     FillMask,
+    /// A classifier of (text, candidate) inputs that a span template (`input.toml`) builds from
+    /// rows with a pronoun and candidate spans. The template decides it, so `robust.toml`
+    /// cannot declare it.
+    #[serde(skip)]
+    CorefSpans,
 }
 
 impl ModelKind {
@@ -328,20 +336,37 @@ impl ModelKind {
         match self {
             ModelKind::Classifier => "classifier",
             ModelKind::FillMask => "fill-mask (masked-LM) model",
+            ModelKind::CorefSpans => "coreference (span-candidate) classifier",
         }
     }
 
     /// The kind of the model folder `dir`, read from its files without loading the model, so
-    /// that a plan can pick the attack's shape before anything runs.
+    /// that a plan can pick the attack's shape before anything runs. A classifier with an
+    /// `input.toml` is a coreference model, and its template must parse.
     pub fn of_dir(dir: &Path) -> Result<Self, ModelError> {
         require_files(dir)?;
         let config = read_config(dir)?;
         let manifest = read_manifest(dir)?;
-        Ok(Self::from_files(manifest.as_ref(), config.as_ref()))
+        let declared = Self::from_files(manifest.as_ref(), config.as_ref());
+        if declared == ModelKind::Classifier
+            && crate::model::coref::SpanTemplate::read(dir)?.is_some()
+        {
+            return Ok(ModelKind::CorefSpans);
+        }
+        Ok(declared)
     }
 
-    /// The folder's kind: `kind` in `robust.toml` if set, else from `config.json`'s
-    /// `architectures` (`…ForMaskedLM` is fill-mask), else a classifier.
+    /// The kind of graph this kind of model runs: a coreference model's is a classifier's.
+    pub fn graph(self) -> Self {
+        match self {
+            ModelKind::CorefSpans => ModelKind::Classifier,
+            kind => kind,
+        }
+    }
+
+    /// The kind the folder's files declare: `kind` in `robust.toml` if set, else from
+    /// `config.json`'s `architectures` (`…ForMaskedLM` is fill-mask), else a classifier. (A
+    /// span template is looked for by [`ModelKind::of_dir`] only.)
     pub(crate) fn from_files(manifest: Option<&Manifest>, config: Option<&HfConfig>) -> Self {
         if let Some(kind) = manifest.and_then(|m| m.kind) {
             return kind;
@@ -356,9 +381,10 @@ impl ModelKind {
         }
     }
 
-    /// An error unless `found`, the kind of the folder `dir`, is this kind.
+    /// An error unless `found`, the kind the files of the folder `dir` declare, runs this
+    /// kind's graph.
     pub(crate) fn require(self, dir: &Path, found: ModelKind) -> Result<(), ModelError> {
-        if found == self {
+        if found.graph() == self.graph() {
             Ok(())
         } else {
             Err(ModelError::WrongKind {
@@ -423,4 +449,89 @@ pub(crate) fn read_manifest(dir: &Path) -> Result<Option<Manifest>, ModelError> 
     read_optional(dir.join(MANIFEST_FILE), |t| {
         toml::from_str(t).map_err(|e| e.to_string())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A folder with placeholder `model.onnx` and `tokenizer.json` (the kind is read without
+    /// them) and the given files.
+    fn folder(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for f in [MODEL_FILE, TOKENIZER_FILE] {
+            std::fs::write(dir.path().join(f), b"x").unwrap();
+        }
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        dir
+    }
+
+    const TEMPLATE: &str = "kind = \"span-candidate\"\npositive_label = \"coref\"\n[markers]\npronoun = [\"<\", \">\"]\ncandidate = [\"[\", \"]\"]\n";
+
+    #[test]
+    fn the_kind_is_decided_from_the_folder() {
+        let kind = |files: &[(&str, &str)]| ModelKind::of_dir(folder(files).path()).unwrap();
+        assert_eq!(kind(&[]), ModelKind::Classifier);
+        let mlm = r#"{"architectures": ["BertForMaskedLM"]}"#;
+        assert_eq!(kind(&[(CONFIG_FILE, mlm)]), ModelKind::FillMask);
+        assert_eq!(kind(&[("input.toml", TEMPLATE)]), ModelKind::CorefSpans);
+        // The manifest wins over config.json, and a template does not make a masked-LM a
+        // coreference model.
+        let declared = "kind = \"fill-mask\"\n";
+        assert_eq!(
+            kind(&[(MANIFEST_FILE, declared), ("input.toml", TEMPLATE)]),
+            ModelKind::FillMask
+        );
+        assert_eq!(
+            kind(&[
+                (MANIFEST_FILE, "kind = \"classifier\"\n"),
+                (CONFIG_FILE, mlm)
+            ]),
+            ModelKind::Classifier
+        );
+    }
+
+    #[test]
+    fn committed_models_have_the_kinds_their_attacks_assume() {
+        let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+        let kind = |name: &str| ModelKind::of_dir(&models.join(name)).unwrap();
+        assert_eq!(kind("sst2-minilm"), ModelKind::Classifier);
+        assert_eq!(kind("gap-minilm"), ModelKind::CorefSpans);
+        assert_eq!(kind("minilm-mlm"), ModelKind::FillMask);
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models");
+        assert_eq!(
+            ModelKind::of_dir(&fixtures.join("bert")).unwrap(),
+            ModelKind::Classifier
+        );
+    }
+
+    #[test]
+    fn a_bad_template_or_a_declared_coreference_kind_is_an_error() {
+        let dir = folder(&[("input.toml", "kind = \"qa\"\n")]);
+        let err = ModelKind::of_dir(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("input.toml is not valid"), "{err}");
+        // Only the template makes a coreference model; the manifest cannot say so.
+        let dir = folder(&[(MANIFEST_FILE, "kind = \"coref-spans\"\n")]);
+        let err = ModelKind::of_dir(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("robust.toml is not valid"), "{err}");
+    }
+
+    #[test]
+    fn a_coreference_folder_opens_as_a_classifier_but_not_as_a_masked_lm() {
+        let dir = folder(&[("input.toml", TEMPLATE)]);
+        let kind = ModelKind::of_dir(dir.path()).unwrap();
+        assert!(Folder::open(dir.path(), kind).is_ok());
+        assert!(Folder::open(dir.path(), ModelKind::Classifier).is_ok());
+        let err = Folder::open(dir.path(), ModelKind::FillMask)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("is a classifier; this command needs a fill-mask"),
+            "{err}"
+        );
+        assert_eq!(ModelKind::CorefSpans.graph(), ModelKind::Classifier);
+    }
 }

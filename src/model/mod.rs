@@ -1,4 +1,4 @@
-//! The inference core: a BERT-family classifier on ONNX Runtime.
+//! The inference core: BERT-family models on ONNX Runtime.
 //!
 //! A model is a folder (`model.onnx`, `tokenizer.json`, `config.json` with `id2label`, as an
 //! optimum or transformers export writes it). Attacks query the same model many times with
@@ -6,13 +6,23 @@
 //! matter more than anything else: batches padded only to their own longest row (rows are
 //! sorted by length first), a cache keyed by the exact token ids so no input is paid for
 //! twice, and query counts that attacks can report honestly.
+//!
+//! The parts, one per stage, in the manner of a tokenizer pipeline: [`folder`] reads and
+//! checks the folder and decides its [`ModelKind`] once; [`tokenize`] turns text into ids;
+//! `encoder` owns the sessions, batching, padding, cache and query counts for any `head`
+//! (label logits, masked-LM, embedding input). The models attacks hold ([`Classifier`],
+//! [`fill_mask::MaskedLm`], [`embed::EmbeddingModel`], [`coref::CorefModel`]) put a tokenizer or
+//! a span template in front of one encoder, and attacks see them through narrow traits such as
+//! [`TextModel`].
 
 pub mod cache;
 pub mod classifier;
 pub mod coref;
 pub mod embed;
+pub(crate) mod encoder;
 pub mod fill_mask;
 pub mod folder;
+pub(crate) mod head;
 pub mod runtime;
 pub mod session;
 pub mod tokenize;
@@ -26,7 +36,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use self::runtime::RuntimeError;
-use self::session::{padded_feed, session_builder};
 use crate::model::tokenize::{Encoded, TextEncoder, TokenIds, TokenizeError, WordMarker};
 
 /// The ONNX graph in a model folder.
@@ -87,10 +96,12 @@ pub enum ModelError {
         needed: &'static str,
     },
     /// The graph's inputs or outputs are not what this kind of model needs.
-    #[error("model {path} does not fit a classifier: {message}")]
+    #[error("model {path} does not fit a {kind}: {message}")]
     Incompatible {
         /// The graph file.
         path: PathBuf,
+        /// The kind it was loaded as, in words ([`ModelKind::as_str`]).
+        kind: &'static str,
         /// Which input or output does not fit, and how.
         message: String,
     },
@@ -386,23 +397,6 @@ impl ModelInfo {
             .parse::<usize>()
             .ok()
             .filter(|&i| i < self.labels.len())
-    }
-}
-
-/// What every loaded model answers, whatever its head: the folder it came from, its name and
-/// the model work it has done. The classifier, the coreference model, the fill-mask model and
-/// the embedding-input graph implement it, over one session module ([`crate::model::session`]) that
-/// builds, checks and feeds all of them; the engine names any of them in reports through it.
-pub trait LoadedModel {
-    /// The model folder.
-    fn dir(&self) -> &Path;
-    /// The name reports give the model (the folder's name unless its manifest says otherwise).
-    fn name(&self) -> &str;
-    /// Model work so far: rows run, cache hits, padding.
-    fn work(&self) -> QueryStats;
-    /// sha256 of `model.onnx` and its external data: what reports name the model by.
-    fn sha256(&self) -> Result<String, ModelError> {
-        model_sha256(self.dir())
     }
 }
 

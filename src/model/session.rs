@@ -1,12 +1,13 @@
-//! One ONNX Runtime session, built, checked and fed the same way for every model head.
+//! One ONNX Runtime session, built, checked and fed the same way for every model head: the
+//! session options, the padded feed, the input check and the output extraction that
+//! [`crate::model::encoder::Encoder`] is made of.
 //!
 //! Why one module: the classifier, the coreference scorer (a classifier over marked spans),
 //! the fill-mask model and the embedding-input twin of a classifier all take `input_ids`,
 //! `attention_mask` and maybe `token_type_ids` as 2-d int64 tensors and return float32
-//! `logits`; only the logits' rank and how they are read differ. Keeping the session options,
-//! the padded feed, the signature check and the output extraction here means a fix to any of
-//! them (a padding rule, an input-type check, the accounting of padded tokens) reaches every
-//! head at once.
+//! `logits`; only the logits' rank and how they are read differ ([`crate::model::head`]). A
+//! fix here (a padding rule, an input-type check, the accounting of padded tokens) reaches
+//! every head at once.
 
 use std::path::Path;
 
@@ -29,7 +30,7 @@ pub(crate) trait TokenRow {
     fn type_ids(&self) -> &[u32];
 }
 
-impl TokenRow for &TokenIds {
+impl TokenRow for TokenIds {
     fn ids(&self) -> &[u32] {
         &self.ids
     }
@@ -60,8 +61,8 @@ pub(crate) fn session_builder(
 /// them) for a batch padded to its own longest row, with the batch counted in `stats`. Every
 /// graph that takes token ids is fed through here, so padding and its accounting are done one
 /// way. Returns the feed and the padded width.
-pub(crate) fn padded_feed<R: TokenRow>(
-    rows: &[R],
+pub(crate) fn padded_feed<R: TokenRow + ?Sized>(
+    rows: &[&R],
     uses_token_types: bool,
     stats: &mut QueryStats,
     path: &Path,
@@ -121,6 +122,7 @@ pub(crate) fn run_logits<T>(
     session: &mut Session,
     feed: Feed,
     path: &Path,
+    kind: &'static str,
     read: impl FnOnce(&[i64], &[f32]) -> Result<T, ModelError>,
 ) -> Result<T, ModelError> {
     let outputs = session.run(feed).map_err(session_err(path))?;
@@ -128,6 +130,7 @@ pub(crate) fn run_logits<T>(
         .get("logits")
         .ok_or_else(|| ModelError::Incompatible {
             path: path.to_path_buf(),
+            kind,
             message: "no output named logits".into(),
         })?;
     let (dims, data) = value
@@ -143,10 +146,12 @@ pub(crate) fn run_logits<T>(
 pub(crate) fn check_inputs(
     session: &Session,
     path: &Path,
+    kind: &'static str,
     extra: &[&str],
 ) -> Result<bool, ModelError> {
     let bad = |message: String| ModelError::Incompatible {
         path: path.to_path_buf(),
+        kind,
         message,
     };
     let mut seen = Vec::new();
@@ -185,9 +190,14 @@ pub(crate) fn check_inputs(
 }
 
 /// The declared shape of the float32 `logits` output (dynamic axes as -1).
-pub(crate) fn logits_shape(session: &Session, path: &Path) -> Result<Vec<i64>, ModelError> {
+pub(crate) fn logits_shape(
+    session: &Session,
+    path: &Path,
+    kind: &'static str,
+) -> Result<Vec<i64>, ModelError> {
     let bad = |message: String| ModelError::Incompatible {
         path: path.to_path_buf(),
+        kind,
         message,
     };
     let names: Vec<&str> = session.outputs().iter().map(|o| o.name()).collect();

@@ -1,7 +1,7 @@
 //! Output of `robust eval` on a coreference model: GAP's measures as a table, CSV or JSON.
 
 use super::{ReportError, fixed};
-use crate::model::coref::{CorefEval, GapScores};
+use crate::score::gap::{CorefEval, GapScores};
 
 /// A plain-text table: one line per group (overall, then by gender) with accuracy, precision
 /// and recall as percentages with 95% intervals and F1 in percent, then the bias ratio and the

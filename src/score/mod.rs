@@ -5,6 +5,7 @@
 //! it uses: perturbations, attacked examples, or attacked examples the model got right to
 //! begin with. Skipped examples are counted by reason, never folded into a denominator.
 
+pub mod gap;
 pub mod metric;
 pub mod stats;
 

@@ -398,7 +398,9 @@ impl Suite {
                 source: Box::new(source),
             };
             let info = match ModelKind::of_dir(dir).map_err(model_err)? {
-                ModelKind::Classifier => Some(ModelInfo::read(dir).map_err(model_err)?),
+                ModelKind::Classifier | ModelKind::CorefSpans => {
+                    Some(ModelInfo::read(dir).map_err(model_err)?)
+                }
                 ModelKind::FillMask => None,
             };
             infos.insert(dir.to_path_buf(), info);

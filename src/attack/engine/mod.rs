@@ -34,7 +34,7 @@ use super::trigger::{self, TriggerError};
 use crate::attack::cloze::{ClozeError, ItemResult};
 use crate::data::corpus::{Columns, Corpus, CorpusError};
 use crate::data::spans::{SpanCorpus, SpanCorpusError};
-use crate::model::coref::{CorefError, CorefModel, SpanTemplate};
+use crate::model::coref::{CorefError, CorefModel};
 use crate::model::fill_mask::MaskedLm;
 use crate::model::{Classifier, InferenceOptions, ModelError, ModelKind, QueryStats};
 use crate::report::cloze::ClozeProvenance;

@@ -74,15 +74,13 @@ impl Plan {
     }
 }
 
-/// What the model folder is, without loading the model.
-pub(super) fn model_shape(dir: &Path) -> Result<(ModelKind, bool), EngineError> {
-    let model_err = |source| EngineError::Model {
+/// What the model folder is, without loading the model: decided by the folder alone
+/// ([`ModelKind::of_dir`]), as `robust eval` and loading decide it.
+pub(super) fn model_shape(dir: &Path) -> Result<ModelKind, EngineError> {
+    ModelKind::of_dir(dir).map_err(|source| EngineError::Model {
         dir: dir.to_path_buf(),
         source,
-    };
-    let kind = ModelKind::of_dir(dir).map_err(model_err)?;
-    let spans = kind == ModelKind::Classifier && SpanTemplate::read(dir)?.is_some();
-    Ok((kind, spans))
+    })
 }
 
 /// Check a spec and decide its shape from the kind and the model folder, with the built-in
@@ -99,10 +97,10 @@ pub fn plan_with(
     origin: &str,
 ) -> Result<Plan, EngineError> {
     let attack = spec.resolve_with(registry, origin)?;
-    let (model_kind, spans) = model_shape(&attack.model)?;
+    let model_kind = model_shape(&attack.model)?;
     let shape = attack
         .attack
-        .shape(model_kind, spans, spec)
+        .shape(model_kind, spec)
         .map_err(|problem| EngineError::Unsupported {
             dir: attack.model.clone(),
             problem,
