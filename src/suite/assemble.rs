@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::Suite;
 use super::compare::{CompareWith, previous_rows};
-use super::gate::GateOutcome;
+use crate::report::gate::GateOutcome;
 use super::run::{RunError, RunState, concat_csv, io};
 use crate::attack::engine::FailureExample;
 use crate::model::InferenceOptions;

@@ -30,21 +30,24 @@
 
 pub mod assemble;
 pub mod compare;
-pub mod gate;
 pub mod merge;
 pub mod run;
 pub mod runner;
+
+/// A suite's gates, judged on its summary rows; they live with the reports, beside the
+/// run-to-run comparison.
+pub use crate::report::gate;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use self::gate::{Gate, GateMode};
 use crate::attack::engine::{self, DEFAULT_FAILURE_EXAMPLES, EngineError, Plan, Shape};
 use crate::attack::spec::{AttackSpec, RecipeError};
 use crate::data::corpus::{Columns, Corpus, CorpusError};
 use crate::model::{ModelError, ModelInfo, ModelKind};
+use crate::report::gate::{Gate, GateMode};
 use crate::shard::Shard;
 
 /// Why a suite could not be loaded; each names the suite file and, where there is one, the

@@ -16,7 +16,7 @@ mod view;
 
 use crate::attack::engine::FailureExample;
 use crate::report::history::{Comparison, HistoryRow, SummaryRow};
-use crate::suite::gate::GateOutcome;
+use crate::report::gate::GateOutcome;
 
 /// Everything one `report.html` is rendered from: borrowed, because the caller has just
 /// written the same rows to `summary.csv` and `history.csv`.

@@ -15,7 +15,7 @@ use crate::attack::engine::FailureExample;
 use crate::report::history::{Comparison, HistoryRow, SummaryRow, Verdict, Worse, worse_direction};
 use crate::score::metric::Metric;
 use crate::score::stats::Rate;
-use crate::suite::gate::GateOutcome;
+use crate::report::gate::GateOutcome;
 
 /// The rate metrics shown as bars, in this order, with readable names.
 const BAR_METRICS: [(&str, &str); 12] = [
@@ -636,11 +636,11 @@ mod tests {
         let compared = [worse];
         let mut gated = extras("shuf", 0, 0);
         let outcome = |passed| GateOutcome {
-            gate: crate::suite::gate::Gate {
+            gate: crate::report::gate::Gate {
                 metric: "flip_rate".into(),
-                bound: crate::suite::gate::Bound::Max,
+                bound: crate::report::gate::Bound::Max,
                 threshold: 0.5,
-                mode: crate::suite::gate::GateMode::Interval,
+                mode: crate::report::gate::GateMode::Interval,
             },
             rate: Some(Rate::new(3, 10)),
             passed,
