@@ -7,8 +7,10 @@
 use std::path::{Path, PathBuf};
 
 use super::run::RunError;
+use crate::attack::spec::AttackKind;
 use crate::report::fixed;
 use crate::report::history::{self, Comparison, HistoryRow, SummaryRow, Verdict};
+use crate::score::Expectation;
 
 /// The previous run to compare with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +19,13 @@ pub enum CompareWith {
     Latest,
     /// A run id in the history, or a run folder.
     Run(String),
+}
+
+/// What an attack of `kind` (a summary row's `kind` column) expects of the model, which decides
+/// the bad direction of its rates: the kind's own expectation, or invariance for a kind that
+/// is not an attack kind (a cloze probe's rows).
+pub fn expectation_of(kind: &str) -> Expectation {
+    AttackKind::from_name(kind).map_or(Expectation::Invariant, |k| k.expectation())
 }
 
 /// Rows of a previous run given as a run folder (its `summary.csv`) or a run id in history.
@@ -110,7 +119,8 @@ pub fn compare_runs(
             }
         }
     };
-    let (comparisons, notes) = history::compare_same_setup(&prev_rows, &rows, alpha);
+    let (comparisons, notes) =
+        history::compare_same_setup(&prev_rows, &rows, alpha, expectation_of);
     for note in notes {
         tracing::warn!("{note}");
     }

@@ -12,10 +12,12 @@ use std::collections::BTreeMap;
 
 use super::{HtmlReport, JobExtras};
 use crate::attack::engine::FailureExample;
-use crate::report::history::{Comparison, HistoryRow, SummaryRow, Verdict, Worse, worse_direction};
+use crate::report::gate::GateOutcome;
+use crate::report::history::{
+    Comparison, ExpectationOf, HistoryRow, SummaryRow, Verdict, Worse, worse_direction,
+};
 use crate::score::metric::Metric;
 use crate::score::stats::Rate;
-use crate::report::gate::GateOutcome;
 
 /// The rate metrics shown as bars, in this order, with readable names.
 const BAR_METRICS: [(&str, &str); 12] = [
@@ -261,14 +263,23 @@ impl<'a> Page<'a> {
                     .jobs
                     .iter()
                     .find(|j| (j.attack.as_str(), j.model.as_str(), j.corpus.as_str()) == key);
-                Job::new(key, &rows, report.trend, &verdicts, extras)
+                Job::new(
+                    key,
+                    &rows,
+                    report.trend,
+                    &verdicts,
+                    extras,
+                    report.expectation_of,
+                )
             })
             .collect();
         let comparisons = report.comparison.map_or(&[][..], |(_, c, _)| c);
         let overview = jobs
             .iter()
             .enumerate()
-            .map(|(i, job)| OverviewRow::new(i, job, report.rows, comparisons))
+            .map(|(i, job)| {
+                OverviewRow::new(i, job, report.rows, comparisons, report.expectation_of)
+            })
             .collect();
         Page {
             suite: report.suite,
@@ -287,6 +298,7 @@ impl<'a> OverviewRow<'a> {
         job: &Job<'a>,
         rows: &'a [SummaryRow],
         comparisons: &'a [Comparison],
+        expectation_of: ExpectationOf,
     ) -> Self {
         let key = (job.attack, job.model, job.corpus);
         let headline_row = rows
@@ -309,7 +321,8 @@ impl<'a> OverviewRow<'a> {
             corpus: job.corpus,
             metric: job.headline,
             rate: headline_row.and_then(|r| r.rate()),
-            bad_high: worse_direction(job.kind, job.headline) == Some(Worse::Higher),
+            bad_high: worse_direction(expectation_of(job.kind), job.headline)
+                == Some(Worse::Higher),
             gates: (
                 job.gates.iter().filter(|g| g.passed).count(),
                 job.gates.len(),
@@ -350,9 +363,11 @@ impl<'a> Job<'a> {
         trend: &'a [HistoryRow],
         verdicts: &Verdicts<'_>,
         extras: Option<&'a JobExtras>,
+        expectation_of: ExpectationOf,
     ) -> Self {
         let first = rows[0];
         let kind = first.kind.as_str();
+        let expectation = expectation_of(kind);
         let value = |group: &str, metric: &str| {
             rows.iter()
                 .find(|r| r.group == group && r.metric == metric)
@@ -364,7 +379,7 @@ impl<'a> Job<'a> {
                 label,
                 rate: row.rate()?,
                 verdict: verdict_of(&row.group, &row.metric),
-                bad_high: worse_direction(kind, &row.metric) == Some(Worse::Higher),
+                bad_high: worse_direction(expectation, &row.metric) == Some(Worse::Higher),
             })
         };
         let headline = headline(kind);
@@ -521,6 +536,7 @@ pub(super) fn changed_words<'a>(
 mod tests {
     use super::*;
     use crate::report::history::MetricKey;
+    use crate::score::Expectation;
 
     fn row(attack: &str, kind: &str, group: &str, metric: &str, k: u64, n: u64) -> SummaryRow {
         let r = Rate::new(k, n);
@@ -566,6 +582,10 @@ mod tests {
             trend,
             comparison,
             jobs,
+            expectation_of: |kind| match kind {
+                "negation" => Expectation::FlipFromGold,
+                _ => Expectation::Invariant,
+            },
         }
     }
 
