@@ -112,3 +112,25 @@ impl TextModel for KeywordModel {
         self.stats
     }
 }
+
+/// Kind facts for tests of reports and history without the attack registry: `negation`
+/// expects a flip, `cloze` leads with its top-1 rate, every other kind is invariant.
+pub struct TestKinds;
+
+impl crate::score::metric::KindFacts for TestKinds {
+    fn expectation(&self, kind: &str) -> Option<crate::score::Expectation> {
+        Some(match kind {
+            "negation" | "cloze" => crate::score::Expectation::FlipFromGold,
+            _ => crate::score::Expectation::Invariant,
+        })
+    }
+
+    fn headline(&self, kind: &str) -> crate::score::metric::Metric {
+        use crate::score::metric::Metric;
+        match kind {
+            "negation" => Metric::ExpectedDirectionRate,
+            "cloze" => Metric::Top1Unchanged,
+            _ => Metric::FlipRate,
+        }
+    }
+}

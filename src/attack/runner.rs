@@ -12,6 +12,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::attack::kind::{RowAttack, RowError};
 use crate::model::{Input, ModelError, Progress, QueryStats, TextModel};
+pub use crate::score::PairContext;
 use crate::score::{ExampleOutcome, PerturbedOutcome};
 
 /// One example to attack: its text, line in the corpus, and gold label if known. For a
@@ -26,25 +27,6 @@ pub struct Target {
     pub gold: Option<usize>,
     /// For a sentence pair, the segment left alone; `None` for single sentences.
     pub context: Option<PairContext>,
-}
-
-/// The half of a sentence pair an attack leaves alone, and which half the attacked text is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PairContext {
-    /// The segment left alone, as in the corpus.
-    pub other: String,
-    /// Which segment `text` (the attacked one) is.
-    pub segment: crate::perturb::Segment,
-}
-
-impl PairContext {
-    /// The model input with `text` in the attacked segment.
-    pub fn input<'a>(&'a self, text: &'a str) -> Input<'a> {
-        match self.segment {
-            crate::perturb::Segment::First => Input::new(text, Some(&self.other)),
-            crate::perturb::Segment::Second => Input::new(&self.other, Some(text)),
-        }
-    }
 }
 
 impl Target {

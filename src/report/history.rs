@@ -393,13 +393,18 @@ pub fn rows_of(history: &[HistoryRow], run_id: &str) -> Vec<SummaryRow> {
 
 pub use crate::score::metric::Worse;
 
-/// The bad direction of a `summary.csv` row's metric, or None for values that are not rates
-/// and for rates whose direction depends on what the attack wanted (a negation is meant to
-/// flip the label). Typed in [`Metric`]; the kind says what the attack expected.
-pub fn worse_direction(kind: &str, metric: &str) -> Option<Worse> {
-    let expectation = crate::attack::kind::Registry::builtin()
-        .expectation(kind)
-        .unwrap_or(Expectation::Invariant);
+pub use crate::score::metric::KindFacts;
+
+/// What results of `kind` (a summary row's `kind` column) expected of the model, as `kinds`
+/// (the attack registry) says; invariance for a kind it does not know.
+pub fn expectation_of(kinds: &dyn KindFacts, kind: &str) -> Expectation {
+    kinds.expectation(kind).unwrap_or(Expectation::Invariant)
+}
+
+/// The bad direction of a `summary.csv` row's metric for an attack with `expectation`, or
+/// None for values that are not rates and for rates whose direction depends on what the
+/// attack wanted (a negation is meant to flip the label). Typed in [`Metric`].
+pub fn worse_direction(expectation: Expectation, metric: &str) -> Option<Worse> {
     Metric::parse(metric)?.worse(expectation)
 }
 
@@ -436,8 +441,14 @@ pub struct Comparison {
     pub verdict: Verdict,
 }
 
-/// Compare every rate metric of `current` with the same metric in `previous`.
-pub fn compare(previous: &[SummaryRow], current: &[SummaryRow], alpha: f64) -> Vec<Comparison> {
+/// Compare every rate metric of `current` with the same metric in `previous`; each row's kind
+/// has the expectation `expectation_of` gives it.
+pub fn compare(
+    previous: &[SummaryRow],
+    current: &[SummaryRow],
+    alpha: f64,
+    kinds: &dyn KindFacts,
+) -> Vec<Comparison> {
     let before: std::collections::HashMap<MetricKey, Rate> = previous
         .iter()
         .filter_map(|r| Some((r.key(), r.rate()?)))
@@ -448,7 +459,7 @@ pub fn compare(previous: &[SummaryRow], current: &[SummaryRow], alpha: f64) -> V
             let now = row.rate()?;
             let key = row.key();
             let prev = before.get(&key).copied();
-            let worse = worse_direction(&row.kind, &row.metric);
+            let worse = worse_direction(expectation_of(kinds, &row.kind), &row.metric);
             let (p_value, verdict) = match (prev, worse) {
                 (Some(p), Some(w)) if p.n > 0 && now.n > 0 => {
                     let pv = two_proportion_p(p.k, p.n, now.k, now.n);
@@ -485,6 +496,7 @@ pub fn compare_same_setup(
     previous: &[SummaryRow],
     current: &[SummaryRow],
     alpha: f64,
+    kinds: &dyn KindFacts,
 ) -> (Vec<Comparison>, Vec<String>) {
     type Setup = (String, String, String);
     let setups = |rows: &[SummaryRow]| {
@@ -520,7 +532,7 @@ pub fn compare_same_setup(
         ));
         changed.insert(setup.clone());
     }
-    let mut comparisons = compare(previous, current, alpha);
+    let mut comparisons = compare(previous, current, alpha, kinds);
     for c in &mut comparisons {
         let setup = (
             c.key.attack.clone(),
@@ -670,6 +682,15 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// What the attacks expect, as far as these tests need: a negation flips, the rest stay.
+    fn expects(kind: &str) -> Expectation {
+        if kind == "negation" {
+            Expectation::FlipFromGold
+        } else {
+            Expectation::Invariant
+        }
+    }
+
     fn row(attack: &str, kind: &str, metric: &str, k: u64, n: u64) -> SummaryRow {
         SummaryRow {
             attack: attack.into(),
@@ -701,19 +722,19 @@ mod tests {
         let prev = vec![row("s", "shuffle", "flip_rate", 50, 1000)];
         let mut changed = row("s", "shuffle", "flip_rate", 300, 1000);
         changed.parameters = "a=1;b=3".into();
-        let (c, notes) = compare_same_setup(&prev, &[changed], 0.01);
+        let (c, notes) = compare_same_setup(&prev, &[changed], 0.01, expects);
         assert_eq!(c[0].verdict, Verdict::NotTested);
         assert_eq!(notes.len(), 1);
         assert!(notes[0].contains("b 2 -> 3"), "{}", notes[0]);
         assert!(notes[0].contains("not compared"), "{}", notes[0]);
         let same = row("s", "shuffle", "flip_rate", 300, 1000);
-        let (c, notes) = compare_same_setup(&prev, &[same], 0.01);
+        let (c, notes) = compare_same_setup(&prev, &[same], 0.01, expects);
         assert_eq!(c[0].verdict, Verdict::Regressed);
         assert!(notes.is_empty());
         // A searched trigger that differs (another model found another) is an outcome.
         let mut found = row("s", "shuffle", "flip_rate", 300, 1000);
         found.parameters = "a=1;b=2;max_len=8;trigger=the the;truncated=3".into();
-        let (c, notes) = compare_same_setup(&prev, &[found], 0.01);
+        let (c, notes) = compare_same_setup(&prev, &[found], 0.01, expects);
         assert_eq!(c[0].verdict, Verdict::Regressed);
         assert!(notes.is_empty(), "{notes:?}");
     }
@@ -741,7 +762,7 @@ mod tests {
             row("n", "negation", "flip_rate", 900, 1000),
             row("new", "shuffle", "flip_rate", 1, 10),
         ];
-        let verdicts: Vec<Verdict> = compare(&prev, &cur, 0.01)
+        let verdicts: Vec<Verdict> = compare(&prev, &cur, 0.01, expects)
             .iter()
             .map(|c| c.verdict)
             .collect();
@@ -757,7 +778,7 @@ mod tests {
         );
         // The same numbers never regress.
         assert!(
-            compare(&prev, &prev, 0.5)
+            compare(&prev, &prev, 0.5, expects)
                 .iter()
                 .all(|c| c.verdict != Verdict::Regressed)
         );
@@ -797,7 +818,7 @@ mod tests {
         #[test]
         fn identical_runs_never_regress(k in 0u64..500, extra in 0u64..500, alpha in 0.0001f64..0.5) {
             let rows = vec![row("s", "shuffle", "flip_rate", k, k + extra.max(1))];
-            prop_assert!(compare(&rows, &rows, alpha).iter().all(|c| c.verdict != Verdict::Regressed));
+            prop_assert!(compare(&rows, &rows, alpha, expects).iter().all(|c| c.verdict != Verdict::Regressed));
         }
     }
 }

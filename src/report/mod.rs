@@ -5,6 +5,7 @@ pub mod cloze;
 pub mod coref;
 mod csv;
 mod examples;
+pub mod gate;
 pub mod history;
 pub mod html;
 mod json;

@@ -13,8 +13,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::model::Prediction;
-use crate::perturb::{Perturbation, SkipReason};
+use crate::model::{Input, Prediction};
+use crate::perturb::{Perturbation, Segment, SkipReason};
 use crate::score::stats::{Rate, mcnemar_exact};
 
 /// What the attack expects the model to do with a perturbed input.
@@ -26,6 +26,25 @@ pub enum Expectation {
     /// The label should move away from the gold label (negating a sentiment sentence): a change
     /// is wanted, and staying put means the model ignored the perturbation.
     FlipFromGold,
+}
+
+/// The half of a sentence pair an attack leaves alone, and which half the attacked text is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PairContext {
+    /// The segment left alone, as in the corpus.
+    pub other: String,
+    /// Which segment `text` (the attacked one) is.
+    pub segment: Segment,
+}
+
+impl PairContext {
+    /// The model input with `text` in the attacked segment.
+    pub fn input<'a>(&'a self, text: &'a str) -> Input<'a> {
+        match self.segment {
+            Segment::First => Input::new(text, Some(&self.other)),
+            Segment::Second => Input::new(&self.other, Some(text)),
+        }
+    }
 }
 
 /// One perturbed variant and the model's answer to it.
@@ -45,7 +64,7 @@ pub struct ExampleOutcome {
     /// The attacked text (of a sentence pair, the attacked segment).
     pub text: String,
     /// Of a sentence pair, the segment left alone.
-    pub context: Option<crate::attack::runner::PairContext>,
+    pub context: Option<PairContext>,
     /// The gold label's index among the model's labels; `None` for an unlabelled corpus.
     pub gold: Option<usize>,
     /// The model's prediction on the unperturbed input.

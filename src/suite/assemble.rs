@@ -14,10 +14,10 @@ use serde_json::json;
 
 use super::Suite;
 use super::compare::{CompareWith, previous_rows};
-use super::gate::GateOutcome;
 use super::run::{RunError, RunState, concat_csv, io};
 use crate::attack::engine::FailureExample;
 use crate::model::InferenceOptions;
+use crate::report::gate::GateOutcome;
 use crate::report::history::{self, Comparison, HistoryRow, SummaryRow, Verdict};
 use crate::report::html;
 
@@ -216,7 +216,7 @@ pub(crate) fn assemble(a: &Assembly) -> Result<FinishedRun, RunError> {
     // #30 item 13: attacks whose parameters changed are not compared (and, asked to
     // compare, said so).
     let comparisons = previous.as_ref().map(|(id, prev)| {
-        let (c, notes) = history::compare_same_setup(prev, &rows, a.alpha);
+        let (c, notes) = history::compare_same_setup(prev, &rows, a.alpha, &suite.registry);
         if a.compare.is_some() {
             for note in notes {
                 tracing::warn!("{note}");
@@ -300,6 +300,7 @@ pub(crate) fn assemble(a: &Assembly) -> Result<FinishedRun, RunError> {
             .as_ref()
             .map(|(id, c)| (id.as_str(), c.as_slice(), a.alpha)),
         jobs: &extras,
+        kinds: &suite.registry,
     });
 
     let mut files = vec![("summary.csv", summary), ("report.html", page)];

@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use super::run::RunError;
+use crate::attack::kind::Registry;
 use crate::report::fixed;
 use crate::report::history::{self, Comparison, HistoryRow, SummaryRow, Verdict};
 
@@ -110,7 +111,8 @@ pub fn compare_runs(
             }
         }
     };
-    let (comparisons, notes) = history::compare_same_setup(&prev_rows, &rows, alpha);
+    let (comparisons, notes) =
+        history::compare_same_setup(&prev_rows, &rows, alpha, &Registry::builtin());
     for note in notes {
         tracing::warn!("{note}");
     }

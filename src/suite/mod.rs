@@ -30,22 +30,25 @@
 
 pub mod assemble;
 pub mod compare;
-pub mod gate;
 pub mod merge;
 pub mod run;
 pub mod runner;
+
+/// A suite's gates, judged on its summary rows; they live with the reports, beside the
+/// run-to-run comparison.
+pub use crate::report::gate;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use self::gate::{Gate, GateMode};
 use crate::attack::engine::{self, DEFAULT_FAILURE_EXAMPLES, EngineError, Plan, Shape};
 use crate::attack::kind::Registry;
 use crate::attack::spec::{AttackSpec, RecipeError};
 use crate::data::corpus::{Columns, Corpus, CorpusError};
 use crate::model::{ModelError, ModelInfo, ModelKind};
+use crate::report::gate::{Gate, GateMode};
 use crate::shard::Shard;
 
 /// Why a suite could not be loaded; each names the suite file and, where there is one, the
@@ -175,6 +178,9 @@ pub struct Suite {
     pub models: Vec<PathBuf>,
     /// Every corpus the jobs use (trigger search corpora included), in suite order.
     pub corpora: Vec<PathBuf>,
+    /// The kinds the suite was loaded with: its history and HTML ask them what each kind's
+    /// rows mean.
+    pub registry: Registry,
 }
 
 /// A suite entry's own keys, taken out of its table before the rest is read as a recipe.
@@ -674,6 +680,7 @@ impl Suite {
             jobs,
             models,
             corpora,
+            registry: registry.clone(),
         })
     }
 

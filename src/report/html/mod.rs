@@ -15,8 +15,8 @@ mod template;
 mod view;
 
 use crate::attack::engine::FailureExample;
-use crate::report::history::{Comparison, HistoryRow, SummaryRow};
-use crate::suite::gate::GateOutcome;
+use crate::report::gate::GateOutcome;
+use crate::report::history::{Comparison, HistoryRow, KindFacts, SummaryRow};
 
 /// Everything one `report.html` is rendered from: borrowed, because the caller has just
 /// written the same rows to `summary.csv` and `history.csv`.
@@ -35,6 +35,9 @@ pub struct HtmlReport<'a> {
     pub comparison: Option<(&'a str, &'a [Comparison], f64)>,
     /// Per attack: its gates and failure examples.
     pub jobs: &'a [JobExtras],
+    /// What each attack kind in `rows` expects of the model, which decides the bad direction
+    /// of its rates.
+    pub kinds: &'a dyn KindFacts,
 }
 
 /// What the report shows of one attack beyond its summary rows.
@@ -84,6 +87,7 @@ pub fn mark_changes(original: &str, perturbed: &str) -> (String, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::score::Expectation;
     use crate::score::stats::Rate;
 
     fn row(attack: &str, group: &str, metric: &str, k: u64, n: u64) -> SummaryRow {
@@ -134,6 +138,7 @@ mod tests {
             trend: &trend,
             comparison: None,
             jobs: &[],
+            kinds: &crate::testing::TestKinds,
         });
         assert!(page.starts_with("<!DOCTYPE html>") && page.ends_with("</html>\n"));
         assert!(!page.contains("<script"), "text is escaped");
@@ -189,6 +194,7 @@ mod tests {
             trend: &[],
             comparison: None,
             jobs: std::slice::from_ref(&x),
+            kinds: &crate::testing::TestKinds,
         });
         assert!(html.contains("Failure examples (the 5 clearest)"), "{html}");
         assert!(!html.contains("<i>"), "{html}");

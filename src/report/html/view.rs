@@ -12,10 +12,12 @@ use std::collections::BTreeMap;
 
 use super::{HtmlReport, JobExtras};
 use crate::attack::engine::FailureExample;
-use crate::report::history::{Comparison, HistoryRow, SummaryRow, Verdict, Worse, worse_direction};
+use crate::report::gate::GateOutcome;
+use crate::report::history::{
+    Comparison, HistoryRow, KindFacts, SummaryRow, Verdict, Worse, worse_direction, expectation_of,
+};
 use crate::score::metric::Metric;
 use crate::score::stats::Rate;
-use crate::suite::gate::GateOutcome;
 
 /// The rate metrics shown as bars, in this order, with readable names.
 const BAR_METRICS: [(&str, &str); 12] = [
@@ -206,15 +208,6 @@ fn job_key(r: &SummaryRow) -> JobKey<'_> {
     (&r.attack, &r.model, &r.corpus)
 }
 
-/// The one rate a trend line follows per attack.
-fn headline(kind: &str) -> &'static str {
-    match kind {
-        "negation" => "expected_direction_rate",
-        "cloze" => "top1_unchanged",
-        _ => "flip_rate",
-    }
-}
-
 /// The comparison's verdicts, by job, group and metric. A later comparison of the same
 /// metric wins, as it would in a table keyed by metric.
 struct Verdicts<'a>(BTreeMap<(JobKey<'a>, &'a str, &'a str), Verdict>);
@@ -261,14 +254,23 @@ impl<'a> Page<'a> {
                     .jobs
                     .iter()
                     .find(|j| (j.attack.as_str(), j.model.as_str(), j.corpus.as_str()) == key);
-                Job::new(key, &rows, report.trend, &verdicts, extras)
+                Job::new(
+                    key,
+                    &rows,
+                    report.trend,
+                    &verdicts,
+                    extras,
+                    report.kinds,
+                )
             })
             .collect();
         let comparisons = report.comparison.map_or(&[][..], |(_, c, _)| c);
         let overview = jobs
             .iter()
             .enumerate()
-            .map(|(i, job)| OverviewRow::new(i, job, report.rows, comparisons))
+            .map(|(i, job)| {
+                OverviewRow::new(i, job, report.rows, comparisons, report.kinds)
+            })
             .collect();
         Page {
             suite: report.suite,
@@ -287,6 +289,7 @@ impl<'a> OverviewRow<'a> {
         job: &Job<'a>,
         rows: &'a [SummaryRow],
         comparisons: &'a [Comparison],
+        kinds: &dyn KindFacts,
     ) -> Self {
         let key = (job.attack, job.model, job.corpus);
         let headline_row = rows
@@ -309,7 +312,8 @@ impl<'a> OverviewRow<'a> {
             corpus: job.corpus,
             metric: job.headline,
             rate: headline_row.and_then(|r| r.rate()),
-            bad_high: worse_direction(job.kind, job.headline) == Some(Worse::Higher),
+            bad_high: worse_direction(expectation_of(kinds, job.kind), job.headline)
+                == Some(Worse::Higher),
             gates: (
                 job.gates.iter().filter(|g| g.passed).count(),
                 job.gates.len(),
@@ -350,9 +354,11 @@ impl<'a> Job<'a> {
         trend: &'a [HistoryRow],
         verdicts: &Verdicts<'_>,
         extras: Option<&'a JobExtras>,
+        kinds: &dyn KindFacts,
     ) -> Self {
         let first = rows[0];
         let kind = first.kind.as_str();
+        let expectation = expectation_of(kinds, kind);
         let value = |group: &str, metric: &str| {
             rows.iter()
                 .find(|r| r.group == group && r.metric == metric)
@@ -364,10 +370,10 @@ impl<'a> Job<'a> {
                 label,
                 rate: row.rate()?,
                 verdict: verdict_of(&row.group, &row.metric),
-                bad_high: worse_direction(kind, &row.metric) == Some(Worse::Higher),
+                bad_high: worse_direction(expectation, &row.metric) == Some(Worse::Higher),
             })
         };
-        let headline = headline(kind);
+        let headline = kinds.headline(kind).name();
         let all = || rows.iter().copied().filter(|r| r.group == "all");
 
         let skipped = all()
@@ -521,6 +527,7 @@ pub(super) fn changed_words<'a>(
 mod tests {
     use super::*;
     use crate::report::history::MetricKey;
+    use crate::score::Expectation;
 
     fn row(attack: &str, kind: &str, group: &str, metric: &str, k: u64, n: u64) -> SummaryRow {
         let r = Rate::new(k, n);
@@ -566,6 +573,7 @@ mod tests {
             trend,
             comparison,
             jobs,
+            kinds: &crate::testing::TestKinds,
         }
     }
 
@@ -636,11 +644,11 @@ mod tests {
         let compared = [worse];
         let mut gated = extras("shuf", 0, 0);
         let outcome = |passed| GateOutcome {
-            gate: crate::suite::gate::Gate {
+            gate: crate::report::gate::Gate {
                 metric: "flip_rate".into(),
-                bound: crate::suite::gate::Bound::Max,
+                bound: crate::report::gate::Bound::Max,
                 threshold: 0.5,
-                mode: crate::suite::gate::GateMode::Interval,
+                mode: crate::report::gate::GateMode::Interval,
             },
             rate: Some(Rate::new(3, 10)),
             passed,

@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::report::history::SummaryRow;
+use super::history::SummaryRow;
 use crate::score::stats::Rate;
 
 /// How a gate reads a rate.
@@ -139,7 +139,7 @@ impl GateOutcome {
     /// `gate:<key>`, value `pass`/`fail`, the threshold and mode in the denominator column.
     pub fn summary_row(&self, like: &SummaryRow) -> SummaryRow {
         let rate = self.rate.as_ref();
-        let fixed = |x: f64| crate::report::fixed(x, 6);
+        let fixed = |x: f64| super::fixed(x, 6);
         SummaryRow {
             group: "all".into(),
             metric: format!("gate:{}", self.gate.key()),
