@@ -683,14 +683,6 @@ mod tests {
     use proptest::prelude::*;
 
     /// What the attacks expect, as far as these tests need: a negation flips, the rest stay.
-    fn expects(kind: &str) -> Expectation {
-        if kind == "negation" {
-            Expectation::FlipFromGold
-        } else {
-            Expectation::Invariant
-        }
-    }
-
     fn row(attack: &str, kind: &str, metric: &str, k: u64, n: u64) -> SummaryRow {
         SummaryRow {
             attack: attack.into(),
@@ -722,19 +714,19 @@ mod tests {
         let prev = vec![row("s", "shuffle", "flip_rate", 50, 1000)];
         let mut changed = row("s", "shuffle", "flip_rate", 300, 1000);
         changed.parameters = "a=1;b=3".into();
-        let (c, notes) = compare_same_setup(&prev, &[changed], 0.01, expects);
+        let (c, notes) = compare_same_setup(&prev, &[changed], 0.01, &crate::testing::TestKinds);
         assert_eq!(c[0].verdict, Verdict::NotTested);
         assert_eq!(notes.len(), 1);
         assert!(notes[0].contains("b 2 -> 3"), "{}", notes[0]);
         assert!(notes[0].contains("not compared"), "{}", notes[0]);
         let same = row("s", "shuffle", "flip_rate", 300, 1000);
-        let (c, notes) = compare_same_setup(&prev, &[same], 0.01, expects);
+        let (c, notes) = compare_same_setup(&prev, &[same], 0.01, &crate::testing::TestKinds);
         assert_eq!(c[0].verdict, Verdict::Regressed);
         assert!(notes.is_empty());
         // A searched trigger that differs (another model found another) is an outcome.
         let mut found = row("s", "shuffle", "flip_rate", 300, 1000);
         found.parameters = "a=1;b=2;max_len=8;trigger=the the;truncated=3".into();
-        let (c, notes) = compare_same_setup(&prev, &[found], 0.01, expects);
+        let (c, notes) = compare_same_setup(&prev, &[found], 0.01, &crate::testing::TestKinds);
         assert_eq!(c[0].verdict, Verdict::Regressed);
         assert!(notes.is_empty(), "{notes:?}");
     }
@@ -762,7 +754,7 @@ mod tests {
             row("n", "negation", "flip_rate", 900, 1000),
             row("new", "shuffle", "flip_rate", 1, 10),
         ];
-        let verdicts: Vec<Verdict> = compare(&prev, &cur, 0.01, expects)
+        let verdicts: Vec<Verdict> = compare(&prev, &cur, 0.01, &crate::testing::TestKinds)
             .iter()
             .map(|c| c.verdict)
             .collect();
@@ -778,7 +770,7 @@ mod tests {
         );
         // The same numbers never regress.
         assert!(
-            compare(&prev, &prev, 0.5, expects)
+            compare(&prev, &prev, 0.5, &crate::testing::TestKinds)
                 .iter()
                 .all(|c| c.verdict != Verdict::Regressed)
         );
@@ -818,7 +810,7 @@ mod tests {
         #[test]
         fn identical_runs_never_regress(k in 0u64..500, extra in 0u64..500, alpha in 0.0001f64..0.5) {
             let rows = vec![row("s", "shuffle", "flip_rate", k, k + extra.max(1))];
-            prop_assert!(compare(&rows, &rows, alpha, expects).iter().all(|c| c.verdict != Verdict::Regressed));
+            prop_assert!(compare(&rows, &rows, alpha, &crate::testing::TestKinds).iter().all(|c| c.verdict != Verdict::Regressed));
         }
     }
 }

@@ -87,7 +87,6 @@ pub fn mark_changes(original: &str, perturbed: &str) -> (String, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::score::Expectation;
     use crate::score::stats::Rate;
 
     fn row(attack: &str, group: &str, metric: &str, k: u64, n: u64) -> SummaryRow {

@@ -527,7 +527,6 @@ pub(super) fn changed_words<'a>(
 mod tests {
     use super::*;
     use crate::report::history::MetricKey;
-    use crate::score::Expectation;
 
     fn row(attack: &str, kind: &str, group: &str, metric: &str, k: u64, n: u64) -> SummaryRow {
         let r = Rate::new(k, n);
