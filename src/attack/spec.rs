@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 use super::name_swap::{GenderCondition, NameFrequency, Replace, SpanNameSwap};
 use super::trigger::{Estimator, Position, Proposals, Shrinkage, TriggerConfig};
+pub use super::trigger::{ExclusionList, TriggerSettings};
 use crate::perturb::Perturber;
 use crate::perturb::entity_swap::{EntitySwap, NameLexicon, SwapTarget};
 use crate::perturb::negation::{Negation, NegationMode};
@@ -770,20 +771,8 @@ impl AttackSpec {
 /// The default exclusion list for sentiment models (compiled in; see [`crate::resource`]).
 pub const DEFAULT_EXCLUDE: &str = "corpora/sentiment-words.txt";
 
-/// A list of words a trigger may not contain.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct ExclusionList {
-    /// The word list file.
-    pub path: PathBuf,
-    /// sha256 of the file's bytes, lower-case hex.
-    pub sha256: String,
-    /// Lower-cased, in file order.
-    #[serde(skip)]
-    pub words: Vec<String>,
-    /// Words in the list.
-    pub size: usize,
-}
-
+// The type stands with the trigger's settings, which hold it; reading a list stays here, with
+// the recipe errors it returns.
 impl ExclusionList {
     /// Read a word list: one word a line; blank lines and `#` comments skipped.
     pub fn read(path: &Path) -> Result<Self, RecipeError> {
@@ -825,30 +814,6 @@ impl ExclusionList {
             self.size
         )
     }
-}
-
-/// A trigger attack's settings beyond the search configuration.
-#[derive(Debug, Clone)]
-pub struct TriggerSettings {
-    /// The search's configuration (its `target` is filled in at run time).
-    pub config: TriggerConfig,
-    /// Label names (or indices) resolved against the model at run time.
-    pub target: Option<String>,
-    /// Attack only examples of this label (name or index); `None`: every label but the
-    /// target.
-    pub source: Option<String>,
-    /// Where the trigger is searched; None when a given trigger is evaluated.
-    pub search_corpus: Option<PathBuf>,
-    /// A trigger to evaluate as given (any text), instead of searching one.
-    pub given: Option<String>,
-    /// Word lists kept out of the trigger (resolved against the model by the engine's plan).
-    pub exclude: Vec<ExclusionList>,
-    /// Random triggers of the same length evaluated as a baseline.
-    pub random_baselines: usize,
-    /// Search only on examples of at least this many word pieces (0 for a given trigger).
-    pub min_search_tokens: usize,
-    /// At most this many search examples, drawn with the seed (0 for a given trigger).
-    pub max_search_examples: usize,
 }
 
 /// A checked attack, ready to run.
