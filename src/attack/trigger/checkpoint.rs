@@ -314,10 +314,11 @@ mod tests {
     use std::io::Write;
     use std::sync::Arc;
 
-    use rand::SeedableRng;
+    use rand::{RngExt, SeedableRng};
     use rand_chacha::ChaCha8Rng;
 
     use super::{Checkpoint, CheckpointError, ResumeMode, SearchState};
+    use crate::attack::trigger::state::CurvePoint;
     use crate::model::CacheEntry;
     use crate::model::tokenize::TokenIds;
 
@@ -336,6 +337,52 @@ mod tests {
         state.cursor = 5;
         state.stale = 1;
         state
+    }
+
+    /// The search state goes into the checkpoint whole and comes out whole: every field, the
+    /// random stream's position included, is what the search had when it saved.
+    #[test]
+    fn the_search_state_round_trips_through_the_checkpoint() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cp = Checkpoint {
+            dir: dir.path().join("search"),
+            mode: ResumeMode::Required,
+            context: String::new(),
+        };
+        std::fs::create_dir_all(&cp.dir).expect("folder");
+        let mut s = state("k");
+        for _ in 0..5 {
+            s.rng.random::<u64>();
+        }
+        s.best = vec![4, 2, 3];
+        s.best_loss = 0.125;
+        s.finished = true;
+        s.curve.push(CurvePoint {
+            iteration: 2,
+            trigger: "w4 w2 w3".into(),
+            batch_loss: 0.5,
+            validation_loss: 0.125,
+            queries: 96,
+            seconds: 0.75,
+        });
+        s.classifier.model_queries = 90;
+        s.embedded_queries = 6;
+        s.trace_bytes = Some(333);
+        s.previous_estimate = Some(vec![0.5, -0.25, f32::MIN_POSITIVE]);
+        cp.save(&mut s, &[entry(&[101, 4, 102], &[0.5, 1.5])])
+            .expect("saves");
+        let mut resumed = cp.open("k").expect("opens").expect("resumes").state;
+        assert_eq!(
+            serde_json::to_string(&resumed).unwrap(),
+            serde_json::to_string(&s).unwrap()
+        );
+        assert_eq!((resumed.cache_entries, resumed.next_iteration(30)), (1, 31));
+        let ahead: Vec<u64> = (0..8).map(|_| s.rng.random()).collect();
+        let resumed_ahead: Vec<u64> = (0..8).map(|_| resumed.rng.random()).collect();
+        assert_eq!(
+            ahead, resumed_ahead,
+            "the random stream goes on where it was"
+        );
     }
 
     #[test]

@@ -179,4 +179,49 @@ mod tests {
         let b: Vec<u64> = (0..50).map(|_| restored.random()).collect();
         assert_eq!(a, b);
     }
+
+    /// A checkpoint's `state.json` as the version before the state was one struct wrote it
+    /// (field for field, in its order).
+    const OLDER: &str = concat!(
+        r#"{"format":1,"key":"k","iteration":2,"cursor":5,"trigger":[1,2,3],"best_loss":0.25,"#,
+        r#""best":[1,2,4],"stale":1,"finished":false,"curve":[{"iteration":1,"trigger":"a b c","#,
+        r#""batch_loss":0.5,"validation_loss":0.25,"queries":40,"seconds":1.5}],"rng":{"seed":"#,
+        r#""0700000000000000000000000000000000000000000000000000000000000000","stream":3,"#,
+        r#""word_pos":"18446744073709551621"},"classifier":{"requests":9,"cache_hits":2,"#,
+        r#""model_queries":7,"batches":3,"truncated":0,"padded_tokens":70,"real_tokens":60},"#,
+        r#""embedded_queries":11,"seconds":2.5,"cache_entries":7,"cache_bytes":280,"#,
+        r#""trace_bytes":120,"previous_estimate":[0.5,-1.0]}"#
+    );
+
+    /// A state written before reads into the one struct and is written again byte for byte,
+    /// so a checkpoint left by an older run resumes.
+    #[test]
+    fn a_state_written_before_reads_and_writes_back_unchanged() {
+        let state: SearchState = serde_json::from_str(OLDER).unwrap();
+        assert_eq!(serde_json::to_string(&state).unwrap(), OLDER);
+        assert!(state.belongs_to("k") && !state.belongs_to("other"));
+        assert_eq!(
+            (state.iteration, state.best_loss, state.stale),
+            (2, 0.25, 1)
+        );
+        assert_eq!(state.rng.get_word_pos(), (1u128 << 64) + 5);
+        assert_eq!(state.next_iteration(30), 3);
+        // Fields added after the first checkpoints default when absent.
+        let first = OLDER.split(",\"trace_bytes\"").next().unwrap().to_string() + "}";
+        let state: SearchState = serde_json::from_str(&first).unwrap();
+        assert_eq!((state.trace_bytes, state.previous_estimate), (None, None));
+    }
+
+    #[test]
+    fn an_unreadable_generator_is_refused() {
+        let state = SearchState::start(String::new(), vec![1], 0.0, ChaCha8Rng::seed_from_u64(1));
+        let text = serde_json::to_string(&state)
+            .unwrap()
+            .replace("\"word_pos\":\"0\"", "\"word_pos\":\"x\"");
+        let err = serde_json::from_str::<SearchState>(&text).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("unreadable random generator state")
+        );
+    }
 }
