@@ -5,8 +5,6 @@ mod cli;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
     // Past a file-size limit (`ulimit -f`) the kernel would kill the process with SIGXFSZ and
     // leave its temporary files behind; ignored, the write fails with EFBIG instead, and the
@@ -22,7 +20,7 @@ fn main() -> ExitCode {
         unsafe { std::env::set_var(telemetry, "1") };
     }
     robust::model::runtime::tune_malloc();
-    let args = cli::Cli::parse();
+    let args = cli::parse();
     cli::init_logging(&args.global);
     match cli::run(args) {
         Ok(code) => code,

@@ -119,7 +119,7 @@ class Study:
         return g, split
 
     def shrink(self, g, split, previous):
-        """robust's `shrink` (src/attack/trigger.rs)."""
+        """robust's `shrink` (src/attack/trigger/shrink.rs)."""
         L, H = self.L, self.H
         noise = float(np.sum(split ** 2)) / (L * H)
 

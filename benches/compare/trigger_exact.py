@@ -13,7 +13,7 @@ model.onnx into transformers' BertForSequenceClassification (PyTorch autodiff) a
              the same trigger and batch, the cosine with robust's estimate (whole vector and
              per trigger position), and the overlap of the top-`candidates` HotFlip sets ranked
              by the estimate and by the exact gradient
-  search     robust's search (src/attack/trigger.rs `TriggerSearch::run`) from the trace's
+  search     robust's search (src/attack/trigger/search.rs `TriggerSearch::run`) from the trace's
              setup line (same examples, validation batch, pool order, allowed tokens, init,
              config and query budget), with the finite-difference estimate replaced by the exact
              gradient: one forward + backward over the batch, counted as `batch` model rows.
@@ -158,7 +158,7 @@ def verify(model, sess, tok, texts, tolerance=1e-4):
     return result
 
 
-# --- the search's pieces, as in src/attack/trigger.rs -----------------------------------------
+# --- the search's pieces, as in src/attack/trigger/ -------------------------------------------
 
 def with_trigger(cls, sep, position, trigger, text):
     if position == "prefix":

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::kind::{Attack, Built, Shape, row_shape};
+use super::kind::{Attack, Built, Registry, Shape, row_shape};
 use super::name_swap::{GenderCondition, NameFrequency, Replace, SpanNameSwap};
 use super::spec::{
     AttackSpec, DEFAULT_NAME_FREQUENCY, DEFAULT_NAMES, ProbeName, RecipeError, ShuffleModeName,
@@ -30,6 +30,28 @@ pub(super) const ALL: &[fn() -> Box<dyn Attack>] = &[
     || Box::new(EntitySwapAttack),
     || Box::new(TriggerAttack),
 ];
+
+impl Registry {
+    /// The kinds robust ships: shuffle, negation (and its cloze probe), entity swap (and its
+    /// span swap) and trigger.
+    pub fn builtin() -> Self {
+        ALL.iter().fold(Registry::empty(), |registry, make| {
+            registry.with_boxed(make())
+        })
+    }
+}
+
+/// `--kind`'s values, with their help, from the built-in registry (the binary sets them on
+/// the flag, so that `--help` lists them and a misspelt kind is refused with the list).
+pub fn kind_values() -> clap::builder::PossibleValuesParser {
+    let registry = Registry::builtin();
+    clap::builder::PossibleValuesParser::new(
+        registry
+            .attacks()
+            .map(|a| clap::builder::PossibleValue::new(a.name()).help(a.about()))
+            .collect::<Vec<_>>(),
+    )
+}
 
 fn invalid(origin: &str, key: &'static str, value: String, problem: &str) -> RecipeError {
     RecipeError::Invalid {

@@ -6,25 +6,24 @@
 //! report — in five files. Now a kind is one value implementing [`Attack`], and everything
 //! that needs to know about kinds (checking recipes, choosing the engine, `--kind`'s values and
 //! help, scoring, history's directions, the HTML's headline) asks the registry. The built-in
-//! kinds are in [`super::builtin`]; a caller's own attack is one more
+//! kinds are in [`super::builtin`] ([`Registry::builtin`]); a caller's own attack is one more
 //! [`Registry::with`] line, run by the same engine, suites, shards and resume as they are.
 //!
 //! An attack that works row by row — a perturbation that needs only the text, or a search that
-//! queries the model as it goes — implements [`RowAttack`] and runs on the streamed engine
+//! queries the model as it goes — implements [`RowAttack`](super::runner::RowAttack) and runs on the streamed engine
 //! ([`Shape::TextPerturbation`]): rows read in blocks, each with its own random stream of the
 //! seed, scored as they finish and split across shards by row ranges.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::name_swap::SpanNameSwap;
-use super::runner::Target;
-use super::spec::{AttackSpec, RecipeError, TriggerSettings};
-use crate::model::{ModelError, ModelKind, TextModel};
-use crate::perturb::{Perturbation, Perturber, SkipReason};
+use super::runner::RowAttack;
+use super::spec::{AttackSpec, GENERAL_KEYS, RecipeError, TriggerSettings};
+use crate::model::ModelKind;
 use crate::score::Expectation;
 use crate::score::metric::Metric;
 
@@ -175,57 +174,11 @@ pub fn row_shape(name: &str, model: ModelKind) -> Result<Shape, String> {
     }
 }
 
-/// Why a row attack made no variants of a row, or failed.
-#[derive(Debug, thiserror::Error)]
-pub enum RowError {
-    /// The row has nothing the attack can work on: a skip, counted under its reason.
-    #[error("skipped: {}", .0.as_str())]
-    Skip(SkipReason),
-    /// The model failed while the attack queried it.
-    #[error(transparent)]
-    Model(#[from] ModelError),
-}
-
-/// One row's attack on the streamed engine: the variants of one row, drawn from the row's own
-/// random stream (so a row's variants depend on the seed, its position and its text only, not
-/// on shards, chunks or threads), with the model at hand for attacks that search.
-///
-/// The engine classifies the original and every returned variant afterwards, in large
-/// batches; variants the attack already queried are answered by the prediction cache. Model
-/// rows the attack asks for count toward the row's `queries`.
-pub trait RowAttack: Send + Sync {
-    /// The variants of `row.text`, or why it has none. `model` classifies texts (or, for a
-    /// sentence pair, [`Target::input`]s); an attack that needs only the text ignores it.
-    fn attack_row(
-        &self,
-        row: &Target,
-        model: &mut dyn TextModel,
-        rng: &mut ChaCha8Rng,
-    ) -> Result<Vec<Perturbation>, RowError>;
-}
-
-impl<P: Perturber + Send + Sync> RowAttack for P {
-    fn attack_row(
-        &self,
-        row: &Target,
-        _model: &mut dyn TextModel,
-        rng: &mut ChaCha8Rng,
-    ) -> Result<Vec<Perturbation>, RowError> {
-        self.perturb(&row.text, rng).map_err(RowError::Skip)
-    }
-}
-
 /// The kinds a run knows, by name: the built-in ones ([`Registry::builtin`]) and any a caller
 /// adds ([`Registry::with`]).
 #[derive(Clone)]
 pub struct Registry {
     attacks: Vec<Arc<dyn Attack>>,
-}
-
-impl Default for Registry {
-    fn default() -> Self {
-        Self::builtin()
-    }
 }
 
 impl std::fmt::Debug for Registry {
@@ -235,17 +188,6 @@ impl std::fmt::Debug for Registry {
 }
 
 impl Registry {
-    /// The kinds robust ships: shuffle, negation (and its cloze probe), entity swap (and its
-    /// span swap) and trigger.
-    pub fn builtin() -> Self {
-        Self {
-            attacks: super::builtin::ALL
-                .iter()
-                .map(|make| Arc::from(make()))
-                .collect(),
-        }
-    }
-
     /// No kinds at all, for a caller that wants only its own.
     pub fn empty() -> Self {
         Self {
@@ -254,9 +196,14 @@ impl Registry {
     }
 
     /// This registry with `attack` added; an attack of the same name is replaced.
-    pub fn with(mut self, attack: impl Attack + 'static) -> Self {
+    pub fn with(self, attack: impl Attack + 'static) -> Self {
+        self.with_boxed(Box::new(attack))
+    }
+
+    /// [`Registry::with`], for an attack already boxed.
+    pub fn with_boxed(mut self, attack: Box<dyn Attack>) -> Self {
         self.attacks.retain(|a| a.name() != attack.name());
-        self.attacks.push(Arc::new(attack));
+        self.attacks.push(Arc::from(attack));
         self
     }
 
@@ -308,13 +255,111 @@ impl crate::score::metric::KindFacts for Registry {
     }
 }
 
-/// `--kind`'s values, with their help, from the built-in registry.
-pub fn kind_values() -> clap::builder::PossibleValuesParser {
-    let registry = Registry::builtin();
-    clap::builder::PossibleValuesParser::new(
-        registry
-            .attacks()
-            .map(|a| clap::builder::PossibleValue::new(a.name()).help(a.about()))
-            .collect::<Vec<_>>(),
-    )
+/// A checked attack, ready to run.
+pub struct ResolvedAttack {
+    /// The name reports use (the kind's name unless the spec names it).
+    pub name: String,
+    /// What the attack does, as results carry it.
+    pub kind: Kind,
+    /// The registered attack that built it (it also picks the engine, [`Attack::shape`]).
+    pub attack: Arc<dyn Attack>,
+    /// The model folder.
+    pub model: PathBuf,
+    /// The corpus the attack is evaluated on.
+    pub corpus: PathBuf,
+    /// The seed (0 unless set).
+    pub seed: u64,
+    /// Attack only the first this many rows.
+    pub limit: Option<usize>,
+    /// The row-by-row attack, for the streamed engine ([`Shape::TextPerturbation`]).
+    pub perturber: Option<Box<dyn RowAttack>>,
+    /// The trigger search, for `kind = "trigger"`.
+    pub trigger: Option<TriggerSettings>,
+    /// For `kind = "entity-swap"` on coreference (span) rows; which one runs depends on the
+    /// model, so both are built.
+    pub name_swap: Option<SpanNameSwap>,
+    /// Every parameter in force, defaults included, as reports record them.
+    pub parameters: BTreeMap<String, String>,
+}
+
+/// Resolving a spec against a registry lives with the registry, so that the spec (the recipe
+/// keys and flags) needs to know no kinds.
+impl AttackSpec {
+    /// Check the spec and build the attack, with the built-in kinds. `origin` names the recipe
+    /// file or "flags" in errors.
+    pub fn resolve(&self, origin: &str) -> Result<ResolvedAttack, RecipeError> {
+        self.resolve_with(&Registry::builtin(), origin)
+    }
+
+    /// [`AttackSpec::resolve`] with the kinds of `registry`.
+    pub fn resolve_with(
+        &self,
+        registry: &Registry,
+        origin: &str,
+    ) -> Result<ResolvedAttack, RecipeError> {
+        let missing = |key| RecipeError::Missing {
+            origin: origin.to_string(),
+            key,
+        };
+        let invalid = |key, value: String, problem: &str| RecipeError::Invalid {
+            origin: origin.to_string(),
+            key,
+            value,
+            problem: problem.to_string(),
+        };
+        let name = self.kind.as_deref().ok_or_else(|| missing("kind"))?;
+        let attack = registry.get(name).ok_or_else(|| {
+            invalid(
+                "kind",
+                name.to_string(),
+                &format!("is not a kind (kinds: {})", registry.names().join(", ")),
+            )
+        })?;
+        // A key the kind does not read would be silently ignored, and the report would
+        // record a parameter that had no effect.
+        for key in self.set_keys() {
+            if !GENERAL_KEYS.contains(&key) && !attack.keys().contains(&key) {
+                return Err(invalid(
+                    key,
+                    "set".into(),
+                    &format!(
+                        "does not apply to kind = \"{}\" (its keys: {})",
+                        attack.name(),
+                        attack.keys().join(", ")
+                    ),
+                ));
+            }
+        }
+        attack.check(self, origin)?;
+        if self.limit == Some(0) {
+            return Err(invalid(
+                "limit",
+                "0".into(),
+                "must be at least 1 (an empty run measures nothing)",
+            ));
+        }
+        let model = self.model.clone().ok_or_else(|| missing("model"))?;
+        let corpus = self.corpus.clone().ok_or_else(|| missing("corpus"))?;
+        let mut parameters = BTreeMap::new();
+        let built = attack.build(self, origin, &mut parameters)?;
+        if let Some(limit) = self.limit {
+            parameters.insert("limit".to_string(), limit.to_string());
+        }
+        Ok(ResolvedAttack {
+            name: self
+                .name
+                .clone()
+                .unwrap_or_else(|| attack.name().to_string()),
+            kind: Kind::new(attack.name(), attack.expectation()),
+            attack: attack.clone(),
+            model,
+            corpus,
+            seed: self.seed.unwrap_or(0),
+            limit: self.limit,
+            perturber: built.rows,
+            trigger: built.trigger,
+            name_swap: built.name_swap,
+            parameters,
+        })
+    }
 }

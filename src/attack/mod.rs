@@ -8,7 +8,7 @@
 //! - [`engine`]: planning a spec and executing the plan into typed results.
 //! - [`runner`]: perturbation attacks against a classifier (the [`crate::perturb`] perturbers).
 //! - [`name_swap`]: span swaps against a coreference model.
-//! - [`trigger`] and [`search_state`]: the universal-trigger search and its checkpoint.
+//! - [`trigger`]: the universal-trigger search, its checkpoint and its evaluation.
 //! - [`cloze`]: cloze probes on fill-mask models.
 //! - [`provenance`]: the record of a run that `robust replay` runs again.
 
@@ -19,6 +19,5 @@ pub mod kind;
 pub mod name_swap;
 pub mod provenance;
 pub mod runner;
-pub mod search_state;
 pub mod spec;
 pub mod trigger;

@@ -10,8 +10,8 @@ use std::time::Instant;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::attack::kind::{RowAttack, RowError};
 use crate::model::{Input, ModelError, Progress, QueryStats, TextModel};
+use crate::perturb::{Perturbation, Perturber, SkipReason};
 pub use crate::score::PairContext;
 use crate::score::{ExampleOutcome, PerturbedOutcome};
 
@@ -36,6 +36,46 @@ impl Target {
             Some(c) => c.input(text),
             None => Input::new(text, None),
         }
+    }
+}
+
+/// Why a row attack made no variants of a row, or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RowError {
+    /// The row has nothing the attack can work on: a skip, counted under its reason.
+    #[error("skipped: {}", .0.as_str())]
+    Skip(SkipReason),
+    /// The model failed while the attack queried it.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+}
+
+/// One row's attack on the streamed engine: the variants of one row, drawn from the row's own
+/// random stream (so a row's variants depend on the seed, its position and its text only, not
+/// on shards, chunks or threads), with the model at hand for attacks that search.
+///
+/// The engine classifies the original and every returned variant afterwards, in large
+/// batches; variants the attack already queried are answered by the prediction cache. Model
+/// rows the attack asks for count toward the row's `queries`.
+pub trait RowAttack: Send + Sync {
+    /// The variants of `row.text`, or why it has none. `model` classifies texts (or, for a
+    /// sentence pair, [`Target::input`]s); an attack that needs only the text ignores it.
+    fn attack_row(
+        &self,
+        row: &Target,
+        model: &mut dyn TextModel,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Vec<Perturbation>, RowError>;
+}
+
+impl<P: Perturber + Send + Sync> RowAttack for P {
+    fn attack_row(
+        &self,
+        row: &Target,
+        _model: &mut dyn TextModel,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Vec<Perturbation>, RowError> {
+        self.perturb(&row.text, rng).map_err(RowError::Skip)
     }
 }
 
@@ -155,7 +195,6 @@ mod tests {
     use super::*;
     use crate::perturb::negation::{Negation, NegationMode};
     use crate::perturb::shuffle::{Shuffle, ShuffleMode};
-    use crate::perturb::{Perturbation, Perturber, SkipReason};
     use crate::testing::KeywordModel;
 
     fn targets(texts: &[(&str, usize)]) -> Vec<Target> {

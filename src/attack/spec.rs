@@ -5,17 +5,13 @@
 //! as flags; flags win. Unknown keys are errors: a misspelt parameter that silently fell back
 //! to its default would produce a plausible-looking but wrong number.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use serde::Deserialize;
 
-#[cfg(doc)]
-use super::kind::Shape;
-use super::kind::{Attack, Kind, Registry, RowAttack};
-use super::name_swap::{Replace, SpanNameSwap};
-use super::trigger::{Estimator, Position, Proposals, Shrinkage, TriggerConfig};
+use super::name_swap::Replace;
+use super::trigger::{Estimator, Position, Proposals, Shrinkage};
+pub use super::trigger::{ExclusionList, TriggerSettings};
 use crate::perturb::entity_swap::SwapTarget;
 use crate::perturb::negation::NegationMode;
 
@@ -194,8 +190,8 @@ attack_spec! {
         /// Name used in reports [default: the kind].
         #[arg(long)]
         pub name: Option<String>,
-        /// Attack kind.
-        #[arg(long, value_parser = crate::attack::kind::kind_values())]
+        /// Attack kind (the values `robust attack --help` lists are the registry's).
+        #[arg(long)]
         pub kind: Option<String>,
         /// Model folder: model.onnx, tokenizer.json and config.json (id2label).
         #[arg(long, value_name = "DIR")]
@@ -359,103 +355,13 @@ impl AttackSpec {
             message: e.to_string().trim_end().to_string(),
         })
     }
-
-    /// Check the spec and build the attack, with the built-in kinds. `origin` names the recipe
-    /// file or "flags" in errors.
-    pub fn resolve(&self, origin: &str) -> Result<ResolvedAttack, RecipeError> {
-        self.resolve_with(&Registry::builtin(), origin)
-    }
-
-    /// [`AttackSpec::resolve`] with the kinds of `registry`.
-    pub fn resolve_with(
-        &self,
-        registry: &Registry,
-        origin: &str,
-    ) -> Result<ResolvedAttack, RecipeError> {
-        let missing = |key| RecipeError::Missing {
-            origin: origin.to_string(),
-            key,
-        };
-        let invalid = |key, value: String, problem: &str| RecipeError::Invalid {
-            origin: origin.to_string(),
-            key,
-            value,
-            problem: problem.to_string(),
-        };
-        let name = self.kind.as_deref().ok_or_else(|| missing("kind"))?;
-        let attack = registry.get(name).ok_or_else(|| {
-            invalid(
-                "kind",
-                name.to_string(),
-                &format!("is not a kind (kinds: {})", registry.names().join(", ")),
-            )
-        })?;
-        // A key the kind does not read would be silently ignored, and the report would
-        // record a parameter that had no effect.
-        for key in self.set_keys() {
-            if !GENERAL_KEYS.contains(&key) && !attack.keys().contains(&key) {
-                return Err(invalid(
-                    key,
-                    "set".into(),
-                    &format!(
-                        "does not apply to kind = \"{}\" (its keys: {})",
-                        attack.name(),
-                        attack.keys().join(", ")
-                    ),
-                ));
-            }
-        }
-        attack.check(self, origin)?;
-        if self.limit == Some(0) {
-            return Err(invalid(
-                "limit",
-                "0".into(),
-                "must be at least 1 (an empty run measures nothing)",
-            ));
-        }
-        let model = self.model.clone().ok_or_else(|| missing("model"))?;
-        let corpus = self.corpus.clone().ok_or_else(|| missing("corpus"))?;
-        let mut parameters = BTreeMap::new();
-        let built = attack.build(self, origin, &mut parameters)?;
-        if let Some(limit) = self.limit {
-            parameters.insert("limit".to_string(), limit.to_string());
-        }
-        Ok(ResolvedAttack {
-            name: self
-                .name
-                .clone()
-                .unwrap_or_else(|| attack.name().to_string()),
-            kind: Kind::new(attack.name(), attack.expectation()),
-            attack: attack.clone(),
-            model,
-            corpus,
-            seed: self.seed.unwrap_or(0),
-            limit: self.limit,
-            perturber: built.rows,
-            trigger: built.trigger,
-            name_swap: built.name_swap,
-            parameters,
-        })
-    }
 }
 
 /// The default exclusion list for sentiment models (compiled in; see [`crate::resource`]).
 pub const DEFAULT_EXCLUDE: &str = "corpora/sentiment-words.txt";
 
-/// A list of words a trigger may not contain.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct ExclusionList {
-    /// The word list file.
-    pub path: PathBuf,
-    /// sha256 of the file's bytes, lower-case hex.
-    pub sha256: String,
-    /// Lower-cased, in file order.
-    #[serde(skip)]
-    pub words: Vec<String>,
-    /// Words in the list.
-    pub size: usize,
-}
-
+// The type stands with the trigger's settings, which hold it; reading a list stays here, with
+// the recipe errors it returns.
 impl ExclusionList {
     /// Read a word list: one word a line; blank lines and `#` comments skipped.
     pub fn read(path: &Path) -> Result<Self, RecipeError> {
@@ -497,57 +403,6 @@ impl ExclusionList {
             self.size
         )
     }
-}
-
-/// A trigger attack's settings beyond the search configuration.
-#[derive(Debug, Clone)]
-pub struct TriggerSettings {
-    /// The search's configuration (its `target` is filled in at run time).
-    pub config: TriggerConfig,
-    /// Label names (or indices) resolved against the model at run time.
-    pub target: Option<String>,
-    /// Attack only examples of this label (name or index); `None`: every label but the
-    /// target.
-    pub source: Option<String>,
-    /// Where the trigger is searched; None when a given trigger is evaluated.
-    pub search_corpus: Option<PathBuf>,
-    /// A trigger to evaluate as given (any text), instead of searching one.
-    pub given: Option<String>,
-    /// Word lists kept out of the trigger (resolved against the model by the engine's plan).
-    pub exclude: Vec<ExclusionList>,
-    /// Random triggers of the same length evaluated as a baseline.
-    pub random_baselines: usize,
-    /// Search only on examples of at least this many word pieces (0 for a given trigger).
-    pub min_search_tokens: usize,
-    /// At most this many search examples, drawn with the seed (0 for a given trigger).
-    pub max_search_examples: usize,
-}
-
-/// A checked attack, ready to run.
-pub struct ResolvedAttack {
-    /// The name reports use (the kind's name unless the spec names it).
-    pub name: String,
-    /// What the attack does, as results carry it.
-    pub kind: Kind,
-    /// The registered attack that built it (it also picks the engine, [`Attack::shape`]).
-    pub attack: Arc<dyn Attack>,
-    /// The model folder.
-    pub model: PathBuf,
-    /// The corpus the attack is evaluated on.
-    pub corpus: PathBuf,
-    /// The seed (0 unless set).
-    pub seed: u64,
-    /// Attack only the first this many rows.
-    pub limit: Option<usize>,
-    /// The row-by-row attack, for the streamed engine ([`Shape::TextPerturbation`]).
-    pub perturber: Option<Box<dyn RowAttack>>,
-    /// The trigger search, for `kind = "trigger"`.
-    pub trigger: Option<TriggerSettings>,
-    /// For `kind = "entity-swap"` on coreference (span) rows; which one runs depends on the
-    /// model, so both are built.
-    pub name_swap: Option<SpanNameSwap>,
-    /// Every parameter in force, defaults included, as reports record them.
-    pub parameters: BTreeMap<String, String>,
 }
 
 #[cfg(test)]

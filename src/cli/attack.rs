@@ -7,8 +7,8 @@ use anyhow::Context;
 use clap::Args;
 use robust::attack::engine::{self, Models};
 use robust::attack::provenance::{self, Provenance};
-use robust::attack::search_state::{ResumeMode, remove_checkpoint};
 use robust::attack::spec::AttackSpec;
+use robust::attack::trigger::{ResumeMode, remove_checkpoint};
 use robust::report::Format;
 
 use super::{GlobalArgs, emit, progress::Progress};

@@ -178,6 +178,19 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     }
 }
 
+/// The command line, parsed, with `--kind`'s values taken from the built-in attack registry
+/// (the library's `AttackSpec` knows no kinds; the registry is the one list of them).
+pub fn parse() -> Cli {
+    use clap::{CommandFactory, FromArgMatches};
+    let command = Cli::command().mut_subcommand("attack", |attack| {
+        attack.mut_arg("kind", |kind| {
+            kind.value_parser(robust::attack::builtin::kind_values())
+        })
+    });
+    let matches = command.get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
 pub fn init_logging(global: &GlobalArgs) {
     let level = match (global.quiet, global.verbose) {
         (true, _) => "warn",

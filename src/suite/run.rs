@@ -95,7 +95,7 @@ pub enum RunError {
     },
     /// A trigger search's checkpoint could not be removed after its job was written.
     #[error(transparent)]
-    Checkpoint(#[from] crate::attack::search_state::CheckpointError),
+    Checkpoint(#[from] crate::attack::trigger::CheckpointError),
     /// An attack failed while the run was going.
     #[error(transparent)]
     Attack(Box<crate::attack::engine::EngineError>),

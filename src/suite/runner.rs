@@ -27,7 +27,7 @@ use super::run::{
 };
 use super::{ShardWork, Suite};
 use crate::attack::engine::{self, Models};
-use crate::attack::search_state::{ResumeMode, remove_checkpoint};
+use crate::attack::trigger::{ResumeMode, remove_checkpoint};
 use crate::model::InferenceOptions;
 use crate::report::history;
 use crate::shard::Shard;

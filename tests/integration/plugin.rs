@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rand_chacha::ChaCha8Rng;
-use robust::attack::kind::{Attack, Built, Registry, RowAttack, RowError};
-use robust::attack::runner::Target;
+use robust::attack::kind::{Attack, Built, Registry};
+use robust::attack::runner::{RowAttack, RowError, Target};
 use robust::attack::spec::{AttackSpec, RecipeError};
 use robust::model::{InferenceOptions, TextModel};
 use robust::perturb::{Perturbation, SkipReason};

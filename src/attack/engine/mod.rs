@@ -25,12 +25,11 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use super::kind::{Kind, Registry};
+use super::kind::{Kind, Registry, ResolvedAttack};
 use super::name_swap::{self, SpanNameSwap};
 use super::runner::{self, Target};
-use super::search_state::{Checkpoint, ResumeMode};
-use super::spec::{AttackSpec, RecipeError, ResolvedAttack};
-use super::trigger::{self, TriggerError};
+use super::spec::{AttackSpec, RecipeError};
+use super::trigger::{ResumeMode, TriggerError};
 use crate::attack::cloze::{ClozeError, ItemResult};
 use crate::data::corpus::{Columns, Corpus, CorpusError};
 use crate::data::spans::{SpanCorpus, SpanCorpusError};
@@ -38,7 +37,7 @@ use crate::model::coref::{CorefError, CorefModel};
 use crate::model::fill_mask::MaskedLm;
 use crate::model::{Classifier, InferenceOptions, ModelError, ModelKind, QueryStats};
 use crate::report::cloze::ClozeProvenance;
-use crate::report::{Format, ReportError, fixed};
+use crate::report::{Format, ReportError};
 use crate::score::metric::Metric;
 use crate::score::{AttackReport, ExampleOutcome, Expectation, Provenance, score};
 use crate::shard::Shard;

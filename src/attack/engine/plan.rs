@@ -98,13 +98,14 @@ pub fn plan_with(
 ) -> Result<Plan, EngineError> {
     let attack = spec.resolve_with(registry, origin)?;
     let model_kind = model_shape(&attack.model)?;
-    let shape = attack
-        .attack
-        .shape(model_kind, spec)
-        .map_err(|problem| EngineError::Unsupported {
-            dir: attack.model.clone(),
-            problem,
-        })?;
+    let shape =
+        attack
+            .attack
+            .shape(model_kind, spec)
+            .map_err(|problem| EngineError::Unsupported {
+                dir: attack.model.clone(),
+                problem,
+            })?;
     if shape == Shape::SpanSwap && attack.name_swap.is_none() {
         return Err(EngineError::Input {
             path: PathBuf::from(crate::attack::spec::DEFAULT_NAME_FREQUENCY),

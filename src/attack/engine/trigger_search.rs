@@ -1,7 +1,15 @@
 //! The trigger shape: search a universal trigger on one corpus (or take a given one) and
 //! evaluate it, beside random triggers of the same length, on another.
 
-use super::*;
+use std::time::Instant;
+
+use super::{
+    AttackResult, EngineError, ExecuteOptions, Models, Plan, TriggerFound, finish_reports,
+    new_report, read_corpus, record_truncation, targets,
+};
+use crate::attack::trigger::{self, Checkpoint, ResumeMode, SearchHooks};
+use crate::data::corpus::{Columns, Corpus};
+use crate::report::{ReportError, fixed};
 
 pub(super) fn trigger_search(
     plan: &Plan,
@@ -65,7 +73,7 @@ pub(super) fn trigger_search(
         &targets,
         search.as_ref(),
         attack.seed,
-        trigger::SearchHooks { checkpoint, trace },
+        SearchHooks { checkpoint, trace },
         &mut |p| {
             tracing::info!(
                 "iteration {:>2}: trigger {:?}, batch loss {:.4}, validation loss {:.4}, {} queries, {:.0} s",

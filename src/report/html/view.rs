@@ -14,7 +14,7 @@ use super::{HtmlReport, JobExtras};
 use crate::attack::engine::FailureExample;
 use crate::report::gate::GateOutcome;
 use crate::report::history::{
-    Comparison, HistoryRow, KindFacts, SummaryRow, Verdict, Worse, worse_direction, expectation_of,
+    Comparison, HistoryRow, KindFacts, SummaryRow, Verdict, Worse, expectation_of, worse_direction,
 };
 use crate::score::metric::Metric;
 use crate::score::stats::Rate;
@@ -254,23 +254,14 @@ impl<'a> Page<'a> {
                     .jobs
                     .iter()
                     .find(|j| (j.attack.as_str(), j.model.as_str(), j.corpus.as_str()) == key);
-                Job::new(
-                    key,
-                    &rows,
-                    report.trend,
-                    &verdicts,
-                    extras,
-                    report.kinds,
-                )
+                Job::new(key, &rows, report.trend, &verdicts, extras, report.kinds)
             })
             .collect();
         let comparisons = report.comparison.map_or(&[][..], |(_, c, _)| c);
         let overview = jobs
             .iter()
             .enumerate()
-            .map(|(i, job)| {
-                OverviewRow::new(i, job, report.rows, comparisons, report.kinds)
-            })
+            .map(|(i, job)| OverviewRow::new(i, job, report.rows, comparisons, report.kinds))
             .collect();
         Page {
             suite: report.suite,

@@ -1,11 +1,12 @@
 //! A trigger search's checkpoint: what a killed search needs to go on as if it had never
 //! stopped.
 //!
-//! Why this much state: a search's next steps depend on its beam, best trigger, stale count,
-//! cursor and random generator, but also on the classifier's prediction cache, because a cached
-//! row costs no query and the query budget decides when the search stops (and which proposals it
-//! can still afford). So besides `state.json` the checkpoint keeps `cache.bin`, a journal of
-//! every cache insertion since the search began; a resumed search recomputes the deterministic
+//! Why this much state: a search's next steps depend on its [`SearchState`] (trigger, best
+//! trigger, stale count, cursor, random generator, previous estimate), saved whole as
+//! `state.json`, but also on the classifier's prediction cache, because a cached row costs no
+//! query and the query budget decides when the search stops (and which proposals it can still
+//! afford). So besides `state.json` the checkpoint keeps `cache.bin`, a journal of every cache
+//! insertion since the search began; a resumed search recomputes the deterministic
 //! set-up (search examples, validation batch), replays the journal into the cache and adds the
 //! recorded query counts, and from there makes the same requests, pays the same queries and
 //! writes the same bytes as an uninterrupted search.
@@ -19,18 +20,12 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
-
-use super::trigger::CurvePoint;
+use super::state::SearchState;
+use crate::model::CacheEntry;
 use crate::model::tokenize::TokenIds;
-use crate::model::{CacheEntry, QueryStats};
 
 const STATE_FILE: &str = "state.json";
 const JOURNAL_FILE: &str = "cache.bin";
-/// Bumped whenever the state's meaning changes, so an old checkpoint is refused, not misread.
-const FORMAT: u32 = 1;
 
 /// Why a search checkpoint could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -95,117 +90,6 @@ pub(crate) struct Checkpoint {
     pub context: String,
 }
 
-/// The random generator's exact position.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct RngState {
-    seed: String,
-    stream: u64,
-    /// A u128, written as text (JSON numbers do not hold it).
-    word_pos: String,
-}
-
-impl RngState {
-    pub fn of(rng: &ChaCha8Rng) -> Self {
-        Self {
-            seed: rng.get_seed().iter().map(|b| format!("{b:02x}")).collect(),
-            stream: rng.get_stream(),
-            word_pos: rng.get_word_pos().to_string(),
-        }
-    }
-
-    fn restore(&self) -> Option<ChaCha8Rng> {
-        let mut seed = [0u8; 32];
-        if self.seed.len() != 64 {
-            return None;
-        }
-        for (i, b) in seed.iter_mut().enumerate() {
-            *b = u8::from_str_radix(self.seed.get(2 * i..2 * i + 2)?, 16).ok()?;
-        }
-        let mut rng = ChaCha8Rng::from_seed(seed);
-        rng.set_stream(self.stream);
-        rng.set_word_pos(self.word_pos.parse().ok()?);
-        Some(rng)
-    }
-}
-
-/// A search between two iterations.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct SearchState {
-    format: u32,
-    /// Digest of everything the search was set up from; a checkpoint resumes only the search
-    /// that wrote it.
-    pub key: String,
-    /// Iterations done.
-    pub iteration: usize,
-    pub cursor: usize,
-    pub trigger: Vec<u32>,
-    pub best_loss: f64,
-    pub best: Vec<u32>,
-    pub stale: usize,
-    /// The search stopped (patience, budget or time) after `iteration`.
-    pub finished: bool,
-    pub curve: Vec<CurvePoint>,
-    pub rng: RngState,
-    /// The classifier's work since the search began.
-    pub classifier: QueryStats,
-    /// Rows the embedding-input graph ran since the search began.
-    pub embedded_queries: u64,
-    /// Search time so far, over every process that worked on it.
-    pub seconds: f64,
-    /// Cache insertions journaled, and the journal bytes they take.
-    pub cache_entries: u64,
-    pub cache_bytes: u64,
-    /// Bytes of the gradient trace written by the iterations the state covers (a resumed
-    /// search cuts the trace back to them before appending).
-    #[serde(default)]
-    pub trace_bytes: Option<u64>,
-    /// The last gradient estimate, which the next is shrunk toward
-    /// ([`crate::attack::trigger::Shrinkage::History`]).
-    #[serde(default)]
-    pub previous_estimate: Option<Vec<f32>>,
-}
-
-impl SearchState {
-    /// A state to fill in; `format` is set here so callers cannot forget it.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        key: String,
-        iteration: usize,
-        cursor: usize,
-        trigger: Vec<u32>,
-        best: (f64, Vec<u32>),
-        stale: usize,
-        finished: bool,
-        curve: Vec<CurvePoint>,
-        rng: &ChaCha8Rng,
-    ) -> Self {
-        Self {
-            format: FORMAT,
-            key,
-            iteration,
-            cursor,
-            trigger,
-            best_loss: best.0,
-            best: best.1,
-            stale,
-            finished,
-            curve,
-            rng: RngState::of(rng),
-            classifier: QueryStats::default(),
-            embedded_queries: 0,
-            seconds: 0.0,
-            cache_entries: 0,
-            cache_bytes: 0,
-            trace_bytes: None,
-            previous_estimate: None,
-        }
-    }
-
-    pub fn rng(&self) -> Option<ChaCha8Rng> {
-        self.rng.restore()
-    }
-}
-
 /// A checkpoint found and read: the state, and the cache insertions to replay.
 pub(crate) struct Resumed {
     pub state: SearchState,
@@ -252,7 +136,7 @@ impl Checkpoint {
                         path: state_path.clone(),
                         problem: e.to_string(),
                     })?;
-                if state.format == FORMAT && state.key == key {
+                if state.belongs_to(key) {
                     Some(state)
                 } else if mode == ResumeMode::Required {
                     return Err(CheckpointError::Mismatch {
@@ -427,39 +311,78 @@ fn decode_journal(bytes: &[u8]) -> Result<Vec<CacheEntry>, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use rand::RngExt;
+    use std::io::Write;
+    use std::sync::Arc;
+
+    use rand::{RngExt, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    use super::{Checkpoint, CheckpointError, ResumeMode, SearchState};
+    use crate::attack::trigger::state::CurvePoint;
+    use crate::model::CacheEntry;
+    use crate::model::tokenize::TokenIds;
 
     fn entry(ids: &[u32], logits: &[f32]) -> CacheEntry {
         (TokenIds::single(ids.to_vec()), Arc::from(logits.to_vec()))
     }
 
     fn state(key: &str) -> SearchState {
-        let rng = ChaCha8Rng::seed_from_u64(7);
-        SearchState::new(
+        let mut state = SearchState::start(
             key.into(),
-            2,
-            5,
             vec![1, 2, 3],
-            (0.25, vec![1, 2, 3]),
-            1,
-            false,
-            Vec::new(),
-            &rng,
-        )
+            0.25,
+            ChaCha8Rng::seed_from_u64(7),
+        );
+        state.iteration = 2;
+        state.cursor = 5;
+        state.stale = 1;
+        state
     }
 
+    /// The search state goes into the checkpoint whole and comes out whole: every field, the
+    /// random stream's position included, is what the search had when it saved.
     #[test]
-    fn the_generator_resumes_where_it_was() {
-        let mut rng = ChaCha8Rng::seed_from_u64(13);
-        rng.set_stream(3);
-        for _ in 0..17 {
-            rng.random::<u32>();
+    fn the_search_state_round_trips_through_the_checkpoint() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cp = Checkpoint {
+            dir: dir.path().join("search"),
+            mode: ResumeMode::Required,
+            context: String::new(),
+        };
+        std::fs::create_dir_all(&cp.dir).expect("folder");
+        let mut s = state("k");
+        for _ in 0..5 {
+            s.rng.random::<u64>();
         }
-        let mut restored = RngState::of(&rng).restore().expect("restores");
-        let a: Vec<u64> = (0..50).map(|_| rng.random()).collect();
-        let b: Vec<u64> = (0..50).map(|_| restored.random()).collect();
-        assert_eq!(a, b);
+        s.best = vec![4, 2, 3];
+        s.best_loss = 0.125;
+        s.finished = true;
+        s.curve.push(CurvePoint {
+            iteration: 2,
+            trigger: "w4 w2 w3".into(),
+            batch_loss: 0.5,
+            validation_loss: 0.125,
+            queries: 96,
+            seconds: 0.75,
+        });
+        s.classifier.model_queries = 90;
+        s.embedded_queries = 6;
+        s.trace_bytes = Some(333);
+        s.previous_estimate = Some(vec![0.5, -0.25, f32::MIN_POSITIVE]);
+        cp.save(&mut s, &[entry(&[101, 4, 102], &[0.5, 1.5])])
+            .expect("saves");
+        let mut resumed = cp.open("k").expect("opens").expect("resumes").state;
+        assert_eq!(
+            serde_json::to_string(&resumed).unwrap(),
+            serde_json::to_string(&s).unwrap()
+        );
+        assert_eq!((resumed.cache_entries, resumed.next_iteration(30)), (1, 31));
+        let ahead: Vec<u64> = (0..8).map(|_| s.rng.random()).collect();
+        let resumed_ahead: Vec<u64> = (0..8).map(|_| resumed.rng.random()).collect();
+        assert_eq!(
+            ahead, resumed_ahead,
+            "the random stream goes on where it was"
+        );
     }
 
     #[test]
