@@ -190,7 +190,7 @@ attack_spec! {
         /// Name used in reports [default: the kind].
         #[arg(long)]
         pub name: Option<String>,
-        /// Attack kind (the values `robust attack --help` lists are the registry's).
+        /// Attack kind.
         #[arg(long)]
         pub kind: Option<String>,
         /// Model folder: model.onnx, tokenizer.json and config.json (id2label).
@@ -455,7 +455,18 @@ mod tests {
             spec.resolve("r.toml").err().unwrap().to_string(),
             "r.toml: kind is required"
         );
-        assert!(parse("kind = \"trigger-happy\"").is_err());
+        // The spec knows no kinds; the registry refuses an unknown one, naming the kinds.
+        let err = parse("kind = \"trigger-happy\"\nmodel = \"m\"\ncorpus = \"c\"")
+            .unwrap()
+            .resolve("r.toml")
+            .err()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            err,
+            "r.toml: kind = trigger-happy: is not a kind (kinds: shuffle, negation, \
+             entity-swap, trigger)"
+        );
     }
 
     /// Issue 16: keys a kind does not read, `window` without `mode = "local"` and `limit = 0`

@@ -288,7 +288,10 @@ fn every_command_in_the_readme_and_docs_exists_with_its_flags_and_files() {
 /// The recipe-key table, from `AttackSpec`'s clap arguments: the key, its flag, the kinds
 /// that read it and the help `robust attack --help` prints.
 fn recipe_key_table() -> String {
-    let cmd = AttackSpec::augment_args(clap::Command::new("attack"));
+    // `--kind`'s values as the binary sets them, from the registry.
+    let cmd = AttackSpec::augment_args(clap::Command::new("attack")).mut_arg("kind", |a| {
+        a.value_parser(robust::attack::builtin::kind_values())
+    });
     let registry = Registry::builtin();
     let mut table = String::from("| key | flag | read by | meaning |\n| --- | --- | --- | --- |\n");
     for key in AttackSpec::KEYS {

@@ -160,11 +160,11 @@ fn issue28_every_recorded_parameter_parses_back_as_its_flag() {
             again.push(case[i + 1].to_string());
         }
         // `exclude` is a description; the case's own list goes back as it was given.
-        if first.contains_key("exclude") {
-            if let Some(i) = case.iter().position(|w| *w == "--exclude") {
-                again.push("--exclude".into());
-                again.push(case[i + 1].to_string());
-            }
+        if first.contains_key("exclude")
+            && let Some(i) = case.iter().position(|w| *w == "--exclude")
+        {
+            again.push("--exclude".into());
+            again.push(case[i + 1].to_string());
         }
         let second = recorded(&again);
         assert_eq!(
@@ -180,17 +180,24 @@ fn issue28_every_recorded_parameter_parses_back_as_its_flag() {
 #[test]
 fn issue28_kind_values_and_keys_come_from_the_registry() {
     let registry = Registry::builtin();
-    let cmd = attack_command();
-    let kind = cmd
-        .get_arguments()
-        .find(|a| a.get_id() == "kind")
-        .expect("--kind");
-    let values: Vec<String> = kind
-        .get_possible_values()
-        .iter()
-        .map(|v| v.get_name().to_string())
-        .collect();
-    assert_eq!(values, registry.names());
+    // The binary's own help: every kind with its line of help, and a misspelt kind refused
+    // with the list.
+    let help = crate::util::stdout(&crate::util::robust(&["attack", "--help"]));
+    let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+    for attack in registry.attacks() {
+        assert!(
+            help.contains(&format!("- {}: {}", attack.name(), attack.about())),
+            "{}: {help}",
+            attack.name()
+        );
+    }
+    let wrong = crate::util::robust(&["attack", "--kind", "shufle"]);
+    assert_eq!(wrong.status.code(), Some(2));
+    assert!(
+        crate::util::stderr(&wrong).contains(&registry.names().join(", ")),
+        "{}",
+        crate::util::stderr(&wrong)
+    );
     for attack in registry.attacks() {
         for key in attack.keys() {
             assert!(AttackSpec::KEYS.contains(key), "{}: {key}", attack.name());
