@@ -363,3 +363,107 @@ impl AttackSpec {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attack::builtin::ShuffleAttack;
+
+    /// A kind of the test's own, to check what registering one does.
+    struct Renamed(&'static str);
+
+    impl Attack for Renamed {
+        fn name(&self) -> &'static str {
+            self.0
+        }
+        fn about(&self) -> &'static str {
+            "a test kind"
+        }
+        fn expectation(&self) -> Expectation {
+            Expectation::FlipFromGold
+        }
+        fn keys(&self) -> &'static [&'static str] {
+            &[]
+        }
+        fn build(
+            &self,
+            spec: &AttackSpec,
+            origin: &str,
+            parameters: &mut BTreeMap<String, String>,
+        ) -> Result<Built, RecipeError> {
+            ShuffleAttack.build(spec, origin, parameters)
+        }
+    }
+
+    #[test]
+    fn registering_adds_or_replaces_a_kind_by_name() {
+        let registry = Registry::builtin();
+        assert_eq!(
+            registry.names(),
+            ["shuffle", "negation", "entity-swap", "trigger"]
+        );
+        let more = registry.clone().with(Renamed("mine"));
+        assert_eq!(more.names().len(), 5);
+        assert_eq!(more.expectation("mine"), Some(Expectation::FlipFromGold));
+        assert_eq!(more.headline("mine"), Metric::ExpectedDirectionRate);
+        // Same name: the new one replaces the built-in.
+        let replaced = registry.with(Renamed("shuffle"));
+        assert_eq!(replaced.names().len(), 4);
+        assert_eq!(
+            replaced.expectation("shuffle"),
+            Some(Expectation::FlipFromGold)
+        );
+        assert!(Registry::empty().get("shuffle").is_none());
+    }
+
+    #[test]
+    fn a_spec_resolves_only_against_the_kinds_of_its_registry() {
+        let spec: AttackSpec =
+            toml::from_str("kind = \"mine\"\nmodel = \"m\"\ncorpus = \"c\"").unwrap();
+        let err = spec.resolve("r.toml").err().unwrap().to_string();
+        assert!(err.contains("kind = mine: is not a kind"), "{err}");
+        let registry = Registry::builtin().with(Renamed("mine"));
+        let resolved = spec.resolve_with(&registry, "r.toml").unwrap();
+        assert_eq!(resolved.kind.as_str(), "mine");
+        assert_eq!(resolved.kind.expectation(), Expectation::FlipFromGold);
+        assert!(resolved.perturber.is_some());
+        // Keys the kind does not read are refused, naming the kind.
+        let spec: AttackSpec =
+            toml::from_str("kind = \"mine\"\nmodel = \"m\"\ncorpus = \"c\"\nsamples = 2").unwrap();
+        let err = spec
+            .resolve_with(&registry, "r.toml")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("samples = set: does not apply to kind = \"mine\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn each_builtin_kind_picks_its_engine_from_the_model_folder() {
+        let registry = Registry::builtin();
+        let spec = AttackSpec::default();
+        let shape = |kind: &str, model| registry.get(kind).unwrap().shape(model, &spec);
+        assert_eq!(
+            shape("shuffle", ModelKind::Classifier),
+            Ok(Shape::TextPerturbation)
+        );
+        assert!(shape("shuffle", ModelKind::FillMask).is_err());
+        assert!(shape("shuffle", ModelKind::CorefSpans).is_err());
+        assert_eq!(
+            shape("negation", ModelKind::FillMask),
+            Ok(Shape::ClozeProbe)
+        );
+        assert_eq!(
+            shape("entity-swap", ModelKind::CorefSpans),
+            Ok(Shape::SpanSwap)
+        );
+        assert_eq!(
+            shape("trigger", ModelKind::Classifier),
+            Ok(Shape::TriggerSearch)
+        );
+        assert!(shape("trigger", ModelKind::CorefSpans).is_err());
+    }
+}

@@ -197,6 +197,66 @@ mod tests {
     use crate::perturb::shuffle::{Shuffle, ShuffleMode};
     use crate::testing::KeywordModel;
 
+    /// A row attack that searches: it asks the model about each one-word deletion and keeps
+    /// the one that changes the answer, if any (#28: the seam a model-querying attack uses).
+    struct DeleteToFlip;
+
+    impl RowAttack for DeleteToFlip {
+        fn attack_row(
+            &self,
+            row: &Target,
+            model: &mut dyn TextModel,
+            _rng: &mut ChaCha8Rng,
+        ) -> Result<Vec<Perturbation>, RowError> {
+            let words: Vec<&str> = row.text.split_whitespace().collect();
+            if words.len() < 2 {
+                return Err(RowError::Skip(SkipReason::TooFewWords));
+            }
+            let original = model.predict(&[&row.text])?[0].label;
+            let deletions: Vec<String> = (0..words.len())
+                .map(|i| {
+                    let mut w = words.clone();
+                    w.remove(i);
+                    w.join(" ")
+                })
+                .collect();
+            let texts: Vec<&str> = deletions.iter().map(String::as_str).collect();
+            let answers = model.predict(&texts)?;
+            let pick = (0..texts.len())
+                .find(|&i| answers[i].label != original)
+                .unwrap_or(0);
+            Ok(vec![Perturbation {
+                text: deletions[pick].clone(),
+                detail: format!("deleted {}", words[pick]),
+                group: "delete".into(),
+            }])
+        }
+    }
+
+    #[test]
+    fn a_searching_row_attack_pays_for_its_queries_and_its_variants_are_cache_hits() {
+        let mut model = KeywordModel::default();
+        let t = targets(&[("a good film", 1), ("bad", 0)]);
+        let run = run(&mut model, &t, &DeleteToFlip, 1, &mut |_, _| {}).unwrap();
+        // "a good film": the original and three deletions asked by the search, then the
+        // original and the chosen deletion again (cache hits) by the engine.
+        let first = &run.outcomes[0];
+        let variants = first.result.as_ref().unwrap();
+        assert_eq!(variants[0].perturbation.text, "a film");
+        assert_ne!(variants[0].prediction.label, first.original.label);
+        assert_eq!(
+            first.queries,
+            4 + 2,
+            "search rows plus the distinct texts scored"
+        );
+        assert!(matches!(
+            run.outcomes[1].result,
+            Err(SkipReason::TooFewWords)
+        ));
+        // Nothing the engine asked for after the search ran the model again.
+        assert_eq!(run.queries.model_queries, 5);
+    }
+
     fn targets(texts: &[(&str, usize)]) -> Vec<Target> {
         texts
             .iter()
