@@ -276,33 +276,22 @@ pub const NON_TARGET: &str = "non-target";
 /// and evaluated on another, or a given trigger evaluated.
 pub struct TriggerAttack;
 
-/// The trigger's keys: those of both a search and an evaluation, then a search's own.
-const TRIGGER_KEYS: &[&str] = &[
-    "trigger",
-    "target",
-    "source",
-    "length",
-    "position",
-    "random_baselines",
-    "search_corpus",
-    "exclude",
-    "init",
-    "directions",
-    "estimator",
-    "shrinkage",
-    "sigma",
-    "candidates",
-    "beam",
-    "search_batch",
-    "iterations",
-    "patience",
-    "budget_queries",
-    "budget_seconds",
-    "proposals",
-    "allow_subwords",
-    "min_search_tokens",
-    "max_search_examples",
-];
+/// The trigger's keys: those of both a search and an evaluation, then a search's own
+/// ([`TRIGGER_SEARCH_KEYS`], which a given trigger refuses).
+static TRIGGER_KEYS: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
+    [
+        &[
+            "trigger",
+            "target",
+            "source",
+            "length",
+            "position",
+            "random_baselines",
+        ][..],
+        TRIGGER_SEARCH_KEYS,
+    ]
+    .concat()
+});
 
 impl Attack for TriggerAttack {
     fn name(&self) -> &'static str {
@@ -318,7 +307,7 @@ impl Attack for TriggerAttack {
     }
 
     fn keys(&self) -> &'static [&'static str] {
-        TRIGGER_KEYS
+        &TRIGGER_KEYS
     }
 
     fn build(
