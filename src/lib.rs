@@ -11,6 +11,7 @@ pub mod data;
 pub mod eval;
 pub mod guard;
 pub mod hash;
+pub mod lexicon;
 pub mod model;
 pub mod onnx;
 pub mod perturb;

@@ -34,14 +34,18 @@ pub enum Resource {
     /// Opinion words kept out of triggers on sentiment models (`corpora/sentiment-words.txt`,
     /// from VADER (MIT), AFINN-en-165 (ODbL 1.0) and Pattern (MIT)).
     SentimentWords,
+    /// Words the word and character attacks never change (`corpora/stop-words.txt`, NLTK's
+    /// English stop words as TextAttack 0.3.11 uses them, Apache-2.0 (NLTK data)).
+    StopWords,
 }
 
 impl Resource {
     /// Every resource, in the order `robust resources` lists them.
-    pub const ALL: [Resource; 3] = [
+    pub const ALL: [Resource; 4] = [
         Resource::Names,
         Resource::NameFrequency,
         Resource::SentimentWords,
+        Resource::StopWords,
     ];
 
     /// Where the resource lives in the repository, and the name it is recorded under when the
@@ -51,6 +55,7 @@ impl Resource {
             Resource::Names => "corpora/names.tsv",
             Resource::NameFrequency => "corpora/name-frequency.tsv",
             Resource::SentimentWords => "corpora/sentiment-words.txt",
+            Resource::StopWords => "corpora/stop-words.txt",
         }
     }
 
@@ -65,6 +70,7 @@ impl Resource {
             Resource::Names => "names",
             Resource::NameFrequency => "name_frequency",
             Resource::SentimentWords => "exclude",
+            Resource::StopWords => "stop_words",
         }
     }
 
@@ -74,6 +80,7 @@ impl Resource {
             Resource::Names => "MIT (Faker)",
             Resource::NameFrequency => "MIT (names)",
             Resource::SentimentWords => "ODbL 1.0 (AFINN), MIT (VADER, Pattern)",
+            Resource::StopWords => "Apache-2.0 (NLTK data), as TextAttack (MIT) uses it",
         }
     }
 
@@ -83,6 +90,7 @@ impl Resource {
             Resource::Names => include_bytes!("../corpora/names.tsv"),
             Resource::NameFrequency => include_bytes!("../corpora/name-frequency.tsv"),
             Resource::SentimentWords => include_bytes!("../corpora/sentiment-words.txt"),
+            Resource::StopWords => include_bytes!("../corpora/stop-words.txt"),
         }
     }
 }

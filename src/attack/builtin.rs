@@ -15,6 +15,7 @@ use super::spec::{
     TRIGGER_SEARCH_KEYS, TriggerSettings, value_name,
 };
 use super::trigger::{Position, Proposals, TriggerConfig};
+use super::word::recipe::{WordKind, WordKindAttack};
 use crate::model::ModelKind;
 use crate::perturb::entity_swap::{EntitySwap, NameLexicon, SwapTarget};
 use crate::perturb::negation::{Negation, NegationMode};
@@ -29,6 +30,9 @@ pub(super) const ALL: &[fn() -> Box<dyn Attack>] = &[
     || Box::new(NegationAttack),
     || Box::new(EntitySwapAttack),
     || Box::new(TriggerAttack),
+    || Box::new(WordKindAttack(WordKind::Typo)),
+    || Box::new(WordKindAttack(WordKind::Synonym)),
+    || Box::new(WordKindAttack(WordKind::MlmSwap)),
 ];
 
 impl Registry {

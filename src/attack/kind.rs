@@ -170,6 +170,11 @@ pub fn row_shape(name: &str, model: ModelKind) -> Result<Shape, String> {
         ModelKind::CorefSpans => Err(format!(
             "resolves pronouns from span rows; only --kind entity-swap applies to it, not {name}"
         )),
+        ModelKind::SentenceEncoder => Err(format!(
+            "is a {}: it embeds sentences (for a word attack's similarity constraint) and has \
+             no labels to attack with {name}",
+            ModelKind::SentenceEncoder.as_str()
+        )),
         ModelKind::Classifier => Ok(Shape::TextPerturbation),
     }
 }

@@ -9,6 +9,7 @@
 //! - [`runner`]: perturbation attacks against a classifier (the [`crate::perturb`] perturbers).
 //! - [`name_swap`]: span swaps against a coreference model.
 //! - [`trigger`]: the universal-trigger search, its checkpoint and its evaluation.
+//! - [`word`]: per-example word and character attacks (synonym, masked-LM and typo swaps).
 //! - [`cloze`]: cloze probes on fill-mask models.
 //! - [`provenance`]: the record of a run that `robust replay` runs again.
 
@@ -21,3 +22,4 @@ pub mod provenance;
 pub mod runner;
 pub mod spec;
 pub mod trigger;
+pub mod word;

@@ -580,6 +580,7 @@ pub(crate) fn run(
                             text: v.row.text,
                             detail: v.detail,
                             group: v.replaced,
+                            edit: None,
                         },
                         prediction: resolution.as_prediction(),
                     });

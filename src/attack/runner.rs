@@ -66,6 +66,49 @@ pub trait RowAttack: Send + Sync {
         model: &mut dyn TextModel,
         rng: &mut ChaCha8Rng,
     ) -> Result<Vec<Perturbation>, RowError>;
+
+    /// Whether the attack itself asks the model about the original and every variant it
+    /// returns (a search does), so that a row's `queries` are the rows it asked for, not those
+    /// plus the texts the engine classifies again.
+    fn counts_own_queries(&self) -> bool {
+        false
+    }
+
+    /// Every row of a chunk at once: each row's variants (or skip) and the model rows its
+    /// search asked for, in row order; row `i` draws from `rngs[i]`. By default the rows are
+    /// attacked one after another with [`RowAttack::attack_row`]. A search that asks the model
+    /// step by step overrides this to put the same step of many rows in one request, which is
+    /// what lets small per-row requests run at the model's batched speed.
+    fn attack_rows(
+        &self,
+        rows: &[Target],
+        model: &mut dyn TextModel,
+        rngs: Vec<ChaCha8Rng>,
+    ) -> Result<Vec<RowResult>, ModelError> {
+        let mut out = Vec::with_capacity(rows.len());
+        for (row, mut rng) in rows.iter().zip(rngs) {
+            let asked = model.stats().requests;
+            let variants = match self.attack_row(row, model, &mut rng) {
+                Ok(variants) => Ok(variants),
+                Err(RowError::Skip(reason)) => Err(reason),
+                Err(RowError::Model(e)) => return Err(e),
+            };
+            out.push(RowResult {
+                variants,
+                searched: model.stats().requests - asked,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// One row's part of [`RowAttack::attack_rows`].
+#[derive(Debug)]
+pub struct RowResult {
+    /// The row's variants, or why it has none.
+    pub variants: Result<Vec<Perturbation>, SkipReason>,
+    /// Model rows the attack asked for on this row's behalf (cache hits included).
+    pub searched: u64,
 }
 
 impl<P: Perturber + Send + Sync> RowAttack for P {
@@ -123,19 +166,14 @@ pub fn run_from(
     let before = model.stats();
     // Each row's attack first (a search queries the model here), then the originals and
     // variants below; a row's search queries count toward its own `queries`.
-    let mut perturbed = Vec::with_capacity(targets.len());
-    let mut searched = Vec::with_capacity(targets.len());
-    for (i, t) in targets.iter().enumerate() {
-        let asked = model.stats().requests;
-        let variants = match perturber.attack_row(t, model, &mut example_rng(seed, first_index + i))
-        {
-            Ok(variants) => Ok(variants),
-            Err(RowError::Skip(reason)) => Err(reason),
-            Err(RowError::Model(e)) => return Err(e),
-        };
-        perturbed.push(variants);
-        searched.push(model.stats().requests - asked);
-    }
+    let rngs = (0..targets.len())
+        .map(|i| example_rng(seed, first_index + i))
+        .collect();
+    let (perturbed, searched): (Vec<_>, Vec<_>) = perturber
+        .attack_rows(targets, model, rngs)?
+        .into_iter()
+        .map(|r| (r.variants, r.searched))
+        .unzip();
     // Originals and every variant in one request: the model sees length-sorted batches across
     // the whole corpus, and repeats are answered by the cache.
     let mut predictions = if targets.iter().any(|t| t.context.is_some()) {
@@ -172,7 +210,11 @@ pub fn run_from(
         if let Ok(variants) = &result {
             distinct.extend(variants.iter().map(|v| v.perturbation.text.as_str()));
         }
-        let queries = distinct.len() as u64 + searched;
+        let queries = if perturber.counts_own_queries() {
+            searched
+        } else {
+            distinct.len() as u64 + searched
+        };
         outcomes.push(ExampleOutcome {
             line: target.line,
             text: target.text.clone(),

@@ -79,6 +79,30 @@ pub enum RecipeError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A resource a word attack needs (WordNet, a sentence encoder, a fill-mask model) is not
+    /// where it was looked for, and how to get it.
+    #[error("{origin}: {key}: {problem}")]
+    Unavailable {
+        /// The recipe file, or `flags`.
+        origin: String,
+        /// The key naming the resource.
+        key: &'static str,
+        /// Where it was looked for and how to get it.
+        problem: String,
+    },
+    /// A resource a word attack needs is there but could not be loaded.
+    #[error("{origin}: {key} = {path}: failed to load")]
+    Load {
+        /// The recipe file, or `flags`.
+        origin: String,
+        /// The key naming the resource.
+        key: &'static str,
+        /// The file or folder.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 /// Keys only a trigger *search* reads (not the evaluation of a given trigger).
@@ -251,7 +275,7 @@ attack_spec! {
         /// corpora/name-frequency.tsv].
         #[arg(long, value_name = "FILE")]
         pub name_frequency: Option<PathBuf>,
-        /// Trigger: push examples toward this label (name or index); `untargeted` for none
+        /// Trigger and word attacks: push examples toward this label (name or index); `untargeted` for none
         /// [default: untargeted].
         #[arg(long, help_heading = "Trigger")]
         pub target: Option<String>,
@@ -297,10 +321,12 @@ attack_spec! {
         /// Trigger: finite-difference step, in units of the embedding table's RMS [default: 0.5].
         #[arg(long, help_heading = "Trigger")]
         pub sigma: Option<f32>,
-        /// Trigger: candidate tokens per position [default: 20].
+        /// Trigger: candidate tokens per position [default: 20]. Word attacks: replacements per
+        /// word (typo: per edit type) [default: 1 for typo, 50 for mlm-swap, all for synonym].
         #[arg(long, help_heading = "Trigger")]
         pub candidates: Option<usize>,
-        /// Trigger: beam width [default: 2].
+        /// Trigger: beam width [default: 2]. Word attacks: texts kept per step, 1 for a greedy
+        /// search [default: 1].
         #[arg(long, help_heading = "Trigger")]
         pub beam: Option<usize>,
         /// Trigger: search examples per iteration [default: 32].
@@ -334,6 +360,63 @@ attack_spec! {
         /// Trigger: at most this many search examples, drawn with the seed [default: 4000].
         #[arg(long, help_heading = "Trigger")]
         pub max_search_examples: Option<usize>,
+        /// Word attacks: the constraint preset the other word-attack keys start from: `lax` (the
+        /// TextAttack recipe's own constraints) or `strict` (fewer words changed, a similarity
+        /// floor) [default: lax].
+        #[arg(long, value_enum, help_heading = "Word attacks")]
+        pub preset: Option<crate::attack::word::recipe::Preset>,
+        /// Word attacks: how words are ranked before they are changed [default: delete for
+        /// synonym and mlm-swap, unk for typo].
+        #[arg(long, value_enum, help_heading = "Word attacks")]
+        pub ranking: Option<crate::attack::word::Ranking>,
+        /// Word attacks: the most distinct texts the model is asked about for one example, the
+        /// original included [default: 2000].
+        #[arg(long, value_name = "N", help_heading = "Word attacks")]
+        pub example_budget: Option<u64>,
+        /// Word attacks: the largest fraction of a sentence's words that may change, in (0, 1]
+        /// [default: the preset's].
+        #[arg(long, value_name = "FRACTION", help_heading = "Word attacks")]
+        pub max_words_changed: Option<f64>,
+        /// Word attacks: the least cosine similarity between the original and the adversarial
+        /// text under --sentence-encoder, in [0, 1]; `none` for no similarity constraint
+        /// [default: the preset's].
+        #[arg(long, value_name = "COSINE", help_heading = "Word attacks")]
+        pub min_similarity: Option<crate::attack::word::recipe::MinSimilarity>,
+        /// Word attacks: the sentence-encoder folder the similarity is measured with (not the
+        /// attacked model) [default: models/sentence-minilm, which scripts/setup builds].
+        #[arg(long, value_name = "DIR", help_heading = "Word attacks")]
+        pub sentence_encoder: Option<PathBuf>,
+        /// Word attacks: the WordNet database folder (synonyms and the antonym check)
+        /// [default: corpora/wordnet, which scripts/setup fetches, else /usr/share/wordnet].
+        #[arg(long, value_name = "DIR", help_heading = "Word attacks")]
+        pub wordnet: Option<PathBuf>,
+        /// Word attacks: words never changed, one a line; `none` for no stop words [default: the
+        /// built-in corpora/stop-words.txt, TextAttack's list].
+        #[arg(long, value_name = "FILE", help_heading = "Word attacks")]
+        pub stop_words: Option<PathBuf>,
+        /// Word attacks: let a replacement be a WordNet antonym of the word it replaces
+        /// [default: false].
+        #[arg(long, help_heading = "Word attacks", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+        pub allow_antonyms: Option<bool>,
+        /// synonym: which parts of speech a word's synonyms come from [default: most-frequent].
+        #[arg(long, value_enum, help_heading = "Word attacks")]
+        pub synonym_pos: Option<crate::attack::word::synonym::SynonymPos>,
+        /// mlm-swap: the fill-mask model folder that proposes replacements [default:
+        /// models/minilm-mlm].
+        #[arg(long, value_name = "DIR", help_heading = "Word attacks")]
+        pub mlm: Option<PathBuf>,
+        /// typo: the character edits drawn, comma-separated [default: swap,substitute,delete,insert].
+        #[arg(long, value_enum, value_delimiter = ',', help_heading = "Word attacks")]
+        pub edits: Option<Vec<crate::attack::word::typo::Edit>>,
+        /// typo: substitutions take neighbouring QWERTY keys (else any letter) [default: false].
+        #[arg(long, help_heading = "Word attacks", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+        pub keyboard: Option<bool>,
+        /// typo: substitutions may take look-alike Unicode letters [default: false].
+        #[arg(long, help_heading = "Word attacks", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+        pub confusables: Option<bool>,
+        /// typo: the largest character edit distance from the original text [default: 30].
+        #[arg(long, value_name = "N", help_heading = "Word attacks")]
+        pub max_edit_distance: Option<usize>,
         /// A plug-in kind's own settings (a table the kind reads into its typed settings);
         /// the built-in kinds read the keys above.
         #[arg(skip)]

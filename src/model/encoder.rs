@@ -327,7 +327,7 @@ fn check_signature<H: Head>(
 ) -> Result<bool, ModelError> {
     let kind = head.kind().as_str();
     let uses_token_types = session::check_inputs(session, path, kind, &head.extra_inputs())?;
-    let shape = session::logits_shape(session, path, kind)?;
+    let shape = session::logits_shape(session, path, kind, head.output())?;
     head.fit_logits(&shape, path)?;
     Ok(uses_token_types)
 }
@@ -424,9 +424,14 @@ fn run_batch<H: Head>(
     let mut stats = QueryStats::default();
     let (mut feed, width) = padded_feed(rows, uses_token_types, &mut stats, path)?;
     head.extend_feed(rows, width, &mut feed, path)?;
-    let outputs = session::run_logits(session, feed, path, head.kind().as_str(), |dims, data| {
-        head.read(rows, width, dims, data, path)
-    })?;
+    let outputs = session::run_logits(
+        session,
+        feed,
+        path,
+        head.kind().as_str(),
+        head.output(),
+        |dims, data| head.read(rows, width, dims, data, path),
+    )?;
     Ok((outputs, stats))
 }
 

@@ -328,6 +328,10 @@ pub enum ModelKind {
     /// cannot declare it.
     #[serde(skip)]
     CorefSpans,
+    /// A sentence encoder (sentence-transformers style): `last_hidden_state`, mean-pooled over
+    /// the attention mask into one vector a sentence; word attacks use it to keep an
+    /// adversarial text close in meaning to its original.
+    SentenceEncoder,
 }
 
 impl ModelKind {
@@ -337,6 +341,7 @@ impl ModelKind {
             ModelKind::Classifier => "classifier",
             ModelKind::FillMask => "fill-mask (masked-LM) model",
             ModelKind::CorefSpans => "coreference (span-candidate) classifier",
+            ModelKind::SentenceEncoder => "sentence encoder",
         }
     }
 
@@ -374,8 +379,17 @@ impl ModelKind {
         let masked = config
             .and_then(|c| c.architectures.as_ref())
             .is_some_and(|a| a.iter().any(|n| n.ends_with("ForMaskedLM")));
+        // A bare encoder's architecture is the model class alone (`BertModel`), without a
+        // task head (`BertForSequenceClassification`).
+        let bare = config
+            .and_then(|c| c.architectures.as_ref())
+            .is_some_and(|a| {
+                !a.is_empty() && a.iter().all(|n| n.ends_with("Model") && !n.contains("For"))
+            });
         if masked {
             ModelKind::FillMask
+        } else if bare {
+            ModelKind::SentenceEncoder
         } else {
             ModelKind::Classifier
         }

@@ -40,6 +40,11 @@ pub(crate) trait Head: Sync {
     /// The kind of model this head makes, as errors name it.
     fn kind(&self) -> ModelKind;
 
+    /// The graph output the head reads: `logits`, or a sentence encoder's `last_hidden_state`.
+    fn output(&self) -> &'static str {
+        "logits"
+    }
+
     /// Graph inputs besides `input_ids`, `attention_mask` and `token_type_ids`.
     fn extra_inputs(&self) -> Vec<&str> {
         Vec::new()

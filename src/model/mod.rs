@@ -24,6 +24,7 @@ pub mod fill_mask;
 pub mod folder;
 pub(crate) mod head;
 pub mod runtime;
+pub mod sentence;
 pub mod session;
 pub mod tokenize;
 

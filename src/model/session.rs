@@ -115,23 +115,24 @@ where
         .into())
 }
 
-/// Run one forward pass and hand the `logits` output (its shape and values) to `read`, which
-/// checks the shape it expects and keeps what it needs: a fill-mask batch's logits are too
-/// large to copy whole.
+/// Run one forward pass and hand the output named `output` (`logits`, or a sentence
+/// encoder's `last_hidden_state`: its shape and values) to `read`, which checks the shape it
+/// expects and keeps what it needs: a fill-mask batch's logits are too large to copy whole.
 pub(crate) fn run_logits<T>(
     session: &mut Session,
     feed: Feed,
     path: &Path,
     kind: &'static str,
+    output: &str,
     read: impl FnOnce(&[i64], &[f32]) -> Result<T, ModelError>,
 ) -> Result<T, ModelError> {
     let outputs = session.run(feed).map_err(session_err(path))?;
     let value = outputs
-        .get("logits")
+        .get(output)
         .ok_or_else(|| ModelError::Incompatible {
             path: path.to_path_buf(),
             kind,
-            message: "no output named logits".into(),
+            message: format!("no output named {output}"),
         })?;
     let (dims, data) = value
         .try_extract_tensor::<f32>()
@@ -189,11 +190,12 @@ pub(crate) fn check_inputs(
     Ok(seen.iter().any(|s| s == "token_type_ids"))
 }
 
-/// The declared shape of the float32 `logits` output (dynamic axes as -1).
+/// The declared shape of the float32 output named `output` (dynamic axes as -1).
 pub(crate) fn logits_shape(
     session: &Session,
     path: &Path,
     kind: &'static str,
+    output: &str,
 ) -> Result<Vec<i64>, ModelError> {
     let bad = |message: String| ModelError::Incompatible {
         path: path.to_path_buf(),
@@ -204,8 +206,8 @@ pub(crate) fn logits_shape(
     let logits = session
         .outputs()
         .iter()
-        .find(|o| o.name() == "logits")
-        .ok_or_else(|| bad(format!("missing output \"logits\"; outputs are {names:?}")))?;
+        .find(|o| o.name() == output)
+        .ok_or_else(|| bad(format!("missing output {output:?}; outputs are {names:?}")))?;
     match logits.dtype() {
         ValueType::Tensor {
             ty: TensorElementType::Float32,
@@ -213,7 +215,7 @@ pub(crate) fn logits_shape(
             ..
         } => Ok(shape.iter().copied().collect()),
         other => Err(bad(format!(
-            "output \"logits\" is {other}, expected float32"
+            "output {output:?} is {other}, expected float32"
         ))),
     }
 }

@@ -830,6 +830,7 @@ impl EntitySwap {
             text: words::splice(text, &mut edits),
             detail,
             group,
+            edit: None,
         })
     }
 }

@@ -24,6 +24,71 @@ pub struct Perturbation {
     pub detail: String,
     /// Group for breakdowns (entity swap: e.g. "female->male", "en_US->yo_NG"; negation: "insert"/"remove"; shuffle: mode name).
     pub group: String,
+    /// What a per-example search changed and what it cost (word and character attacks);
+    /// `None` for the rule-based perturbations, whose rows and metrics do not have it.
+    pub edit: Option<Box<WordEdit>>,
+}
+
+/// One word a search replaced: its position among the text's words, and both forms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WordChange {
+    /// 0-based index of the word among the text's whitespace-separated words.
+    pub index: usize,
+    /// The word as it was.
+    pub from: String,
+    /// The word put in its place.
+    pub to: String,
+}
+
+/// How a per-example search ended (TextAttack's result types, skipped ones aside: those are
+/// [`SkipReason`]s).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SearchEnd {
+    /// The goal was reached: the variant's label is not the original's (or is the target).
+    Succeeded,
+    /// Every word was tried and the goal was not reached.
+    Failed,
+    /// The example's query budget ran out before the goal was reached.
+    OutOfBudget,
+}
+
+impl SearchEnd {
+    /// The name `examples.csv` gives the end: `succeeded`, `failed`, `out-of-budget`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SearchEnd::Succeeded => "succeeded",
+            SearchEnd::Failed => "failed",
+            SearchEnd::OutOfBudget => "out-of-budget",
+        }
+    }
+}
+
+/// What a per-example word or character search did to one example.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WordEdit {
+    /// Words in the original text: the denominator of the changed-word fraction.
+    pub words: usize,
+    /// The words changed, in text order.
+    pub changes: Vec<WordChange>,
+    /// Cosine similarity of the variant to the original under the sentence encoder, when the
+    /// attack has one.
+    pub similarity: Option<f32>,
+    /// How the search ended.
+    pub end: SearchEnd,
+}
+
+// A similarity is a cosine computed from finite embeddings, never NaN, so equality is total.
+impl Eq for WordEdit {}
+
+impl WordEdit {
+    /// Changed words / words in the original.
+    pub fn changed_fraction(&self) -> f64 {
+        if self.words == 0 {
+            0.0
+        } else {
+            self.changes.len() as f64 / self.words as f64
+        }
+    }
 }
 
 /// Which segment of a sentence pair an attack perturbs (the other is fed as it is). The
@@ -76,6 +141,11 @@ pub enum SkipReason {
     /// A suffix trigger that truncation to the model's length cut off (#30 item 11): the
     /// model never saw it, so the row says nothing about the trigger.
     TriggerTruncated,
+    /// A per-example search's original was misclassified to begin with (TextAttack's
+    /// "skipped"): there is no correct prediction to change.
+    Misclassified,
+    /// A targeted per-example search's original is already predicted as the target.
+    AlreadyTarget,
 }
 
 impl SkipReason {
@@ -88,6 +158,8 @@ impl SkipReason {
             SkipReason::NoDistinctPermutation => "no-distinct-permutation",
             SkipReason::UnknownPronoun => "unknown-pronoun",
             SkipReason::TriggerTruncated => "trigger-truncated",
+            SkipReason::Misclassified => "misclassified",
+            SkipReason::AlreadyTarget => "already-target",
         }
     }
 }

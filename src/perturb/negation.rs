@@ -100,6 +100,7 @@ impl Perturber for Negation {
             text: edit.apply(text),
             detail: edit.detail,
             group: if insert { "insert" } else { "remove" }.to_string(),
+            edit: None,
         }])
     }
 }

@@ -99,6 +99,7 @@ impl Perturber for Shuffle {
                     text: shuffled,
                     detail: detail.clone(),
                     group: group.clone(),
+                    edit: None,
                 });
             }
         }

@@ -407,7 +407,7 @@ impl Suite {
                 ModelKind::Classifier | ModelKind::CorefSpans => {
                     Some(ModelInfo::read(dir).map_err(model_err)?)
                 }
-                ModelKind::FillMask => None,
+                ModelKind::FillMask | ModelKind::SentenceEncoder => None,
             };
             infos.insert(dir.to_path_buf(), info);
             Ok(())

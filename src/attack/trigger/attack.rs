@@ -330,6 +330,7 @@ impl<'e> Evaluation<'e> {
                                 text,
                                 detail: format!("trigger '{trigger_text}'"),
                                 group: group.to_string(),
+                                edit: None,
                             },
                             prediction,
                         }])
