@@ -530,6 +530,7 @@ mod tests {
                 text: text.to_string(),
                 detail: "same".into(),
                 group: "same".into(),
+                edit: None,
             }])
         }
     }

@@ -271,6 +271,7 @@ mod tests {
                 text: deletions[pick].clone(),
                 detail: format!("deleted {}", words[pick]),
                 group: "delete".into(),
+                edit: None,
             }])
         }
     }
@@ -368,6 +369,7 @@ mod tests {
                 text: t.to_string(),
                 detail: String::new(),
                 group: "g".into(),
+                edit: None,
             };
             Ok(vec![v("bad"), v("bad"), v(text)])
         }

@@ -3,7 +3,7 @@
 use super::{Exporter, ReportError, fixed};
 use crate::eval::EvalReport;
 use crate::score::stats::Rate;
-use crate::score::{AttackReport, GroupScores};
+use crate::score::{AttackReport, GroupScores, SearchScores};
 
 /// Columns of `summary.csv`, in order.
 pub const SUMMARY_HEADER: [&str; 18] = [
@@ -67,6 +67,40 @@ impl Metric {
             ci_high: String::new(),
             p_value: String::new(),
         }
+    }
+}
+
+/// A per-example search's rows, in TextAttack's terms (only word and character attacks have
+/// them, so no other attack's `summary.csv` changes).
+fn search_metrics(s: &SearchScores, out: &mut Vec<Metric>) {
+    for (name, count) in [
+        ("attacks_succeeded", s.succeeded),
+        ("attacks_failed", s.failed),
+        ("attacks_out_of_budget", s.out_of_budget),
+        ("attacks_skipped", s.skipped),
+    ] {
+        out.push(Metric::value("all", name, count.to_string()));
+    }
+    if let Some(r) = &s.accuracy_under_attack {
+        out.push(Metric::rate("all", "accuracy_under_attack", "examples", r));
+    }
+    out.push(Metric::value(
+        "all",
+        "words_perturbed",
+        fixed(s.words_perturbed, 6),
+    ));
+    out.push(Metric::value(
+        "all",
+        "queries_mean",
+        fixed(s.queries_mean, 6),
+    ));
+    out.push(Metric::value(
+        "all",
+        "queries_median",
+        fixed(s.queries_median, 6),
+    ));
+    if let Some(m) = s.similarity_mean {
+        out.push(Metric::value("all", "similarity_mean", fixed(m, 6)));
     }
 }
 
@@ -236,6 +270,9 @@ impl Exporter for CsvExporter {
             "queries_per_example",
             fixed(s.queries_per_example, 6),
         ));
+        if let Some(search) = &s.search {
+            search_metrics(search, &mut metrics);
+        }
         group_metrics(&s.overall, &mut metrics);
         for g in &s.groups {
             group_metrics(g, &mut metrics);

@@ -14,12 +14,17 @@ pub fn examples_csv(r: &AttackReport) -> Result<String, ReportError> {
     // Sentence pairs get two more columns after the texts: which segment the attack perturbed
     // and the other segment, so that every row can be fed back to the model as it ran.
     let pairs = r.outcomes.iter().any(|o| o.context.is_some());
+    let search = r
+        .outcomes
+        .iter()
+        .any(|o| o.variants().iter().any(|v| v.perturbation.edit.is_some()));
     let mut w = ExamplesWriter::new(
         Vec::new(),
         &r.provenance.attack,
         &r.provenance.labels,
         pairs,
-    )?;
+    )?
+    .with_search_columns(search)?;
     for o in &r.outcomes {
         w.write(o)?;
     }
@@ -34,7 +39,20 @@ pub struct ExamplesWriter<W: Write> {
     attack: String,
     labels: Vec<String>,
     pairs: bool,
+    /// Whether the header is still to be written (it waits for [`ExamplesWriter::with_search_columns`]).
+    header: Option<Vec<&'static str>>,
+    /// A per-example search's columns: how it ended, the words changed and the similarity.
+    search: bool,
 }
+
+/// The columns a per-example search's rows add at the end.
+const SEARCH_COLUMNS: [&str; 5] = [
+    "search_end",
+    "words_changed",
+    "words",
+    "changed_words",
+    "similarity",
+];
 
 fn ser(e: csv::Error) -> ReportError {
     ReportError::Serialise(Box::new(e))
@@ -61,7 +79,7 @@ impl<W: Write> ExamplesWriter<W> {
     /// Start `examples.csv` of attack `attack` on `out`. `pairs`: the corpus is of sentence
     /// pairs, and rows name the attacked segment and the other one.
     pub fn new(out: W, attack: &str, labels: &[String], pairs: bool) -> Result<Self, ReportError> {
-        let mut csv = csv::Writer::from_writer(out);
+        let csv = csv::Writer::from_writer(out);
         let mut header = vec![
             "attack",
             "line",
@@ -84,14 +102,33 @@ impl<W: Write> ExamplesWriter<W> {
             "queries",
             "skip_reason",
         ]);
-        csv.write_record(&header).map_err(ser)?;
         Ok(ExamplesWriter {
             csv,
             path: "examples.csv".into(),
             attack: attack.to_string(),
             labels: labels.to_vec(),
             pairs,
+            header: Some(header),
+            search: false,
         })
+    }
+
+    /// Add the per-example search's columns ([`SEARCH_COLUMNS`]) to every row; before the
+    /// first row.
+    pub fn with_search_columns(mut self, search: bool) -> Result<Self, ReportError> {
+        self.search = search;
+        self.write_header()?;
+        Ok(self)
+    }
+
+    fn write_header(&mut self) -> Result<(), ReportError> {
+        if let Some(mut header) = self.header.take() {
+            if self.search {
+                header.extend(SEARCH_COLUMNS);
+            }
+            self.csv.write_record(&header).map_err(ser)?;
+        }
+        Ok(())
     }
 
     /// Name `path` in write errors.
@@ -106,6 +143,7 @@ impl<W: Write> ExamplesWriter<W> {
 
     /// The rows of one example: one per variant, or one naming why it was skipped.
     pub fn write(&mut self, o: &ExampleOutcome) -> Result<(), ReportError> {
+        self.write_header()?;
         let gold = o.gold.map(|g| self.label(g)).unwrap_or_default();
         let orig_label = self.label(o.original.label);
         let orig_conf = fixed(f64::from(o.original.confidence()), 6);
@@ -114,18 +152,41 @@ impl<W: Write> ExamplesWriter<W> {
             (Some(c), true) => vec![c.segment.as_str().to_string(), c.other.clone()],
             (None, true) => vec![String::new(), String::new()],
         };
+        let search_fields = |v: Option<&crate::score::PerturbedOutcome>| -> Vec<String> {
+            if !self.search {
+                return Vec::new();
+            }
+            let Some(edit) = v.and_then(|v| v.perturbation.edit.as_deref()) else {
+                return vec![String::new(); SEARCH_COLUMNS.len()];
+            };
+            vec![
+                edit.end.as_str().to_string(),
+                edit.changes.len().to_string(),
+                edit.words.to_string(),
+                edit.changes
+                    .iter()
+                    .map(|c| format!("{}:{}->{}", c.index, c.from, c.to))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                edit.similarity
+                    .map_or_else(String::new, |s| fixed(f64::from(s), 6)),
+            ]
+        };
         // (sample, group, perturbed text, detail, perturbed label, confidence, changed, skip)
-        let rows: Vec<[String; 8]> = match &o.result {
-            Err(reason) => vec![[
-                String::new(),
-                String::new(),
-                String::new(),
-                String::new(),
-                String::new(),
-                String::new(),
-                String::new(),
-                reason.as_str().to_string(),
-            ]],
+        let rows: Vec<([String; 8], Vec<String>)> = match &o.result {
+            Err(reason) => vec![(
+                [
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    reason.as_str().to_string(),
+                ],
+                search_fields(None),
+            )],
             Ok(variants) => variants
                 .iter()
                 .enumerate()
@@ -136,29 +197,35 @@ impl<W: Write> ExamplesWriter<W> {
                     } else {
                         "0"
                     };
-                    [
-                        i.to_string(),
-                        v.perturbation.group.clone(),
-                        v.perturbation.text.clone(),
-                        v.perturbation.detail.clone(),
-                        self.label(p.label),
-                        fixed(f64::from(p.confidence()), 6),
-                        changed.to_string(),
-                        String::new(),
-                    ]
+                    (
+                        [
+                            i.to_string(),
+                            v.perturbation.group.clone(),
+                            v.perturbation.text.clone(),
+                            v.perturbation.detail.clone(),
+                            self.label(p.label),
+                            fixed(f64::from(p.confidence()), 6),
+                            changed.to_string(),
+                            String::new(),
+                        ],
+                        search_fields(Some(v)),
+                    )
                 })
                 .collect(),
         };
-        for [
-            sample,
-            group,
-            perturbed,
-            detail,
-            p_label,
-            p_conf,
-            changed,
-            skip,
-        ] in rows
+        for (
+            [
+                sample,
+                group,
+                perturbed,
+                detail,
+                p_label,
+                p_conf,
+                changed,
+                skip,
+            ],
+            search,
+        ) in rows
         {
             let mut record = vec![
                 self.attack.clone(),
@@ -180,6 +247,7 @@ impl<W: Write> ExamplesWriter<W> {
                 o.queries.to_string(),
                 skip,
             ]);
+            record.extend(search);
             self.csv
                 .write_record(&record)
                 .map_err(write_err(&self.path))?;
@@ -188,7 +256,8 @@ impl<W: Write> ExamplesWriter<W> {
     }
 
     /// Flush and hand back the output.
-    pub fn finish(self) -> Result<W, ReportError> {
+    pub fn finish(mut self) -> Result<W, ReportError> {
+        self.write_header()?;
         let path = self.path;
         self.csv.into_inner().map_err(|e| ReportError::Write {
             path,

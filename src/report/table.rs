@@ -215,7 +215,30 @@ impl TableExporter {
             r.model_stats.cache_hits
         );
         let _ = writeln!(s, "time      {:.2} s", r.wall_seconds);
-        let _ = writeln!(s);
+        if let Some(search) = &sc.search {
+            let _ = writeln!(
+                s,
+                "search    {} succeeded, {} failed, {} out of budget, {} skipped; {:.1}% of words \
+                 changed (mean over successes); {:.1} queries per searched example (median {})",
+                search.succeeded,
+                search.failed,
+                search.out_of_budget,
+                search.skipped,
+                100.0 * search.words_perturbed,
+                search.queries_mean,
+                search.queries_median,
+            );
+            let _ = writeln!(s);
+            rate_line(
+                &mut s,
+                "accuracy under attack",
+                search.accuracy_under_attack.as_ref(),
+                "every example read",
+            );
+            let _ = writeln!(s);
+        } else {
+            let _ = writeln!(s);
+        }
         group_lines(&mut s, &sc.overall, sc.expectation);
         for g in &sc.groups {
             let _ = writeln!(s);

@@ -34,6 +34,9 @@ pub enum Metric {
     AttackSuccessRate,
     /// Correct originals / attacked examples.
     AccuracyBefore,
+    /// Examples a per-example search did not break / every example (TextAttack's accuracy
+    /// under attack).
+    AccuracyUnderAttack,
     /// Examples whose every variant is predicted correctly / attacked examples.
     AccuracyAfter,
     /// Correct variants / perturbations.
@@ -56,8 +59,9 @@ pub enum Metric {
 
 impl Metric {
     /// Every metric with a fixed name (not [`Metric::ClassFlipRate`]).
-    pub const NAMED: [Metric; 12] = [
+    pub const NAMED: [Metric; 13] = [
         Metric::FlipRate,
+        Metric::AccuracyUnderAttack,
         Metric::ExampleFlipRate,
         Metric::AttackSuccessRate,
         Metric::AccuracyBefore,
@@ -79,6 +83,7 @@ impl Metric {
             Metric::ExampleFlipRate => "example_flip_rate",
             Metric::AttackSuccessRate => "attack_success_rate",
             Metric::AccuracyBefore => "accuracy_before",
+            Metric::AccuracyUnderAttack => "accuracy_under_attack",
             Metric::AccuracyAfter => "accuracy_after",
             Metric::PerturbedAccuracy => "perturbed_accuracy",
             Metric::ExpectedDirectionRate => "expected_direction_rate",
@@ -114,7 +119,7 @@ impl Metric {
         use Metric::*;
         let invariant = expectation == Expectation::Invariant;
         match self {
-            AccuracyBefore => Some(Worse::Lower),
+            AccuracyBefore | AccuracyUnderAttack => Some(Worse::Lower),
             FlipRate | ClassFlipRate | ExampleFlipRate | AttackSuccessRate => {
                 invariant.then_some(Worse::Higher)
             }

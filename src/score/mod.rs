@@ -78,7 +78,8 @@ pub struct ExampleOutcome {
 }
 
 impl ExampleOutcome {
-    fn variants(&self) -> &[PerturbedOutcome] {
+    /// The variants and their predictions (none for a skipped example).
+    pub fn variants(&self) -> &[PerturbedOutcome] {
         self.result.as_deref().unwrap_or(&[])
     }
 }
@@ -139,6 +140,9 @@ pub struct AttackScores {
     pub expectation: Expectation,
     /// Metrics over every variant (group `all`).
     pub overall: GroupScores,
+    /// For a per-example search (word and character attacks): its results in TextAttack's
+    /// terms; `None` for the other attacks.
+    pub search: Option<SearchScores>,
     /// One entry per perturbation group (swap direction, negation insert/remove, ...), sorted.
     pub groups: Vec<GroupScores>,
 }
@@ -170,6 +174,138 @@ pub struct Scorer {
     skipped: BTreeMap<String, u64>,
     overall: Tally,
     groups: BTreeMap<String, Tally>,
+    /// Per-example searches' results; empty for other attacks (and absent from scorers
+    /// saved before word attacks existed).
+    #[serde(default)]
+    search: SearchTally,
+}
+
+/// A per-example search's results in the field's terms (TextAttack's attack summary), each
+/// with its denominator.
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchScores {
+    /// Searches that reached the goal.
+    pub succeeded: u64,
+    /// Searches that tried every word and did not.
+    pub failed: u64,
+    /// Searches stopped by the example's query budget.
+    pub out_of_budget: u64,
+    /// Examples not searched (misclassified to begin with, or with no words), all reasons.
+    pub skipped: u64,
+    /// Examples whose search did not succeed (failed or out of budget) / every example read,
+    /// skipped ones included (TextAttack's accuracy under attack); needs gold labels.
+    pub accuracy_under_attack: Option<Rate>,
+    /// Mean fraction of the original's words changed, over successful searches.
+    pub words_perturbed: f64,
+    /// Mean queries (distinct texts asked about, the original included) per searched example.
+    pub queries_mean: f64,
+    /// Median of the same.
+    pub queries_median: f64,
+    /// Mean cosine similarity of the adversarial texts to their originals, over successful
+    /// searches, where the attack had a sentence encoder.
+    pub similarity_mean: Option<f64>,
+}
+
+/// The counts behind [`SearchScores`].
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+struct SearchTally {
+    succeeded: u64,
+    failed: u64,
+    out_of_budget: u64,
+    words_sum: ExactSum,
+    similarity_sum: ExactSum,
+    similarity_n: u64,
+    /// Searched examples by their query count, for the median.
+    queries: BTreeMap<u64, u64>,
+}
+
+impl SearchTally {
+    fn searched(&self) -> u64 {
+        self.succeeded + self.failed + self.out_of_budget
+    }
+
+    fn add(&mut self, o: &ExampleOutcome) {
+        let Some(edit) = o
+            .variants()
+            .first()
+            .and_then(|v| v.perturbation.edit.as_deref())
+        else {
+            return;
+        };
+        match edit.end {
+            crate::perturb::SearchEnd::Succeeded => {
+                self.succeeded += 1;
+                self.words_sum.add(edit.changed_fraction());
+                if let Some(s) = edit.similarity {
+                    self.similarity_sum.add(f64::from(s));
+                    self.similarity_n += 1;
+                }
+            }
+            crate::perturb::SearchEnd::Failed => self.failed += 1,
+            crate::perturb::SearchEnd::OutOfBudget => self.out_of_budget += 1,
+        }
+        *self.queries.entry(o.queries).or_insert(0) += 1;
+    }
+
+    fn merge(&mut self, other: SearchTally) {
+        self.succeeded += other.succeeded;
+        self.failed += other.failed;
+        self.out_of_budget += other.out_of_budget;
+        self.words_sum.merge(&other.words_sum);
+        self.similarity_sum.merge(&other.similarity_sum);
+        self.similarity_n += other.similarity_n;
+        for (q, n) in other.queries {
+            *self.queries.entry(q).or_insert(0) += n;
+        }
+    }
+
+    /// The median of the query counts (the mean of the two middle ones for an even count).
+    fn median(&self) -> f64 {
+        let n = self.searched();
+        if n == 0 {
+            return 0.0;
+        }
+        let at = |rank: u64| -> f64 {
+            let mut seen = 0;
+            for (&q, &count) in &self.queries {
+                seen += count;
+                if seen > rank {
+                    return q as f64;
+                }
+            }
+            0.0
+        };
+        if n % 2 == 1 {
+            at(n / 2)
+        } else {
+            (at(n / 2 - 1) + at(n / 2)) / 2.0
+        }
+    }
+
+    fn finish(&self, examples: u64, skipped: u64, has_gold: bool) -> Option<SearchScores> {
+        let searched = self.searched();
+        if searched == 0 {
+            return None;
+        }
+        let query_sum: u64 = self.queries.iter().map(|(q, n)| q * n).sum();
+        Some(SearchScores {
+            succeeded: self.succeeded,
+            failed: self.failed,
+            out_of_budget: self.out_of_budget,
+            skipped,
+            accuracy_under_attack: has_gold
+                .then(|| Rate::new(self.failed + self.out_of_budget, examples)),
+            words_perturbed: if self.succeeded == 0 {
+                0.0
+            } else {
+                self.words_sum.value() / self.succeeded as f64
+            },
+            queries_mean: query_sum as f64 / searched as f64,
+            queries_median: self.median(),
+            similarity_mean: (self.similarity_n > 0)
+                .then(|| self.similarity_sum.value() / self.similarity_n as f64),
+        })
+    }
 }
 
 impl Scorer {
@@ -185,6 +321,7 @@ impl Scorer {
             skipped: BTreeMap::new(),
             overall: Tally::new(labels.len()),
             groups: BTreeMap::new(),
+            search: SearchTally::default(),
         }
     }
 
@@ -196,6 +333,7 @@ impl Scorer {
         if let Err(reason) = &o.result {
             *self.skipped.entry(reason.as_str().to_string()).or_insert(0) += 1;
         }
+        self.search.add(o);
         let variants: Vec<&PerturbedOutcome> = o.variants().iter().collect();
         if variants.is_empty() {
             return;
@@ -233,6 +371,7 @@ impl Scorer {
             *self.skipped.entry(reason).or_insert(0) += n;
         }
         self.overall.merge(other.overall);
+        self.search.merge(other.search);
         for (name, tally) in other.groups {
             match self.groups.get_mut(&name) {
                 Some(mine) => mine.merge(tally),
@@ -254,7 +393,10 @@ impl Scorer {
         } else {
             Vec::new()
         };
+        let skipped: u64 = self.skipped.values().sum();
+        let search = self.search.finish(self.examples, skipped, has_gold);
         AttackScores {
+            search,
             examples: self.examples,
             attacked: self.attacked,
             skipped: self.skipped,
@@ -521,6 +663,7 @@ mod tests {
                             text: "v".into(),
                             detail: String::new(),
                             group: group.into(),
+                            edit: None,
                         },
                         prediction: pred(label),
                     })
@@ -645,6 +788,7 @@ mod tests {
                                 text: "v".into(),
                                 detail: String::new(),
                                 group: group.into(),
+                                edit: None,
                             },
                             prediction: logits(label, m),
                         })

@@ -469,6 +469,7 @@ mod tests {
                         text: format!("variant {p}"),
                         detail: String::new(),
                         group: "g".into(),
+                        edit: None,
                     },
                     prediction: prediction(p),
                 })

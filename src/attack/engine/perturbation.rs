@@ -116,7 +116,8 @@ pub(super) fn perturbation(
         .join("examples.csv");
     let mut examples =
         crate::report::ExamplesWriter::new(sink, &attack.name, &labels, corpus.pairs && total > 0)?
-            .naming(examples_path.clone());
+            .naming(examples_path.clone())
+            .with_search_columns(perturber.counts_own_queries())?;
     // Pass 2: chunk by chunk; nothing of a chunk outlives it but the scorer's counts, the
     // few clearest failures and the rows already written.
     let start = Instant::now();

@@ -522,3 +522,151 @@ fn best_of(scored: &[Scored]) -> Option<&Scored> {
 const UNK: &str = "[UNK]";
 /// What a word is replaced by for the mask ranking.
 const MASK: &str = "[MASK]";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attack::runner::{RowAttack, run};
+    use crate::attack::word::constraint::Constraints;
+    use crate::attack::word::{SearchSettings, Transformation};
+    use crate::perturb::SearchEnd;
+    use crate::testing::KeywordModel;
+
+    /// Replacements from a fixed table, whatever the sentence.
+    struct Table(&'static [(&'static str, &'static [&'static str])]);
+
+    impl Transformation for Table {
+        fn replacements(
+            &self,
+            sentence: &Sentence,
+            index: usize,
+            _rng: &mut ChaCha8Rng,
+        ) -> Result<Vec<String>, ModelError> {
+            let word = sentence.word(index);
+            Ok(self
+                .0
+                .iter()
+                .find(|(w, _)| *w == word)
+                .map(|(_, r)| r.iter().map(|s| s.to_string()).collect())
+                .unwrap_or_default())
+        }
+    }
+
+    fn attack(table: &'static [(&'static str, &'static [&'static str])]) -> WordAttack {
+        WordAttack {
+            name: "table",
+            transformation: Box::new(Table(table)),
+            constraints: Constraints::default(),
+            search: SearchSettings {
+                goal: Goal::Untargeted,
+                ranking: Ranking::Delete,
+                beam: 1,
+                example_budget: Some(100),
+            },
+        }
+    }
+
+    fn target(text: &str, gold: usize) -> Target {
+        Target {
+            line: 2,
+            text: text.into(),
+            gold: Some(gold),
+            context: None,
+        }
+    }
+
+    fn edit(p: &Perturbation) -> &WordEdit {
+        p.edit
+            .as_deref()
+            .expect("a search's variant carries its edit")
+    }
+
+    #[test]
+    fn the_search_changes_the_most_important_words_until_the_label_flips() {
+        // "good" and "fine" are the positive cues; both must go before the label turns.
+        let a = attack(&[("good", &["okay", "bad"]), ("fine", &["plain", "awful"])]);
+        let t = [target("a good and fine film", 1)];
+        let out = run(&mut KeywordModel::default(), &t, &a, 3, &mut |_, _| {}).unwrap();
+        let o = &out.outcomes[0];
+        let v = &o.result.as_ref().unwrap()[0];
+        assert_eq!(edit(&v.perturbation).end, SearchEnd::Succeeded);
+        assert_ne!(v.prediction.label, 1, "{}", v.perturbation.text);
+        assert_eq!(edit(&v.perturbation).words, 5);
+        // Every query is a distinct text: the original, five deletions, then candidates.
+        assert!(o.queries >= 1 + 5 + 2, "{}", o.queries);
+        assert_eq!(out.queries.model_queries, o.queries, "nothing asked twice");
+    }
+
+    #[test]
+    fn misclassified_originals_are_skipped_and_a_budget_stops_the_search() {
+        let a = attack(&[("good", &["okay", "bad"])]);
+        let t = [target("a good film", 0)];
+        let out = run(&mut KeywordModel::default(), &t, &a, 3, &mut |_, _| {}).unwrap();
+        assert!(matches!(
+            out.outcomes[0].result,
+            Err(SkipReason::Misclassified)
+        ));
+        assert_eq!(out.outcomes[0].queries, 1, "only the original was asked");
+
+        let mut tight = attack(&[("good", &["okay", "bad"])]);
+        tight.search.example_budget = Some(3);
+        let t = [target("a good film", 1)];
+        let out = run(&mut KeywordModel::default(), &t, &tight, 3, &mut |_, _| {}).unwrap();
+        let o = &out.outcomes[0];
+        assert!(o.queries <= 3, "{}", o.queries);
+        assert_eq!(
+            edit(&o.result.as_ref().unwrap()[0].perturbation).end,
+            SearchEnd::OutOfBudget
+        );
+    }
+
+    #[test]
+    fn a_search_that_cannot_flip_fails_and_stop_words_are_never_changed() {
+        let mut a = attack(&[("good", &["fine"]), ("a", &["bad"])]);
+        a.constraints.stop_words = ["a".to_string()].into();
+        let t = [target("a good film", 1)];
+        let out = run(&mut KeywordModel::default(), &t, &a, 3, &mut |_, _| {}).unwrap();
+        let v = &out.outcomes[0].result.as_ref().unwrap()[0];
+        assert_eq!(edit(&v.perturbation).end, SearchEnd::Failed);
+        assert!(!v.perturbation.text.contains("bad"), "the stop word stayed");
+    }
+
+    /// Many rows searched side by side give what each gives alone: one request per round
+    /// changes nothing a row sees.
+    #[test]
+    fn rows_searched_together_equal_rows_searched_alone() {
+        let a = attack(&[
+            ("good", &["okay", "bad"]),
+            ("fine", &["plain", "awful"]),
+            ("great", &["big"]),
+        ]);
+        let rows = [
+            target("a good and fine film", 1),
+            target("great fun", 1),
+            target("a good film", 1),
+        ];
+        let together = run(&mut KeywordModel::default(), &rows, &a, 9, &mut |_, _| {}).unwrap();
+        for (i, row) in rows.iter().enumerate() {
+            let mut model = KeywordModel::default();
+            let rng = crate::attack::runner::example_rng(9, i);
+            let alone = a
+                .attack_rows(std::slice::from_ref(row), &mut model, vec![rng])
+                .unwrap();
+            let got = together.outcomes[i].result.as_ref().unwrap();
+            let want = alone[0].variants.as_ref().unwrap();
+            assert_eq!(got[0].perturbation, want[0]);
+            assert_eq!(together.outcomes[i].queries, alone[0].searched);
+        }
+    }
+
+    #[test]
+    fn a_beam_keeps_several_texts_and_still_finds_the_flip() {
+        let mut a = attack(&[("good", &["okay", "nice"]), ("fine", &["awful", "plain"])]);
+        a.search.beam = 3;
+        let t = [target("good fine", 1)];
+        let out = run(&mut KeywordModel::default(), &t, &a, 1, &mut |_, _| {}).unwrap();
+        let v = &out.outcomes[0].result.as_ref().unwrap()[0];
+        assert_eq!(edit(&v.perturbation).end, SearchEnd::Succeeded);
+        assert_eq!(v.prediction.label, 0);
+    }
+}
