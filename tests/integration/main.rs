@@ -19,3 +19,4 @@ mod replay;
 mod report;
 mod sharding;
 mod util;
+mod word_attacks;

@@ -127,6 +127,7 @@ impl RowAttack for Deleting {
             text: words.join(" "),
             detail: format!("deleted {}", deleted.join(", ")),
             group: format!("{}-word", self.deletions),
+            edit: None,
         }])
     }
 }

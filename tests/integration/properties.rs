@@ -166,6 +166,7 @@ impl Perturber for Identity {
             text: text.to_string(),
             detail: "unchanged".into(),
             group: "identity".into(),
+            edit: None,
         }])
     }
 }
