@@ -11,6 +11,17 @@ Workloads, each on the same model, corpus, batch size and ONNX Runtime thread co
                                                 and vs reference.py textattack (TextAttack's
                                                 Augmenter + batch_model_predict, same session)
                                                 where textattack imports
+  typo     robust attack --kind typo         vs TextAttack's DeepWordBugGao2018 recipe
+  synonym  robust attack --kind synonym      vs TextAttack's PWWSRen2019 recipe (word_attacks.py:
+                                                the recipes unchanged, on the same model.onnx through
+                                                onnxruntime), both on the first --word-limit rows of
+                                                the corpus with the same stop words and WordNet:
+                                                attack success rate, accuracy under attack, words
+                                                perturbed, queries per example, model rows, wall
+                                                time and ms per model row (beside robust eval's on
+                                                the same rows), and pass/fail checks of robust
+                                                against TextAttack (the TextAttack side needs a
+                                                python with textattack, as shuffle's does)
   trigger  robust attack --kind trigger      queries per second, and the time until the trigger
                                                 found so far brings source-class accuracy on the
                                                 evaluation corpus down to --trigger-accept
@@ -56,6 +67,44 @@ REPO = HERE.parent.parent
 PY = sys.executable
 REFERENCE = str(HERE / "reference.py")
 TRIGGER_EXACT = str(HERE / "trigger_exact.py")
+WORD_ATTACKS_PY = str(HERE / "word_attacks.py")
+
+# robust's word-attack kinds and the TextAttack recipe each is measured against.
+WORD_ATTACKS = {
+    "typo": ("deepwordbug", "DeepWordBugGao2018"),
+    "synonym": ("pwws", "PWWSRen2019"),
+}
+# The rows (group `all`) robust's summary.csv must have for a word attack.
+ROBUST_WORD_METRICS = ("attack_success_rate", "accuracy_under_attack", "words_perturbed", "queries_mean",
+                       "queries_median", "attacks_succeeded", "attacks_failed", "attacks_skipped", "queries")
+# The pass/fail checks of robust against TextAttack (see word_checks).
+WORD_CHECK_POINTS = {"success_points": 3.0, "perturbed_points": 2.0, "eval_ms_factor": 1.25, "wall_factor": 1.5}
+
+
+def read_robust_word_summary(path):
+    """robust's summary.csv rows of group `all`, by metric: {value, k, n}; a clear error when a
+    metric the word-attack table needs is missing."""
+    if not Path(path).exists():
+        raise SystemExit(f"robust wrote no {path}")
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("group") == "all"]
+    by = {}
+    for r in rows:
+        by.setdefault(r["metric"], r)
+    missing = [m for m in ROBUST_WORD_METRICS if m not in by]
+    if missing:
+        raise SystemExit(f"{path}: no {', '.join(missing)} row{'s' if len(missing) > 1 else ''} in group `all` "
+                         f"(the word-attack workloads read {', '.join(ROBUST_WORD_METRICS)}; found "
+                         f"{', '.join(by) or 'none'})")
+
+    def num(x):
+        return float(x) if x not in (None, "") else None
+
+    out = {m: {"value": num(r.get("value")), "k": num(r.get("k")), "n": num(r.get("n"))} for m, r in by.items()}
+    for m in ROBUST_WORD_METRICS:
+        if out[m]["value"] is None:
+            raise SystemExit(f"{path}: metric {m} (group all) has no value")
+    return out
 
 
 def measure(cmd, env=None, stdout_path=None):
@@ -102,6 +151,8 @@ class Harness:
         if a.limit:
             self.corpus = self.limited_corpus(a.limit)
         self.shuffle_corpus = self.limited_corpus(a.shuffle_limit) if a.shuffle_limit else self.corpus
+        # The word attacks read the whole corpus file with --limit (both sides take its first rows).
+        self.word_corpus = str(Path(a.corpus).resolve())
         self.common = ["--threads", str(a.threads), "--batch-size", str(a.batch_size)]
         self.py_common = ["--model", a.model, "--corpus", self.corpus, "--threads", str(a.threads),
                           "--batch-size", str(a.batch_size)]
@@ -208,6 +259,67 @@ class Harness:
             return False
         return True
 
+    def robust_word_attack(self, kind, rep, side="robust", binary=None):
+        a = self.a
+        out = self.out / f"{side.replace(' ', '-')}-{kind}-{rep}"
+        r = measure([*(binary or [self.robust]), *self.common, "--seed", str(a.seed), "attack", "--kind", kind,
+                     "--model", a.model, "--corpus", self.word_corpus, "--limit", str(a.word_limit),
+                     "--stop-words", a.stop_words, "--out", str(out),
+                     # PWWS takes the synonyms of every part of speech (WordSwapWordNet), from
+                     # the WordNet NLTK reads; typo reads no WordNet.
+                     *(["--wordnet", a.wordnet, "--synonym-pos", "any"] if kind == "synonym" else []),
+                     "--format", "json", "-q"])
+        try:
+            j = json.loads(r["stdout"])
+            q = j["model_stats"]
+            work, rows = j["wall_seconds"], q["model_queries"]
+        except (ValueError, KeyError) as e:
+            raise SystemExit(f"robust attack --kind {kind} --format json: no model_stats.model_queries / "
+                             f"wall_seconds in its output ({e!r}): {r['stdout'][:300]!r}")
+        m = read_robust_word_summary(out / "summary.csv")
+        return self.record(kind, side, r, {
+            "limit": a.word_limit, "work_s": work, "model_queries": rows, "batches": q.get("batches"),
+            "requests": q.get("requests"), "cache_hits": q.get("cache_hits"),
+            "real_tokens": q.get("real_tokens"), "padded_tokens": q.get("padded_tokens"),
+            "ms_per_model_row": 1000 * work / max(rows, 1),
+            "attack_success_rate": m["attack_success_rate"]["value"],
+            "accuracy_under_attack": m["accuracy_under_attack"]["value"],
+            "words_perturbed_pct": 100 * m["words_perturbed"]["value"],
+            "queries_mean": m["queries_mean"]["value"], "queries_median": m["queries_median"]["value"],
+            "succeeded": m["attacks_succeeded"]["value"], "failed": m["attacks_failed"]["value"],
+            "skipped": m["attacks_skipped"]["value"], "queries_total": m["queries"]["value"]})
+
+    def robust_word_eval(self, kind):
+        """robust eval on the word attack's rows: its ms per model row, the yardstick for the attack's."""
+        a = self.a
+        r = measure([self.robust, *self.common, "eval", "--model", a.model, "--corpus", self.word_corpus,
+                     "--limit", str(a.word_limit), "--format", "json", "-q"])
+        j = json.loads(r["stdout"])
+        q = j["queries"]
+        rows = q.get("model_queries", j["n"])
+        return self.record(kind, "robust eval", r, {
+            "limit": a.word_limit, "work_s": j["wall_seconds"], "model_queries": rows, "n": j["n"],
+            "batches": q.get("batches"), "real_tokens": q.get("real_tokens"), "padded_tokens": q.get("padded_tokens"),
+            "ms_per_model_row": 1000 * j["wall_seconds"] / max(rows, 1)})
+
+    def textattack_word_attack(self, kind, rep):
+        a = self.a
+        recipe = WORD_ATTACKS[kind][0]
+        out = self.out / f"textattack-{kind}-{rep}"
+        r = measure([a.textattack_python, WORD_ATTACKS_PY, "--recipe", recipe, "--model", a.model,
+                     "--corpus", self.word_corpus, "--limit", str(a.word_limit), "--seed", str(a.seed),
+                     "--threads", str(a.threads), "--batch-size", str(a.batch_size), "--stop-words", a.stop_words,
+                     "--examples", str(out / "examples.csv"), "--out", str(out / "result.json")])
+        j = last_json(r["stdout"])
+        return self.record(kind, f"textattack {j['textattack']} {j['recipe']}", r, {
+            "limit": a.word_limit, "work_s": j["wall_seconds"], "model_queries": j["model_rows"],
+            "batches": j["batches"], "real_tokens": j["real_tokens"], "padded_tokens": j["padded_tokens"],
+            "ms_per_model_row": j["ms_per_model_row"], "model_ms_per_row": j["model_ms_per_row"],
+            "attack_success_rate": j["attack_success_rate"], "accuracy_under_attack": j["accuracy_under_attack"],
+            "words_perturbed_pct": j["words_perturbed_mean_pct"], "queries_mean": j["queries_mean"],
+            "queries_median": j["queries_median"], "succeeded": j["succeeded"], "failed": j["failed"],
+            "skipped": j["skipped"], "queries_total": j["queries_total"], "load_s": j["load_seconds"]})
+
     # --- the workloads -----------------------------------------------------------------
 
     def infer(self):
@@ -243,6 +355,154 @@ class Harness:
                 sides.reverse()
             for side in sides:
                 side()
+
+    def word_attack(self, kind):
+        a = self.a
+        recipe = WORD_ATTACKS[kind][1]
+        wordnet = Path(a.wordnet)
+        if not ((wordnet / "data.noun").exists() and (wordnet / "index.sense").exists()):
+            if kind == "synonym":
+                raise SystemExit(f"{kind}: no WordNet 3.0 in {wordnet} (data.noun, index.sense): "
+                                 f"apt-get install wordnet-base wordnet-sense-index, or --wordnet DIR")
+        if not Path(a.stop_words).exists():
+            raise SystemExit(f"{kind}: no stop-word list {a.stop_words}")
+        print(f"{kind}: robust attack --kind {kind} vs TextAttack {recipe}, first {a.word_limit} rows of "
+              f"{Path(self.word_corpus).name}", flush=True)
+        for rep in range(a.repeats):
+            sides = [lambda: self.robust_word_attack(kind, rep)]
+            for name, path in self.others:
+                sides.append(lambda name=name, path=path: self.robust_word_attack(kind, rep, f"robust ({name})", path))
+            sides.append(lambda: self.robust_word_eval(kind))
+            if rep < a.textattack_repeats and self.textattack_usable():
+                sides.append(lambda: self.textattack_word_attack(kind, rep))
+            if rep % 2:
+                sides.reverse()
+            for side in sides:
+                side()
+        for c in self.word_checks(kind):
+            print(f"  {c['verdict']:7} {c['check']}: {c['detail']}", flush=True)
+
+    def word_sides(self, kind):
+        sides = []
+        for r in self.rows:
+            if r["workload"] == kind and r["side"] not in sides:
+                sides.append(r["side"])
+        return sides
+
+    def word_checks(self, kind):
+        """robust against TextAttack on one word attack: each check's verdict (PASS, FAIL, or
+        'not run' when a side is missing) and the figures behind it."""
+        P = WORD_CHECK_POINTS
+        ta = next((s for s in self.word_sides(kind) if s.startswith("textattack")), None)
+        rob = lambda key: self.med(kind, "robust", key)  # noqa: E731
+        tam = lambda key: self.med(kind, ta, key) if ta else None  # noqa: E731
+        checks = []
+
+        def check(name, ok, detail):
+            checks.append({"check": name, "verdict": "not run" if ok is None else "PASS" if ok else "FAIL",
+                           "detail": detail})
+
+        ra, ta_a = rob("attack_success_rate"), tam("attack_success_rate")
+        if ra is None or ta_a is None:
+            check(f"attack success rate within {P['success_points']:g} points of TextAttack's or higher", None,
+                  "needs both sides")
+        else:
+            check(f"attack success rate within {P['success_points']:g} points of TextAttack's or higher",
+                  100 * ra >= 100 * ta_a - P["success_points"] - 1e-9,
+                  f"robust {100 * ra:.1f}%, TextAttack {100 * ta_a:.1f}% ({100 * (ra - ta_a):+.1f} points)")
+        rw, tw = rob("words_perturbed_pct"), tam("words_perturbed_pct")
+        name = f"words perturbed within {P['perturbed_points']:g} points of TextAttack's"
+        if rw is None or tw is None:
+            check(name, None, "needs both sides")
+        else:
+            check(name, abs(rw - tw) <= P["perturbed_points"] + 1e-9,
+                  f"robust {rw:.1f}%, TextAttack {tw:.1f}% ({rw - tw:+.1f} points)")
+        rq, tq = rob("queries_mean"), tam("queries_mean")
+        if rq is None or tq is None:
+            check("queries per example no more than TextAttack's", None, "needs both sides")
+        else:
+            check("queries per example no more than TextAttack's", rq <= tq + 1e-9,
+                  f"robust {rq:.1f}, TextAttack {tq:.1f} (mean over attacked rows)")
+        rm, em = rob("ms_per_model_row"), self.med(kind, "robust eval", "ms_per_model_row")
+        name = f"robust's ms per model row within {P['eval_ms_factor']:g}× robust eval's on the same rows"
+        if rm is None or em is None:
+            check(name, None, "needs robust's attack and eval")
+        else:
+            check(name, rm <= P["eval_ms_factor"] * em + 1e-12,
+                  f"attack {rm:.2f} ms/row, eval {em:.2f} ms/row ({rm / em:.2f}×)")
+        rwall, twall = rob("wall_s"), tam("wall_s")
+        name = f"wall time at least {P['wall_factor']:g}× shorter than TextAttack's"
+        if rwall is None or twall is None:
+            check(name, None, "needs both sides")
+        else:
+            check(name, twall >= P["wall_factor"] * rwall,
+                  f"robust {rwall:.1f} s, TextAttack {twall:.1f} s (whole processes; {twall / rwall:.1f}× shorter)")
+        return checks
+
+    def word_attack_lines(self, kind):
+        """summary.md section for one word attack."""
+        sides = self.word_sides(kind)
+        if "robust" not in sides:
+            return []
+        ta = next((s for s in sides if s.startswith("textattack")), None)
+        limit = self.med(kind, "robust", "limit")
+        recipe = WORD_ATTACKS[kind][1]
+        lines = [f"## Word attack `{kind}`: robust vs TextAttack {recipe}", "",
+                 f"First {limit:.0f} rows of `{Path(getattr(self, 'word_corpus', self.corpus)).name}`, seed {self.a.seed}, "
+                 f"stop words `{Path(self.a.stop_words).name}` on both sides"
+                 f"{', WordNet ' + self.a.wordnet if kind == 'synonym' else ''}. Success rate = succeeded / "
+                 f"(succeeded + failed); accuracy under attack = failed / all rows; words perturbed = mean share of "
+                 f"an example's words changed, over successful attacks; queries = each side's own count per "
+                 f"attacked (not skipped) row; model rows = rows the model actually ran; wall = whole process "
+                 f"(TextAttack's includes importing textattack and torch), work = the program's own timer; "
+                 f"ms per model row = work / model rows. "
+                 f"{'Medians of the robust runs; ' if self.a.repeats > 1 else ''}"
+                 f"{'no TextAttack side in this run (--no-textattack, or no textattack python).' if not ta else ''}", ""]
+        cols = [s for s in sides if s != "robust eval"]
+        lines += ["| | " + " | ".join(cols) + (" | robust / TextAttack |" if ta else " |"),
+                  "| --- | " + " | ".join("---:" for _ in cols) + (" | ---: |" if ta else " |")]
+
+        def fmt(v, kind_):
+            if v is None:
+                return ""
+            return {"pct": f"{100 * v:.1f}%", "pct100": f"{v:.1f}%", "f1": f"{v:.1f}", "f2": f"{v:.2f}",
+                    "int": f"{v:,.0f}"}[kind_]
+
+        for label, key, f in (("attack success rate", "attack_success_rate", "pct"),
+                              ("accuracy under attack", "accuracy_under_attack", "pct"),
+                              ("words perturbed", "words_perturbed_pct", "pct100"),
+                              ("queries / example, mean", "queries_mean", "f1"),
+                              ("queries / example, median", "queries_median", "f1"),
+                              ("succeeded / failed / skipped", None, None),
+                              ("model rows", "model_queries", "int"),
+                              ("batches", "batches", "int"),
+                              ("wall s", "wall_s", "f1"),
+                              ("work s", "work_s", "f2"),
+                              ("ms per model row", "ms_per_model_row", "f2"),
+                              ("peak RSS MiB", "peak_rss_mib", "int")):
+            if key is None:
+                cells = []
+                for s in cols:
+                    v = [self.med(kind, s, k) for k in ("succeeded", "failed", "skipped")]
+                    cells.append(" / ".join(f"{x:.0f}" for x in v) if None not in v else "")
+                lines.append(f"| {label} | " + " | ".join(cells) + (" | |" if ta else " |"))
+                continue
+            vals = [self.med(kind, s, key) for s in cols]
+            ratio = ""
+            if ta:
+                rv, tv = self.med(kind, "robust", key), self.med(kind, ta, key)
+                ratio = f"{rv / tv:.2f}×" if rv is not None and tv else ""
+            lines.append(f"| {label} | " + " | ".join(fmt(v, f) for v in vals) + (f" | {ratio} |" if ta else " |"))
+        em = self.med(kind, "robust eval", "ms_per_model_row")
+        if em is not None:
+            lines += ["", f"robust eval on the same {limit:.0f} rows: {em:.2f} ms per model row "
+                          f"({self.med(kind, 'robust eval', 'work_s'):.2f} s for "
+                          f"{self.med(kind, 'robust eval', 'model_queries'):.0f} rows, batch {self.a.batch_size})."]
+        lines += ["", "| must hold | verdict | figures |", "| --- | --- | --- |"]
+        for c in self.word_checks(kind):
+            lines.append(f"| {c['check']} | **{c['verdict']}** | {c['detail']} |")
+        lines.append("")
+        return lines
 
     def sweep(self):
         print("batch-size sweep (robust eval)", flush=True)
@@ -515,6 +775,7 @@ class Harness:
         (self.out / "summary.md").write_text(summary)
         extra = {k: getattr(self, k, None) for k in ("matmul_result", "flops_result", "trigger_result", "tail_result",
                                                       "trigger_exact_result")}
+        extra["word_attack_checks"] = {kind: self.word_checks(kind) for kind in WORD_ATTACKS if self.word_sides(kind)} or None
         (self.out / "details.json").write_text(json.dumps(extra, indent=2))
         latest = Path(self.a.out).resolve() / "latest"
         if latest.is_symlink() or latest.exists():
@@ -561,6 +822,8 @@ class Harness:
                 lines.append(f"| {wl} | {s} | {w:.2f} | {k:.2f} | {w / rw:.2f}× | {k / rk:.2f}× | {peak:.0f} | "
                              f"{rows:.0f} | {pad} |")
         lines.append("")
+        for kind in WORD_ATTACKS:
+            lines += self.word_attack_lines(kind)
         if getattr(self, "trigger_result", None):
             t = self.trigger_result
             lines += ["## Trigger search", "",
@@ -791,7 +1054,7 @@ def main():
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--samples", type=int, default=10)
     p.add_argument("--seed", type=int, default=13)
-    p.add_argument("--workloads", default="infer,shuffle,limit,tail,trigger")
+    p.add_argument("--workloads", default="infer,shuffle,typo,synonym,limit,tail,trigger")
     p.add_argument("--no-python", action="store_true", help="robust sides only (before/after checks)")
     p.add_argument("--shuffle-sorted", action="store_true", help="also run the length-sorted Python shuffle loop")
     p.add_argument("--sweep", type=lambda s: [int(x) for x in s.split(",")], default=[8, 16, 32, 64, 128])
@@ -805,7 +1068,14 @@ def main():
                    help="a python with textattack for the TextAttack shuffle side")
     p.add_argument("--no-textattack", action="store_true", help="leave the TextAttack side out")
     p.add_argument("--textattack-repeats", type=int, default=1,
-                   help="TextAttack shuffle runs (each is long; the first repeats only)")
+                   help="TextAttack shuffle, typo and synonym runs (each is long; the first repeats only)")
+    p.add_argument("--word-limit", type=int, default=100,
+                   help="typo and synonym: attack the first N rows of --corpus (both sides)")
+    p.add_argument("--wordnet", default="/usr/share/wordnet",
+                   help="WordNet 3.0 folder for robust's --wordnet (Debian: wordnet-base, wordnet-sense-index); "
+                        "TextAttack reads the same files through NLTK (benches/compare/nltk-data)")
+    p.add_argument("--stop-words", default=str(REPO / "corpora/stop-words.txt"),
+                   help="stop-word list both sides of typo and synonym skip")
     p.add_argument("--trigger-recipe", default="attacks/trigger-pos-to-neg.toml")
     p.add_argument("--trigger-iterations", type=int, default=6)
     p.add_argument("--trigger-source-label", default="1")
@@ -845,6 +1115,9 @@ def main():
             h.infer()
         if "shuffle" in wl:
             h.shuffle()
+        for kind in WORD_ATTACKS:
+            if kind in wl:
+                h.word_attack(kind)
         if "limit" in wl:
             h.matmul()
             h.flops()

@@ -149,6 +149,33 @@ impl Provenance {
                 add("exclude", list)?;
             }
         }
+        if let Some(list) = spec.stop_words.as_deref()
+            && list.as_os_str() != "none"
+        {
+            add("stop words", list)?;
+        }
+        // A word attack's resources, found by default or given: the folders its parameters
+        // record (#31), file by file.
+        let parameters = &plan.attack.parameters;
+        if let Some(dir) = parameters.get("wordnet") {
+            let dir = Path::new(dir);
+            for name in crate::lexicon::wordnet::DATABASE_FILES {
+                let path = dir.join(name);
+                if path.is_file() {
+                    add("wordnet", &path)?;
+                }
+            }
+        }
+        for (key, role) in [("sentence_encoder", "sentence encoder"), ("mlm", "fill-mask model")] {
+            if let Some(dir) = parameters.get(key) {
+                for (name, _) in MODEL_FILES {
+                    let path = Path::new(dir).join(name);
+                    if path.is_file() {
+                        add(&format!("{role} {name}"), &path)?;
+                    }
+                }
+            }
+        }
         Ok(Provenance {
             robust_version: crate::VERSION.to_string(),
             working_dir: std::env::current_dir().unwrap_or_default(),

@@ -47,6 +47,23 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+/// The files [`WordNet::open`] may read, in the byte order of their names (the order of the
+/// digest); the `.exc` lists are optional.
+pub const DATABASE_FILES: [&str; 12] = [
+    "adj.exc",
+    "adv.exc",
+    "data.adj",
+    "data.adv",
+    "data.noun",
+    "data.verb",
+    "index.adj",
+    "index.adv",
+    "index.noun",
+    "index.verb",
+    "noun.exc",
+    "verb.exc",
+];
+
 /// A WordNet part of speech.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Pos {

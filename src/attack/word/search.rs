@@ -60,12 +60,9 @@ enum Phase {
     Original,
     /// The words are to be ranked.
     Ranking,
-    /// PWWS's weighting: the best replacement of each ranked word, `k` done so far.
-    Saliency {
-        words: Vec<usize>,
-        weights: Vec<f64>,
-        gains: Vec<f64>,
-    },
+    /// PWWS's weighting: the softmaxed saliency of each changeable word, to be weighted by
+    /// its best replacement's gain.
+    Saliency { words: Vec<usize>, weights: Vec<f64> },
     /// Changing the word at `order[at]`.
     Step { at: usize },
     /// Finished.
@@ -238,36 +235,41 @@ impl<'a> ExampleSearch<'a> {
                         self.phase = Phase::Saliency {
                             words,
                             weights: exp.iter().map(|e| e / sum).collect(),
-                            gains: Vec::new(),
                         };
                     } else {
                         self.order = ranked(&words, &importance);
                         self.phase = Phase::Step { at: 0 };
                     }
                 }
-                Phase::Saliency {
-                    words,
-                    weights,
-                    mut gains,
-                } => {
+                Phase::Saliency { words, weights } => {
+                    // Every word's candidates in one request: PWWS asks about all of them
+                    // before the search starts, so they need not wait for one another.
                     let start = self.start.clone().expect("set with the original");
-                    while gains.len() < words.len() {
-                        let candidates = self.expand(&start.sentence, words[gains.len()])?;
-                        let (kept, need) = self.admissible(candidates)?;
-                        if !need.is_empty() {
-                            self.phase = Phase::Saliency {
-                                words,
-                                weights,
-                                gains,
-                            };
-                            return Ok(Poll::Need(need));
+                    let mut per_word = Vec::with_capacity(words.len());
+                    let mut need: Vec<String> = Vec::new();
+                    for &i in &words {
+                        let candidates = self.expand(&start.sentence, i)?;
+                        let (kept, missing) = self.admissible(candidates)?;
+                        for t in missing {
+                            if !need.contains(&t) {
+                                need.push(t);
+                            }
                         }
+                        per_word.push(kept);
+                    }
+                    let need = self.missing(&need.iter().map(String::as_str).collect::<Vec<_>>());
+                    if !need.is_empty() {
+                        self.phase = Phase::Saliency { words, weights };
+                        return Ok(Poll::Need(need));
+                    }
+                    let mut gains = Vec::with_capacity(words.len());
+                    for kept in per_word {
                         let scored = self.scored(kept);
-                        if scored.is_empty() && self.exhausted() {
-                            return self.finish(SearchEnd::OutOfBudget);
-                        }
                         let best = best_of(&scored).map_or(start.score, |b| b.score);
                         gains.push(best - start.score);
+                    }
+                    if self.exhausted() && gains.iter().all(|g| *g == 0.0) {
+                        return self.finish(SearchEnd::OutOfBudget);
                     }
                     let importance: Vec<f64> =
                         weights.iter().zip(&gains).map(|(w, g)| w * g).collect();
