@@ -166,7 +166,10 @@ impl Provenance {
                 }
             }
         }
-        for (key, role) in [("sentence_encoder", "sentence encoder"), ("mlm", "fill-mask model")] {
+        for (key, role) in [
+            ("sentence_encoder", "sentence encoder"),
+            ("mlm", "fill-mask model"),
+        ] {
             if let Some(dir) = parameters.get(key) {
                 for (name, _) in MODEL_FILES {
                     let path = Path::new(dir).join(name);

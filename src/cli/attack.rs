@@ -36,10 +36,12 @@ pub struct AttackArgs {
     /// Format of the summary printed to standard output.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
-    /// Go on with the trigger search that an earlier run with the same recipe, flags and --out
-    /// left unfinished (killed or stopped): it ends byte-identical to a search never stopped.
+    /// Go on with the search (a trigger search, or a word or character attack) that an earlier
+    /// run with the same recipe, flags and --out left unfinished (killed or stopped): it ends
+    /// byte-identical to a search never stopped.
     /// A trigger search keeps its checkpoint in DIR/.trigger-search until its results are
-    /// written.
+    /// written; a word or character attack keeps one in DIR/.word-search, chunk by chunk of
+    /// examples.
     #[arg(long, requires = "out")]
     pub resume: bool,
     /// Write the trigger search's set-up, gradient estimates and iterations to FILE as JSON
@@ -60,6 +62,8 @@ pub struct AttackArgs {
 
 /// Where `robust attack --out DIR` keeps a trigger search's checkpoint.
 pub const CHECKPOINT_DIR: &str = ".trigger-search";
+/// Where a word or character attack keeps its checkpoint in `--out` (#31).
+pub const ROW_CHECKPOINT_DIR: &str = ".word-search";
 
 use robust::guard::ATTACK_RESULTS as RESULT_FILES;
 
@@ -118,6 +122,7 @@ pub fn run(global: &GlobalArgs, args: AttackArgs) -> anyhow::Result<()> {
     if let Some(dir) = &args.out {
         let mut names = RESULT_FILES.to_vec();
         names.push(CHECKPOINT_DIR);
+        names.push(ROW_CHECKPOINT_DIR);
         inputs.check_in("--out", dir, &names)?;
         // A --resume needs the search's own checkpoint in --out, which only a run that
         // passed this check (or had --force) leaves: its folder is its own.
@@ -129,10 +134,10 @@ pub fn run(global: &GlobalArgs, args: AttackArgs) -> anyhow::Result<()> {
         inputs.check("--gradient-trace", trace)?;
     }
     let searches = plan.searches_trigger();
-    if args.resume && !searches {
+    if args.resume && !searches && !plan.searches_rows() {
         anyhow::bail!(
-            "--resume: {} does not search a trigger; only trigger searches keep a checkpoint \
-             (other attacks run again in one pass)",
+            "--resume: {} does not search; only trigger searches and word and character attacks \
+             keep a checkpoint (other attacks run again in one pass)",
             plan.attack.name
         );
     }
@@ -200,10 +205,15 @@ pub(super) fn execute(
     record: Option<Provenance>,
 ) -> anyhow::Result<String> {
     let options = engine::ExecuteOptions {
-        checkpoint: run
-            .out
-            .filter(|_| run.searches)
-            .map(|dir| dir.join(CHECKPOINT_DIR)),
+        checkpoint: run.out.and_then(|dir| {
+            if run.searches {
+                Some(dir.join(CHECKPOINT_DIR))
+            } else if plan.searches_rows() {
+                Some(dir.join(ROW_CHECKPOINT_DIR))
+            } else {
+                None
+            }
+        }),
         resume: Some(if run.resume {
             ResumeMode::Required
         } else {

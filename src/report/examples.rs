@@ -121,6 +121,30 @@ impl<W: Write> ExamplesWriter<W> {
         Ok(self)
     }
 
+    /// Rows only, no header: the rows of a chunk, for a checkpoint that keeps them apart.
+    pub fn rows_only(mut self) -> Self {
+        self.header = None;
+        self
+    }
+
+    /// Write `rows`, rows this writer's kind wrote before (a checkpoint's), as they are, after
+    /// the header.
+    pub fn write_raw(&mut self, rows: &[u8]) -> Result<(), ReportError> {
+        self.write_header()?;
+        // Read back and written again by the same writer, a record comes out byte for byte
+        // as it went in.
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(rows);
+        for record in reader.byte_records() {
+            let record = record.map_err(ser)?;
+            self.csv
+                .write_byte_record(&record)
+                .map_err(write_err(&self.path))?;
+        }
+        Ok(())
+    }
+
     fn write_header(&mut self) -> Result<(), ReportError> {
         if let Some(mut header) = self.header.take() {
             if self.search {

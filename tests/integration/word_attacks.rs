@@ -298,3 +298,71 @@ fn strsim_levenshtein(a: &str, b: &str) -> usize {
     }
     row[b.len()]
 }
+
+/// A word attack killed mid-run goes on from its checkpoint with `--resume` and ends with the
+/// files of a run never stopped (#31: "--resume, checkpointed per example").
+#[test]
+fn issue31_a_killed_word_attack_resumes_to_the_same_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let flags = ["--kind", "typo", "--limit", "40", "--chunk-rows", "8"];
+    let whole = tmp.path().join("whole");
+    attack(&whole, &flags);
+
+    let broken = tmp.path().join("broken");
+    let model = default_model_dir();
+    let corpus = default_corpus();
+    let mut args = vec![
+        "-q",
+        "--seed",
+        "5",
+        "attack",
+        "--model",
+        model.to_str().unwrap(),
+        "--corpus",
+        corpus.to_str().unwrap(),
+        "--out",
+        broken.to_str().unwrap(),
+    ];
+    args.extend_from_slice(&flags);
+    let mut child = crate::util::robust_spawn(&repo(), &args);
+    let state = broken.join(".word-search/rows.json");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let done = |path: &Path| -> usize {
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| v["done"].as_u64())
+            .unwrap_or(0) as usize
+    };
+    while done(&state) < 16 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint of 16 rows in two minutes"
+        );
+        if child.try_wait().unwrap().is_some() {
+            panic!("the attack finished before it could be killed");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        !broken.join("summary.csv").exists(),
+        "a killed run wrote results"
+    );
+
+    let mut again = args.clone();
+    again.push("--resume");
+    ok(&robust(&again), "resume");
+    for file in ["examples.csv", "summary.csv"] {
+        assert_eq!(
+            std::fs::read(whole.join(file)).unwrap(),
+            std::fs::read(broken.join(file)).unwrap(),
+            "{file} of the resumed run differs from the unbroken run's"
+        );
+    }
+    assert!(
+        !broken.join(".word-search").exists(),
+        "the checkpoint outlived the finished run"
+    );
+}

@@ -46,6 +46,7 @@ mod cloze_probe;
 mod failures;
 mod perturbation;
 mod plan;
+mod row_checkpoint;
 mod shard;
 mod span_swap;
 mod trigger_search;

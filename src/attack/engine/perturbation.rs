@@ -71,7 +71,6 @@ pub(super) fn perturbation(
     let model = models.classifier(&attack.model)?;
     model.clear_cache();
     let block_bytes = options.block_bytes.unwrap_or(DEFAULT_BLOCK_BYTES);
-    let chunk_rows = options.chunk_rows.unwrap_or(DEFAULT_CHUNK_ROWS).max(1);
     // Pass 1: every row parsed and every label checked before any model work, as when the
     // corpus is read whole.
     let corpus = scan(
@@ -98,6 +97,57 @@ pub(super) fn perturbation(
     let expectation = attack.kind.expectation();
     let mut scorer = crate::score::Scorer::new(&labels, expectation);
     let mut failures = Failures::new(options.failure_limit.unwrap_or(usize::MAX));
+    // A search keeps a checkpoint chunk by chunk when the caller names a folder for it (#31).
+    let searching = perturber.counts_own_queries();
+    let chunk_rows = options
+        .chunk_rows
+        .unwrap_or(if searching {
+            super::row_checkpoint::SEARCH_CHUNK_ROWS
+        } else {
+            DEFAULT_CHUNK_ROWS
+        })
+        .max(1);
+    let rows = options.shard.map_or(0..total, |shard| shard.rows(total));
+    let checkpoint = match (&options.checkpoint, searching) {
+        (Some(dir), true) => Some(super::row_checkpoint::RowCheckpoint::new(
+            dir,
+            fingerprint(&[
+                &attack.name,
+                attack.kind.as_str(),
+                &format!("{:?}", attack.parameters),
+                &attack.seed.to_string(),
+                &sha,
+                &corpus.sha256,
+                &format!("{rows:?}"),
+                &columns_of(&plan.columns),
+                plan.segment.as_str(),
+            ]),
+        )),
+        _ => None,
+    };
+    let mut resumed = None;
+    if let Some(cp) = &checkpoint {
+        let mode = options.resume.unwrap_or(ResumeMode::Fresh);
+        let loaded = match mode {
+            ResumeMode::Fresh => None,
+            ResumeMode::IfPresent | ResumeMode::Required => cp.load()?,
+        };
+        match loaded {
+            Some((state, part)) => {
+                cp.go_on(part.len())?;
+                resumed = Some((state, part));
+            }
+            None if mode == ResumeMode::Required => {
+                return Err(EngineError::Input {
+                    path: options.checkpoint.clone().unwrap_or_default(),
+                    problem: "no checkpoint of this attack to resume (--resume goes on from \
+                              one an interrupted run left)"
+                        .into(),
+                });
+            }
+            None => cp.begin()?,
+        }
+    }
     // examples.csv goes to disk as the chunks are scored when the caller names a folder for
     // it; otherwise into memory, as a library caller reading `AttackResult::file` expects.
     let mut staged = match &options.stage_in {
@@ -114,10 +164,31 @@ pub(super) fn perturbation(
         .clone()
         .unwrap_or_default()
         .join("examples.csv");
-    let mut examples =
-        crate::report::ExamplesWriter::new(sink, &attack.name, &labels, corpus.pairs && total > 0)?
-            .naming(examples_path.clone())
-            .with_search_columns(perturber.counts_own_queries())?;
+    let pairs = corpus.pairs && total > 0;
+    let mut examples = crate::report::ExamplesWriter::new(sink, &attack.name, &labels, pairs)?
+        .naming(examples_path.clone())
+        .with_search_columns(searching)?;
+    // A chunk's rows again, for the checkpoint.
+    let part_writer = || -> Result<_, ReportError> {
+        crate::report::ExamplesWriter::new(Vec::new(), &attack.name, &labels, pairs)?
+            .rows_only()
+            .with_search_columns(searching)
+    };
+    let mut earlier = (QueryStats::default(), 0.0);
+    let mut done = 0;
+    if let Some((state, rows_done)) = resumed {
+        examples.write_raw(&rows_done)?;
+        scorer = state.scorer;
+        failures.found = state.failures;
+        done = state.done;
+        earlier = (state.queries, state.wall_seconds);
+        tracing::info!(
+            "resuming {} after {} of {} rows",
+            attack.name,
+            done,
+            rows.len()
+        );
+    }
     // Pass 2: chunk by chunk; nothing of a chunk outlives it but the scorer's counts, the
     // few clearest failures and the rows already written.
     let start = Instant::now();
@@ -125,19 +196,18 @@ pub(super) fn perturbation(
     let mut blocks = CorpusBlocks::open(&attack.corpus, &plan.columns, block_bytes)?;
     // Rows are numbered over the whole (limited) corpus, so a shard's rows draw the
     // perturbations they draw in an unsharded run.
-    let rows = options.shard.map_or(0..total, |shard| shard.rows(total));
+    let todo = (rows.start + done).min(rows.end)..rows.end;
     let mut seen = 0;
-    let mut done = 0;
     while seen < rows.end
         && let Some(mut block) = blocks.next_block()?
     {
         let first = seen;
         seen += block.rows.len();
-        if seen <= rows.start {
+        if seen <= todo.start {
             continue;
         }
         block.rows.truncate(rows.end - first);
-        block.rows.drain(..rows.start.saturating_sub(first));
+        block.rows.drain(..todo.start.saturating_sub(first));
         let block_targets = targets_of_block(&block, model, plan.segment)?;
         for chunk in block_targets.chunks(chunk_rows) {
             let offset = rows.start + done;
@@ -152,17 +222,34 @@ pub(super) fn perturbation(
                 dir: attack.model.clone(),
                 source,
             })?;
+            let mut part = checkpoint.as_ref().map(|_| part_writer()).transpose()?;
             for o in &run.outcomes {
                 scorer.add(o);
                 failures.add(o, &labels, expectation);
                 examples.write(o)?;
+                if let Some(part) = &mut part {
+                    part.write(o)?;
+                }
             }
             done += chunk.len();
+            if let (Some(cp), Some(part)) = (&checkpoint, part) {
+                let mut spent = earlier.0;
+                spent.add(&model.stats().since(&before));
+                cp.save(
+                    &part.finish()?,
+                    done,
+                    &scorer,
+                    &failures.found,
+                    spent,
+                    earlier.1 + start.elapsed().as_secs_f64(),
+                )?;
+            }
             progress(done, rows.len());
         }
     }
-    let wall_seconds = start.elapsed().as_secs_f64();
-    let queries = model.stats().since(&before);
+    let wall_seconds = earlier.1 + start.elapsed().as_secs_f64();
+    let mut queries = earlier.0;
+    queries.add(&model.stats().since(&before));
     let write_err = |source| {
         EngineError::Report(ReportError::Write {
             path: examples_path.clone(),
@@ -212,6 +299,9 @@ pub(super) fn perturbation(
             .map_err(|e| ReportError::Serialise(Box::new(e)))?;
         files.push((AttackShard::FILE.to_string(), record + "\n"));
     }
+    if let Some(cp) = &checkpoint {
+        cp.remove()?;
+    }
     let (report, failures) = shard.into_report();
     if options.shard.is_none() {
         files.push((
@@ -253,6 +343,12 @@ pub(super) fn targets_of_block(
         .enumerate()
         .map(|(i, row)| target(row, gold.as_ref().map(|g| g[i]), segment))
         .collect())
+}
+
+/// One digest over the parts that make an attack what it is, for a checkpoint to be checked
+/// against.
+fn fingerprint(parts: &[&str]) -> String {
+    crate::hash::sha256_bytes(parts.join("\u{1f}").as_bytes())
 }
 
 /// The corpus columns a shard read, as its record names them (#30 item 5: shards that read

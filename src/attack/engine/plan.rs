@@ -20,8 +20,19 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Whether the plan is a row attack that searches each example (word and character
+    /// attacks): it keeps a checkpoint chunk by chunk, so `--resume` goes on from it.
+    pub fn searches_rows(&self) -> bool {
+        self.shape == Shape::TextPerturbation
+            && self
+                .attack
+                .perturber
+                .as_ref()
+                .is_some_and(|p| p.counts_own_queries())
+    }
+
     /// Whether the plan searches a trigger (rather than evaluating a given one, or running
-    /// another shape): the one kind of attack that checkpoints and can be resumed.
+    /// another shape): it checkpoints every iteration and can be resumed.
     pub fn searches_trigger(&self) -> bool {
         self.shape == Shape::TriggerSearch
             && self

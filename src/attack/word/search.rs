@@ -62,7 +62,10 @@ enum Phase {
     Ranking,
     /// PWWS's weighting: the softmaxed saliency of each changeable word, to be weighted by
     /// its best replacement's gain.
-    Saliency { words: Vec<usize>, weights: Vec<f64> },
+    Saliency {
+        words: Vec<usize>,
+        weights: Vec<f64>,
+    },
     /// Changing the word at `order[at]`.
     Step { at: usize },
     /// Finished.
