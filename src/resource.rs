@@ -35,7 +35,7 @@ pub enum Resource {
     /// from VADER (MIT), AFINN-en-165 (ODbL 1.0) and Pattern (MIT)).
     SentimentWords,
     /// Words the word and character attacks never change (`corpora/stop-words.txt`, NLTK's
-    /// English stop words as TextAttack 0.3.11 uses them, Apache-2.0 (NLTK data)).
+    /// English stop words as TextAttack 0.3.11 uses them, distributed with NLTK, Apache-2.0).
     StopWords,
 }
 
@@ -80,7 +80,7 @@ impl Resource {
             Resource::Names => "MIT (Faker)",
             Resource::NameFrequency => "MIT (names)",
             Resource::SentimentWords => "ODbL 1.0 (AFINN), MIT (VADER, Pattern)",
-            Resource::StopWords => "Apache-2.0 (NLTK data), as TextAttack (MIT) uses it",
+            Resource::StopWords => "NLTK's list, distributed with NLTK (Apache-2.0)",
         }
     }
 

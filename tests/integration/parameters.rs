@@ -33,6 +33,22 @@ const RECORDS: &[(&str, &str)] = &[
     ),
     ("search_examples", "rows the search used, measured"),
     ("random_triggers", "the random baselines drawn"),
+    (
+        "stop_words",
+        "describes the stop-word list (file, sha256 prefix, words), like exclude; given back below",
+    ),
+    (
+        "wordnet_sha256",
+        "the digest of the WordNet files read, measured",
+    ),
+    (
+        "sentence_encoder_sha256",
+        "the digest of the sentence encoder's files, measured",
+    ),
+    (
+        "mlm_sha256",
+        "the digest of the fill-mask model's files, measured",
+    ),
 ];
 
 fn attack_command() -> clap::Command {
@@ -117,6 +133,49 @@ fn issue28_every_recorded_parameter_parses_back_as_its_flag() {
             "none",
         ],
         vec!["--kind", "trigger", "--trigger", "zoning tapping fiennes"],
+        vec!["--kind", "typo"],
+        vec![
+            "--kind",
+            "typo",
+            "--preset",
+            "strict",
+            "--edits",
+            "swap,delete",
+            "--confusables",
+            "--min-similarity",
+            "none",
+            "--beam",
+            "2",
+            "--stop-words",
+            "none",
+        ],
+        vec![
+            "--kind",
+            "synonym",
+            "--synonym-pos",
+            "any",
+            "--ranking",
+            "delete",
+        ],
+        vec![
+            "--kind",
+            "synonym",
+            "--preset",
+            "strict",
+            "--target",
+            "negative",
+            "--max-words-changed",
+            "0.5",
+            "--example-budget",
+            "300",
+        ],
+        vec![
+            "--kind",
+            "mlm-swap",
+            "--candidates",
+            "20",
+            "--allow-antonyms",
+        ],
         vec![
             "--kind",
             "trigger",
@@ -157,6 +216,13 @@ fn issue28_every_recorded_parameter_parses_back_as_its_flag() {
         if first.contains_key("given") {
             let i = case.iter().position(|w| *w == "--trigger").expect("given");
             again.push("--trigger".into());
+            again.push(case[i + 1].to_string());
+        }
+        // `stop_words` likewise.
+        if first.contains_key("stop_words")
+            && let Some(i) = case.iter().position(|w| *w == "--stop-words")
+        {
+            again.push("--stop-words".into());
             again.push(case[i + 1].to_string());
         }
         // `exclude` is a description; the case's own list goes back as it was given.

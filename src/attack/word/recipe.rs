@@ -487,10 +487,10 @@ impl Attack for WordKindAttack {
         let beam = spec.beam.unwrap_or(1);
         set("beam", beam.to_string());
         let candidates = spec.candidates.or(d.candidates);
-        set(
-            "candidates",
-            candidates.map_or("all".to_string(), |c| c.to_string()),
-        );
+        // Unlimited (every synonym) is the absence of the key, as a flag cannot say "all".
+        if let Some(c) = candidates {
+            set("candidates", c.to_string());
+        }
         let max_words_changed = spec.max_words_changed.or(d.max_words_changed);
         set(
             "max_words_changed",
