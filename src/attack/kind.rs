@@ -405,15 +405,23 @@ mod tests {
         let registry = Registry::builtin();
         assert_eq!(
             registry.names(),
-            ["shuffle", "negation", "entity-swap", "trigger"]
+            [
+                "shuffle",
+                "negation",
+                "entity-swap",
+                "trigger",
+                "typo",
+                "synonym",
+                "mlm-swap"
+            ]
         );
         let more = registry.clone().with(Renamed("mine"));
-        assert_eq!(more.names().len(), 5);
+        assert_eq!(more.names().len(), 8);
         assert_eq!(more.expectation("mine"), Some(Expectation::FlipFromGold));
         assert_eq!(more.headline("mine"), Metric::ExpectedDirectionRate);
         // Same name: the new one replaces the built-in.
         let replaced = registry.with(Renamed("shuffle"));
-        assert_eq!(replaced.names().len(), 4);
+        assert_eq!(replaced.names().len(), 7);
         assert_eq!(
             replaced.expectation("shuffle"),
             Some(Expectation::FlipFromGold)

@@ -548,7 +548,7 @@ mod tests {
         assert_eq!(
             err,
             "r.toml: kind = trigger-happy: is not a kind (kinds: shuffle, negation, \
-             entity-swap, trigger)"
+             entity-swap, trigger, typo, synonym, mlm-swap)"
         );
     }
 

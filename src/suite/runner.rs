@@ -307,9 +307,13 @@ fn run_job(
         ),
         (None, Some(report)) => {
             let o = &report.scores.overall;
-            let headline = match &o.expected_direction_rate {
-                Some(r) => format!("expected-direction rate {}", r.display_percent()),
-                None => format!("flip rate {}", o.flip_rate.display_percent()),
+            let headline = match (&o.expected_direction_rate, &o.attack_success_rate) {
+                (Some(r), _) => format!("expected-direction rate {}", r.display_percent()),
+                // A per-example search leads with the field's number.
+                (None, Some(r)) if report.scores.search.is_some() => {
+                    format!("attack success rate {}", r.display_percent())
+                }
+                _ => format!("flip rate {}", o.flip_rate.display_percent()),
             };
             (
                 report.provenance.corpus.clone(),
