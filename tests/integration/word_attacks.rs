@@ -22,7 +22,11 @@ fn ok(out: &std::process::Output, what: &str) {
 
 /// `robust attack` with the default model and corpus and `flags`, into `dir`.
 fn attack(dir: &Path, flags: &[&str]) {
-    let model = default_model_dir();
+    attack_model(&default_model_dir(), dir, flags);
+}
+
+/// `robust attack` on `model` with the default corpus and `flags`, into `dir`.
+fn attack_model(model: &Path, dir: &Path, flags: &[&str]) {
     let corpus = default_corpus();
     let mut args = vec![
         "--seed",
@@ -66,9 +70,8 @@ fn summary(dir: &Path) -> BTreeMap<String, Row> {
         .collect()
 }
 
-/// The labels `robust predict` gives `texts`, in order.
-fn predicted(texts: &[&str]) -> Vec<String> {
-    let model = default_model_dir();
+/// The labels `robust predict` gives `texts` on `model`, in order.
+fn predicted(model: &Path, texts: &[&str]) -> Vec<String> {
     let input = texts.join("\n") + "\n";
     let out = crate::util::robust_in(
         &repo(),
@@ -87,6 +90,16 @@ fn predicted(texts: &[&str]) -> Vec<String> {
 /// label; changed words are no antonyms; the changed fraction and similarity meet `max_words`
 /// and `min_similarity`. Returns how many searches succeeded.
 fn check_real(dir: &Path, max_words: Option<f64>, min_similarity: Option<f64>) -> usize {
+    check_real_on(&default_model_dir(), dir, max_words, min_similarity)
+}
+
+/// [`check_real`] of a run on `model`.
+fn check_real_on(
+    model: &Path,
+    dir: &Path,
+    max_words: Option<f64>,
+    min_similarity: Option<f64>,
+) -> usize {
     let rows = rows(&dir.join("examples.csv"));
     let searched: Vec<&Row> = rows
         .iter()
@@ -97,7 +110,7 @@ fn check_real(dir: &Path, max_words: Option<f64>, min_similarity: Option<f64>) -
         .iter()
         .map(|r| r["perturbed_text"].as_str())
         .collect();
-    let labels = predicted(&texts);
+    let labels = predicted(model, &texts);
     let wordnet =
         WordNet::open(&repo().join("corpora/wordnet")).expect("scripts/setup fetched WordNet");
     let mut succeeded = 0;
@@ -167,6 +180,29 @@ fn issue31_typo_examples_are_real_and_the_summary_counts_them() {
         if !r["search_end"].is_empty() {
             let d = strsim_levenshtein(&r["original_text"], &r["perturbed_text"]);
             assert!(d <= 30, "{d} edits: {r:?}");
+        }
+    }
+}
+
+/// Each recipe on small fixture models of two vocabularies (WordPiece and byte-level BPE):
+/// the adversarial examples are as real there as on the default model.
+#[test]
+fn issue31_every_recipe_gives_real_examples_on_fixture_models() {
+    let tmp = tempfile::tempdir().unwrap();
+    for family in ["bert", "roberta"] {
+        let model = repo().join("tests/fixtures/models").join(family);
+        for (kind, max_words, similarity) in [
+            ("typo", None, None),
+            ("synonym", Some(0.2), Some(0.85)),
+            ("mlm-swap", None, Some(0.7)),
+        ] {
+            let dir = tmp.path().join(format!("{family}-{kind}"));
+            let mut flags = vec!["--kind", kind, "--limit", "10"];
+            if kind == "synonym" {
+                flags.extend(["--preset", "strict"]);
+            }
+            attack_model(&model, &dir, &flags);
+            check_real_on(&model, &dir, max_words, similarity);
         }
     }
 }
