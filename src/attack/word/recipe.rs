@@ -20,7 +20,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use super::constraint::{Constraints, Similarity};
 use super::mlm::MaskedProposals;
@@ -137,54 +137,19 @@ const COMMON: [&str; 10] = [
     "candidates",
 ];
 
-const TYPO_KEYS: [&str; 14] = [
-    COMMON[0],
-    COMMON[1],
-    COMMON[2],
-    COMMON[3],
-    COMMON[4],
-    COMMON[5],
-    COMMON[6],
-    COMMON[7],
-    COMMON[8],
-    COMMON[9],
-    "edits",
-    "keyboard",
-    "confusables",
-    "max_edit_distance",
-];
+/// The keys of a kind: [`COMMON`], then its own.
+fn keys_with(own: &[&'static str]) -> Vec<&'static str> {
+    COMMON.iter().chain(own).copied().collect()
+}
 
-const SYNONYM_KEYS: [&str; 13] = [
-    COMMON[0],
-    COMMON[1],
-    COMMON[2],
-    COMMON[3],
-    COMMON[4],
-    COMMON[5],
-    COMMON[6],
-    COMMON[7],
-    COMMON[8],
-    COMMON[9],
-    "wordnet",
-    "allow_antonyms",
-    "synonym_pos",
-];
+static TYPO_KEYS: LazyLock<Vec<&'static str>> =
+    LazyLock::new(|| keys_with(&["edits", "keyboard", "confusables", "max_edit_distance"]));
 
-const MLM_KEYS: [&str; 13] = [
-    COMMON[0],
-    COMMON[1],
-    COMMON[2],
-    COMMON[3],
-    COMMON[4],
-    COMMON[5],
-    COMMON[6],
-    COMMON[7],
-    COMMON[8],
-    COMMON[9],
-    "wordnet",
-    "allow_antonyms",
-    "mlm",
-];
+static SYNONYM_KEYS: LazyLock<Vec<&'static str>> =
+    LazyLock::new(|| keys_with(&["wordnet", "allow_antonyms", "synonym_pos"]));
+
+static MLM_KEYS: LazyLock<Vec<&'static str>> =
+    LazyLock::new(|| keys_with(&["wordnet", "allow_antonyms", "mlm"]));
 
 /// The default per-example budget: far above what a greedy search of a sentence of SST's
 /// length asks (a few dozen to a few hundred texts), so it bounds runaway cases only.
