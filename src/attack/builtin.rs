@@ -57,7 +57,13 @@ pub fn kind_values() -> clap::builder::PossibleValuesParser {
     )
 }
 
-fn invalid(origin: &str, key: &'static str, value: String, problem: &str) -> RecipeError {
+/// A key set to a value it cannot take (shared by the kinds' builders).
+pub(super) fn invalid(
+    origin: &str,
+    key: &'static str,
+    value: String,
+    problem: &str,
+) -> RecipeError {
     RecipeError::Invalid {
         origin: origin.to_string(),
         key,

@@ -27,6 +27,7 @@ use super::mlm::MaskedProposals;
 use super::synonym::Synonyms;
 use super::typo::{Edit, Typo};
 use super::{Goal, Ranking, SearchSettings, Transformation, WordAttack};
+use crate::attack::builtin::invalid;
 use crate::attack::kind::{Attack, Built};
 use crate::attack::spec::{AttackSpec, ExclusionList, RecipeError, value_name};
 use crate::lexicon::wordnet::WordNet;
@@ -207,15 +208,6 @@ fn defaults(kind: WordKind, preset: Preset) -> Defaults {
 
 /// One of the three kinds as an [`Attack`].
 pub struct WordKindAttack(pub WordKind);
-
-fn invalid(origin: &str, key: &'static str, value: String, problem: &str) -> RecipeError {
-    RecipeError::Invalid {
-        origin: origin.to_string(),
-        key,
-        value,
-        problem: problem.to_string(),
-    }
-}
 
 /// The first of `candidates` that is a folder holding `marker`.
 fn first_folder(candidates: &[PathBuf], marker: &str) -> Option<PathBuf> {
