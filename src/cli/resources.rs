@@ -30,6 +30,36 @@ pub fn run(global: &GlobalArgs, args: ResourcesArgs) -> anyhow::Result<()> {
             r.license().to_string(),
         ]);
     }
+    // The opinion lexicons a trigger search on a sentiment model excludes by default.
+    for source in robust::lexicon::opinion::SOURCES {
+        let found = source.find()?;
+        let (origin, path, bytes, sha) = match &found {
+            Some(f) => (
+                f.origin.to_string(),
+                f.path.display().to_string(),
+                f.bytes.len().to_string(),
+                robust::hash::sha256_bytes(&f.bytes),
+            ),
+            None => (
+                "missing".to_string(),
+                format!(
+                    "{} (scripts/setup fetches it)",
+                    source.repo_path().display()
+                ),
+                "0".to_string(),
+                String::new(),
+            ),
+        };
+        rows.push([
+            format!("opinion/{}.txt", source.name),
+            "exclude".to_string(),
+            origin,
+            path,
+            bytes,
+            sha,
+            source.license.to_string(),
+        ]);
+    }
     if args.csv {
         let mut writer = csv::Writer::from_writer(Vec::new());
         writer.write_record([
@@ -43,8 +73,8 @@ pub fn run(global: &GlobalArgs, args: ResourcesArgs) -> anyhow::Result<()> {
         for [name, key, origin, path, bytes, sha, license] in &rows {
             writeln!(
                 out,
-                "{name:<20} {origin:<15} {path}  ({bytes} bytes, sha256 {}, {license}; recipe key `{key}`)",
-                &sha[..12]
+                "{name:<24} {origin:<15} {path}  ({bytes} bytes, sha256 {}, {license}; recipe key `{key}`)",
+                &sha[..sha.len().min(12)]
             )?;
         }
         writeln!(

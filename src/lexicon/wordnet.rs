@@ -547,6 +547,43 @@ impl WordNet {
         out
     }
 
+    /// The words of `lemma`'s most frequent sense as `pos` (its first synset in the index),
+    /// without `lemma` itself: the synonyms a bounded propagation of a word list takes, since
+    /// a word's rarer senses drift from what the list meant ("train" as a coach).
+    pub fn first_sense_synonyms(&self, lemma: &str, pos: Pos) -> Vec<String> {
+        let lemma = key(lemma);
+        let mut out = Vec::new();
+        if let Some(&sid) = self.senses_of(&lemma, pos).first() {
+            for w in self.synset_words(sid) {
+                push_new(&mut out, w, &lemma);
+            }
+        }
+        out
+    }
+
+    /// The derivationally related forms of `lemma`'s own word as `pos` (`+`, lexical:
+    /// "negligent" → "negligence"), over all its senses, with each form's part of speech;
+    /// without repeats or `lemma` itself as the same part of speech.
+    pub fn derivations_with_pos(&self, lemma: &str, pos: Pos) -> Vec<(String, Pos)> {
+        let lemma = key(lemma);
+        let mut out: Vec<(String, Pos)> = Vec::new();
+        for &sid in self.senses_of(&lemma, pos) {
+            for p in self.pointers(sid) {
+                if p.symbol != DERIVATION || !self.is_from(sid, p, &lemma) {
+                    continue;
+                }
+                let target_pos = self.synsets[p.target as usize].pos;
+                for w in self.target_words(p) {
+                    let self_link = target_pos == pos && w == &*lemma;
+                    if !self_link && !out.iter().any(|(o, op)| o == w && *op == target_pos) {
+                        out.push((w.to_string(), target_pos));
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// [`related`](Self::related) with the part of speech of each word's synset (a
     /// derivational link often crosses parts of speech); a word reached as two parts of
     /// speech is listed once for each, and `lemma` itself as another part of speech is kept

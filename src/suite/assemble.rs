@@ -161,6 +161,7 @@ pub(crate) fn assemble(a: &Assembly) -> Result<FinishedRun, RunError> {
             })?,
             Err(_) => Vec::new(),
         };
+        let (trigger_words, trigger_lexicons) = trigger_explanation(&dir)?;
         if let Some(first) = job_rows.first() {
             extras.push(html::JobExtras {
                 attack: first.attack.clone(),
@@ -169,6 +170,8 @@ pub(crate) fn assemble(a: &Assembly) -> Result<FinishedRun, RunError> {
                 gates: judged.clone(),
                 failures,
                 wanted: job.examples,
+                trigger_words,
+                trigger_lexicons,
             });
             for outcome in judged {
                 gate_outcomes.push((job_key(first), outcome));
@@ -446,4 +449,33 @@ fn machine() -> serde_json::Value {
         "cpu": cpu,
         "memory_kib": memory_kib,
     })
+}
+
+/// A trigger job's words as its `trigger.json` explains them, and the lexicons consulted;
+/// empty for other jobs (and for a `trigger.json` written before explanations existed).
+fn trigger_explanation(dir: &Path) -> Result<(Vec<html::TriggerWord>, Vec<String>), RunError> {
+    let Ok(text) = read(dir, "trigger.json") else {
+        return Ok((Vec::new(), Vec::new()));
+    };
+    #[derive(serde::Deserialize)]
+    struct Consulted {
+        name: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct Explanation {
+        lexicons: Vec<Consulted>,
+        words: Vec<html::TriggerWord>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Trigger {
+        explanation: Option<Explanation>,
+    }
+    let trigger: Trigger = serde_json::from_str(&text).map_err(|source| RunError::BadRecord {
+        path: dir.join("trigger.json"),
+        what: "not a valid trigger record",
+        source,
+    })?;
+    Ok(trigger.explanation.map_or_else(Default::default, |e| {
+        (e.words, e.lexicons.into_iter().map(|l| l.name).collect())
+    }))
 }

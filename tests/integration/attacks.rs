@@ -213,13 +213,36 @@ fn trigger_end_to_end() {
         tokens.iter().all(|t| !t.as_str().unwrap().starts_with('[')),
         "no special tokens"
     );
-    // Issue 14: on a sentiment model the search keeps sentiment words out by default.
+    // Issue 14: on a sentiment model the search keeps sentiment words out by default; issue
+    // 29: from eight opinion lexicons, in every inflection, with WordNet's neighbours and a
+    // polarity filter, and each trigger word is explained.
     let summary = String::from_utf8(read(dir.path(), "summary.csv")).unwrap();
-    assert!(
-        summary.contains("exclude=sentiment-words.txt:"),
-        "{summary}"
-    );
-    assert_eq!(json["exclude"][0]["path"], "corpora/sentiment-words.txt");
+    for part in [
+        "exclude=vader.txt:",
+        "| sentiwordnet.txt:",
+        "exclude_forms=true",
+        "exclude_propagation=1",
+        "polarity_threshold=0.06",
+    ] {
+        assert!(summary.contains(part), "{part} in {summary}");
+    }
+    let lists = json["exclude"].as_array().unwrap();
+    assert_eq!(lists.len(), 8);
+    assert_eq!(lists[0]["path"], "corpora/opinion/vader.txt");
+    let exclusion = &json["exclusion"];
+    for stage in ["listed", "forms", "propagation", "polarity"] {
+        assert!(
+            exclusion[stage].as_u64().unwrap() > 0,
+            "{stage}: {exclusion}"
+        );
+    }
+    let explained = json["explanation"]["words"].as_array().unwrap();
+    assert_eq!(explained.len(), 3);
+    for w in explained {
+        assert_eq!(w["lexicons"], serde_json::json!([]), "{w}");
+        let prediction = &w["prediction"];
+        assert!(["positive", "negative"].contains(&prediction["label"].as_str().unwrap()));
+    }
     let words = std::fs::read_to_string(repo().join("corpora/sentiment-words.txt")).unwrap();
     let words: std::collections::HashSet<&str> = words.lines().collect();
     for t in tokens {

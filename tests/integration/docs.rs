@@ -303,13 +303,19 @@ fn recipe_key_table() -> String {
         };
         let readers = if GENERAL_KEYS.contains(key) {
             "every kind".to_string()
-        } else if TRIGGER_SEARCH_KEYS.contains(key) {
-            "trigger (search)".to_string()
         } else {
+            // A trigger search's own keys say so; a key a search shares with other kinds
+            // (the WordNet and sentence-encoder folders) names them all.
             let kinds: Vec<&str> = registry
                 .attacks()
                 .filter(|k| k.keys().contains(key))
-                .map(|k| k.name())
+                .map(|k| {
+                    if k.name() == "trigger" && TRIGGER_SEARCH_KEYS.contains(key) {
+                        "trigger (search)"
+                    } else {
+                        k.name()
+                    }
+                })
                 .collect();
             if kinds.is_empty() {
                 "plug-in kinds".to_string()

@@ -75,6 +75,36 @@ impl Install {
         out
     }
 
+    /// `robust attack --kind KIND` as [`attack`](Self::attack) runs it, expected to fail; its
+    /// error output.
+    fn attack_refused(&self, kind: &str, extra: &[String]) -> String {
+        let out = self.path(&format!("out/{kind}-refused"));
+        let mut args = vec![
+            "attack".to_string(),
+            "--kind".into(),
+            kind.into(),
+            "--model".into(),
+            path_str(&self.path("model")),
+            "--corpus".into(),
+            path_str(&self.path("data/c.tsv")),
+            "--out".into(),
+            path_str(&out),
+        ];
+        args.extend(extra.iter().cloned());
+        let output = Command::new(self.path("bin/robust"))
+            .args(&args)
+            .current_dir(self.path("work"))
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", self.path("home"))
+            .env("ORT_DYLIB_PATH", self.path("lib/libonnxruntime.so"))
+            .output()
+            .expect("the installed robust runs");
+        assert!(!output.status.success(), "robust {args:?} was refused");
+        assert!(!out.exists(), "nothing written under --out");
+        stderr(&output)
+    }
+
     fn attack(&self, kind: &str, extra: &[String]) -> PathBuf {
         let out = self.path(&format!("out/{kind}"));
         let mut args = vec![
@@ -99,6 +129,16 @@ impl Install {
             "{kind} wrote examples.csv"
         );
         out
+    }
+}
+
+/// A copy of the files of `from` (one level) in `to`.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        if entry.path().is_file() {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
     }
 }
 
@@ -160,11 +200,46 @@ fn the_installed_binary_runs_every_attack_from_an_empty_directory() {
         ]
         .map(String::from),
     );
+    // Issue 29: the default exclusion on a sentiment model needs what scripts/setup fetches
+    // (five of its eight lexicons, WordNet, the sentence encoder); without them the search is
+    // refused before any work, naming what is missing and how to get it.
+    let refused = install.attack_refused("trigger", &trigger);
+    assert!(
+        refused.contains("corpora/opinion/huliu.txt")
+            && refused.contains("scripts/setup")
+            && refused.contains("--exclude none"),
+        "{refused}"
+    );
+    // Put in the data directory, they are found there.
+    let data = install.path("home/.local/share/robust");
+    std::fs::create_dir_all(data.join("opinion")).unwrap();
+    for entry in std::fs::read_dir(repo().join("corpora/opinion"))
+        .unwrap()
+        .flatten()
+    {
+        if entry.path().extension().is_some_and(|e| e == "txt") {
+            std::fs::copy(entry.path(), data.join("opinion").join(entry.file_name())).unwrap();
+        }
+    }
+    copy_dir(&repo().join("corpora/wordnet"), &data.join("wordnet"));
+    copy_dir(
+        &repo().join("models/sentence-minilm"),
+        &data.join("sentence-minilm"),
+    );
+    let mut home_files = files(&install.path("home"));
+    home_files.sort();
     let search = install.attack("trigger", &trigger);
     let summary = std::fs::read_to_string(search.join("summary.csv")).unwrap();
     assert!(
-        summary.contains("exclude=sentiment-words.txt:5568f03e7ef8:8641"),
-        "the compiled-in sentiment-word list keeps opinion words out:\n{summary}"
+        summary.contains("exclude=vader.txt:80a49468d27c:7217 | afinn.txt:")
+            && summary.contains("polarity_threshold=0.06"),
+        "the compiled-in and data-directory lexicons keep opinion words out:\n{summary}"
+    );
+    let json = std::fs::read_to_string(search.join("trigger.json")).unwrap();
+    assert!(
+        json.contains("\"path\": \"corpora/opinion/vader.txt\"")
+            && json.contains(&format!("{}", data.join("opinion/huliu.txt").display())),
+        "the compiled-in lexicon under its repository path, the others under their own:\n{json}"
     );
 
     // A suite outside the repository, naming its model and corpus by path.
@@ -199,7 +274,10 @@ fn the_installed_binary_runs_every_attack_from_an_empty_directory() {
 
     // Only under --out: nothing in the working directory or HOME, nothing beside the inputs.
     assert_eq!(files(&install.path("work")), Vec::<PathBuf>::new());
-    assert_eq!(files(&install.path("home")), Vec::<PathBuf>::new());
+    // HOME holds only the resources put in its data directory above.
+    let mut home = files(&install.path("home"));
+    home.sort();
+    assert_eq!(home, home_files, "nothing written in HOME");
     let mut data = files(&install.path("data"));
     data.sort();
     assert_eq!(data, [PathBuf::from("c.tsv"), PathBuf::from("suite.toml")]);

@@ -18,5 +18,6 @@ mod reliability;
 mod replay;
 mod report;
 mod sharding;
+mod trigger_exclusion;
 mod util;
 mod word_attacks;

@@ -127,7 +127,7 @@ pub fn plan_with(
     }
     let mut attack = attack;
     if shape == Shape::TriggerSearch {
-        resolve_exclusions(spec, &mut attack)?;
+        resolve_exclusions(spec, &mut attack, origin)?;
     }
     if spec.pair_col.is_some() {
         let refused = match shape {
@@ -190,14 +190,22 @@ pub fn plan_with(
 
 /// The word lists a trigger search keeps out of its triggers: those the spec names, `none`
 /// for none, or by default, for a model whose labels include positive and negative, the
-/// sentiment-word list shipped with robust (Wallace et al. kept sentiment words out of
-/// their SST-2 triggers, since a trigger that says "awful" is not fooling anyone).
+/// opinion lexicons robust knows as exclusion sources (Wallace et al. kept sentiment words out
+/// of their SST-2 triggers, since a trigger that says "awful" is not fooling anyone). Then how
+/// far the exclusion reaches: the listed words' WordNet base forms and neighbours, and, on a
+/// sentiment model, words an independent sentence encoder scores as evaluative (issue 29).
+/// With no exclusion nothing is recorded beyond `exclude=none`, so such a search is the one
+/// robust ran before.
 pub(super) fn resolve_exclusions(
     spec: &AttackSpec,
     attack: &mut ResolvedAttack,
+    origin: &str,
 ) -> Result<(), EngineError> {
-    use crate::attack::spec::{DEFAULT_EXCLUDE, ExclusionList};
-    use crate::resource::{Resource, find};
+    use crate::attack::spec::ExclusionList;
+    use crate::attack::trigger::{Exclusion, PolarityFilter};
+    use crate::attack::word::recipe::MinSimilarity;
+    use crate::lexicon::opinion::SOURCES;
+    use crate::lexicon::polarity::DEFAULT_THRESHOLD;
     let Some(settings) = attack.trigger.as_mut() else {
         return Ok(());
     };
@@ -210,44 +218,155 @@ pub(super) fn resolve_exclusions(
             .map(|p| ExclusionList::read(p))
             .collect::<Result<_, _>>()?)
     };
+    let info =
+        crate::model::ModelInfo::read(&attack.model).map_err(|source| EngineError::Model {
+            dir: attack.model.clone(),
+            source,
+        })?;
+    let has = |l: &str| info.labels.iter().any(|x| x.eq_ignore_ascii_case(l));
+    let sentiment = has("positive") && has("negative");
     settings.exclude = match &spec.exclude {
         Some(list) if list.iter().all(|p| p.as_os_str() == "none") => Vec::new(),
         Some(list) => read(list)?,
-        None => {
-            let info = crate::model::ModelInfo::read(&attack.model).map_err(|source| {
-                EngineError::Model {
-                    dir: attack.model.clone(),
-                    source,
-                }
-            })?;
-            let has = |l: &str| info.labels.iter().any(|x| x.eq_ignore_ascii_case(l));
-            if has("positive") && has("negative") {
-                // The shipped list, or a copy in the resource folders in front of it.
-                let found = find(Resource::SentimentWords, None).map_err(|e| EngineError::Input {
-                    path: PathBuf::from(DEFAULT_EXCLUDE),
-                    problem: format!(
-                        "{e}: the default sentiment-word exclusion list for trigger searches on \
-                         sentiment models (remove it, or set exclude = [\"none\"] / --exclude \
-                         none to search without it)"
-                    ),
+        None if sentiment => {
+            let mut lists = Vec::new();
+            for source in SOURCES.iter() {
+                let path = source.repo_path();
+                let found = source.find().map_err(|e| EngineError::Input {
+                    path: path.clone(),
+                    problem: format!("could not read the opinion lexicon: {e}"),
                 })?;
-                vec![ExclusionList::from_bytes(&found.path, &found.bytes)?]
-            } else {
-                Vec::new()
+                let Some(found) = found else {
+                    return Err(EngineError::Input {
+                        path,
+                        problem: format!(
+                            "not found (looked in {}): the default trigger exclusion on \
+                             sentiment models is built from {} opinion lexicons, and `{}` is \
+                             fetched by scripts/setup (run it, or put the file in \
+                             $ROBUST_DATA_DIR/opinion/); or name lists with --exclude FILE, or \
+                             search without exclusion with --exclude none",
+                            source.looked_in(),
+                            SOURCES.len(),
+                            source.name
+                        ),
+                    });
+                };
+                lists.push(ExclusionList::from_bytes(&found.path, &found.bytes)?);
             }
+            lists
         }
+        None => Vec::new(),
     };
-    let described = if settings.exclude.is_empty() {
-        "none".to_string()
+    let polarity = match spec.polarity_threshold {
+        Some(MinSimilarity::None) => None,
+        Some(MinSimilarity::At(t)) => Some(t),
+        None if sentiment && !settings.exclude.is_empty() => Some(DEFAULT_THRESHOLD),
+        None => None,
+    };
+    if let Some(t) = polarity
+        && !(t.is_finite() && t > 0.0)
+    {
+        return Err(EngineError::from(
+            crate::attack::spec::RecipeError::Invalid {
+                origin: origin.to_string(),
+                key: "polarity_threshold",
+                value: t.to_string(),
+                problem: "must be a positive number, or none".into(),
+            },
+        ));
+    }
+    let lists_on = !settings.exclude.is_empty();
+    let forms = lists_on && spec.exclude_forms.unwrap_or(true);
+    let propagation = if lists_on {
+        spec.exclude_propagation.unwrap_or(1)
     } else {
-        settings
-            .exclude
-            .iter()
-            .map(ExclusionList::describe)
-            .collect::<Vec<_>>()
-            .join(" | ")
+        0
     };
-    attack.parameters.insert("exclude".into(), described);
+    let wordnet = if forms || propagation > 0 {
+        Some(crate::attack::word::recipe::wordnet(spec, origin)?)
+    } else {
+        None
+    };
+    let polarity = match polarity {
+        Some(threshold) => {
+            let encoder = crate::attack::word::recipe::sentence_encoder_dir(
+                spec,
+                origin,
+                "the trigger's polarity filter",
+                "turn the filter off with --polarity-threshold none",
+            )?;
+            if !encoder.join("model.onnx").is_file() {
+                return Err(EngineError::Input {
+                    path: encoder,
+                    problem: "has no model.onnx: the polarity filter needs a sentence-encoder \
+                              folder (--sentence-encoder DIR), or turn it off with \
+                              --polarity-threshold none"
+                        .into(),
+                });
+            }
+            Some(PolarityFilter { encoder, threshold })
+        }
+        None => None,
+    };
+    if !lists_on && polarity.is_none() {
+        attack.parameters.insert("exclude".into(), "none".into());
+        return Ok(());
+    }
+    attack.parameters.insert(
+        "exclude".into(),
+        if lists_on {
+            settings
+                .exclude
+                .iter()
+                .map(ExclusionList::describe)
+                .collect::<Vec<_>>()
+                .join(" | ")
+        } else {
+            "none".into()
+        },
+    );
+    if lists_on {
+        attack
+            .parameters
+            .insert("exclude_forms".into(), forms.to_string());
+        attack
+            .parameters
+            .insert("exclude_propagation".into(), propagation.to_string());
+        if let Some(w) = &wordnet {
+            let source = w.source();
+            attack.parameters.insert(
+                "wordnet_sha256".into(),
+                source.sha256[..source.sha256.len().min(12)].to_string(),
+            );
+        }
+    }
+    match &polarity {
+        Some(p) => {
+            attack
+                .parameters
+                .insert("polarity_threshold".into(), p.threshold.to_string());
+            let sha =
+                crate::model::model_sha256(&p.encoder).map_err(|source| EngineError::Model {
+                    dir: p.encoder.clone(),
+                    source,
+                })?;
+            attack.parameters.insert(
+                "sentence_encoder_sha256".into(),
+                sha[..sha.len().min(12)].to_string(),
+            );
+        }
+        None => {
+            attack
+                .parameters
+                .insert("polarity_threshold".into(), "none".into());
+        }
+    }
+    settings.exclusion = Exclusion {
+        wordnet,
+        forms,
+        propagation,
+        polarity,
+    };
     Ok(())
 }
 

@@ -142,6 +142,17 @@ pub(super) fn trigger_search(
         ));
     }
     let proposals = crate::attack::spec::value_name(&outcome.proposals);
+    // After the reports' model counts are taken: the explanation's own predictions (each
+    // trigger word alone) are not part of the attack.
+    let explanation = trigger::explain(
+        model,
+        settings,
+        &outcome.trigger_words,
+        &outcome.shortlist,
+        &outcome.exclusion,
+    )?;
+    let exclusion_json =
+        (!settings.exclude.is_empty() || settings.exclusion.widens()).then_some(&outcome.exclusion);
     let json = serde_json::to_string_pretty(&serde_json::json!({
         "trigger": outcome.result,
         "proposals": outcome.proposals,
@@ -149,6 +160,8 @@ pub(super) fn trigger_search(
         "source": outcome.source.map(|s| labels[s].clone()),
         "given": settings.given.is_some(),
         "exclude": settings.exclude,
+        "exclusion": exclusion_json,
+        "explanation": explanation,
         "search_corpus": search.as_ref().map(|c| &c.path),
         "search_corpus_sha256": search.as_ref().map(|c| &c.sha256),
         "search_examples": outcome.search_examples,

@@ -14,6 +14,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::config::{Position, Proposals, TriggerConfig, TriggerSettings};
 use super::error::TriggerError;
+use super::exclusion::{ExclusionReport, widen};
 use super::placement::{SearchExample, Specials};
 use super::search::{SearchHooks, TokenText, TriggerResult, TriggerSearch};
 use super::state::CurvePoint;
@@ -40,6 +41,13 @@ pub(crate) struct TriggerAttack {
     /// Evaluation outcomes with random triggers of the same length (groups "random-1", ...).
     pub baseline: Vec<ExampleOutcome>,
     pub random_triggers: Vec<String>,
+    /// What the exclusion took out of the vocabulary, stage by stage.
+    pub exclusion: ExclusionReport,
+    /// The trigger's words (bare, as the vocabulary has them; a given trigger's as written),
+    /// with their ids when searched.
+    pub trigger_words: Vec<(String, Option<u32>)>,
+    /// Every token the search was offered, as its bare word, in the order first proposed.
+    pub shortlist: Vec<(String, u32)>,
 }
 
 fn label_index(
@@ -123,6 +131,18 @@ pub(crate) fn run_attack(
         marker: &marker,
     };
     let allowed = allowed_tokens(&vocab, &kind, &config, classifier.labels());
+    let word_of = |id: u32| kind.marker.bare(&token_of(&vocab, id)).0.to_string();
+    let mut exclusion = ExclusionReport::default();
+    let allowed = if settings.given.is_none()
+        && (!settings.exclude.is_empty() || settings.exclusion.widens())
+    {
+        exclusion.candidates =
+            allowed_tokens(&vocab, &kind, &settings.config, classifier.labels()).len();
+        exclusion.listed = exclusion.candidates - allowed.len();
+        widen(allowed, &word_of, settings, &mut exclusion)?
+    } else {
+        allowed
+    };
     if allowed.is_empty() {
         return Err(TriggerError::EmptyVocabulary);
     }
@@ -152,6 +172,7 @@ pub(crate) fn run_attack(
                 curve: Vec::new(),
                 queries: 0,
                 seconds: 0.0,
+                shortlist: Vec::new(),
             };
             (result, 0, config.proposals)
         }
@@ -197,6 +218,22 @@ pub(crate) fn run_attack(
             merge_baseline(&mut baseline, outcomes);
         }
     }
+    let trigger_words = match given_text {
+        Some(text) => text
+            .split_whitespace()
+            .map(|w| (w.to_string(), None))
+            .collect(),
+        None => result
+            .ids
+            .iter()
+            .map(|&id| (word_of(id), Some(id)))
+            .collect(),
+    };
+    let shortlist = result
+        .shortlist
+        .iter()
+        .map(|&id| (word_of(id), id))
+        .collect();
     Ok(TriggerAttack {
         result,
         proposals,
@@ -206,6 +243,9 @@ pub(crate) fn run_attack(
         searched,
         baseline,
         random_triggers,
+        exclusion,
+        trigger_words,
+        shortlist,
     })
 }
 

@@ -174,12 +174,59 @@ pub struct TriggerSettings {
     pub given: Option<String>,
     /// Word lists kept out of the trigger (resolved against the model by the engine's plan).
     pub exclude: Vec<ExclusionList>,
+    /// How far the exclusion reaches beyond the listed words (resolved by the plan too).
+    pub exclusion: Exclusion,
     /// Random triggers of the same length evaluated as a baseline.
     pub random_baselines: usize,
     /// Search only on examples of at least this many word pieces (0 for a given trigger).
     pub min_search_tokens: usize,
     /// At most this many search examples, drawn with the seed (0 for a given trigger).
     pub max_search_examples: usize,
+}
+
+/// What a trigger search excludes beyond the listed words as written: their WordNet base
+/// forms and neighbours, and words an independent encoder scores as evaluative.
+#[derive(Clone, Default)]
+pub struct Exclusion {
+    /// WordNet, for base forms and propagation; `None`: listed words match as written.
+    pub wordnet: Option<std::sync::Arc<crate::lexicon::wordnet::WordNet>>,
+    /// Match base forms ("lacked" by "lack"); needs `wordnet`.
+    pub forms: bool,
+    /// Steps of WordNet synonyms and derivational links from the listed words; needs `wordnet`.
+    pub propagation: usize,
+    /// The polarity filter, when on.
+    pub polarity: Option<PolarityFilter>,
+}
+
+/// Words whose semantic orientation ([`crate::lexicon::polarity`]) is at least `threshold` in
+/// size are excluded.
+#[derive(Debug, Clone)]
+pub struct PolarityFilter {
+    /// The sentence-encoder folder that scores words.
+    pub encoder: PathBuf,
+    /// The least size of score that excludes a word.
+    pub threshold: f64,
+}
+
+impl Exclusion {
+    /// Whether anything beyond the listed words as written is excluded.
+    pub fn widens(&self) -> bool {
+        (self.wordnet.is_some() && (self.forms || self.propagation > 0)) || self.polarity.is_some()
+    }
+}
+
+impl std::fmt::Debug for Exclusion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Exclusion")
+            .field(
+                "wordnet",
+                &self.wordnet.as_ref().map(|w| w.source().dir.clone()),
+            )
+            .field("forms", &self.forms)
+            .field("propagation", &self.propagation)
+            .field("polarity", &self.polarity)
+            .finish()
+    }
 }
 
 /// A list of words a trigger may not contain.

@@ -35,6 +35,7 @@ mod checkpoint;
 mod config;
 mod error;
 mod estimators;
+mod exclusion;
 mod gradient;
 mod placement;
 mod proposals;
@@ -48,8 +49,10 @@ pub(crate) use attack::run_attack;
 pub(crate) use checkpoint::Checkpoint;
 pub use checkpoint::{CheckpointError, ResumeMode, remove_checkpoint};
 pub use config::{
-    Estimator, ExclusionList, Position, Proposals, Shrinkage, TriggerConfig, TriggerSettings,
+    Estimator, Exclusion, ExclusionList, PolarityFilter, Position, Proposals, Shrinkage,
+    TriggerConfig, TriggerSettings,
 };
 pub use error::TriggerError;
+pub(crate) use exclusion::explain;
 pub(crate) use search::SearchHooks;
 pub(crate) use trace::GradientTrace;

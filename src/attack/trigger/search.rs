@@ -41,6 +41,9 @@ pub(crate) struct TriggerResult {
     pub curve: Vec<CurvePoint>,
     pub queries: u64,
     pub seconds: f64,
+    /// Every token proposed, in the order first proposed.
+    #[serde(skip)]
+    pub shortlist: Vec<u32>,
 }
 
 /// Renders trigger ids as (tokens, text).
@@ -307,6 +310,11 @@ impl TriggerSearch<'_> {
         }
         state.cursor = (state.cursor + batch.len()) % pool.len().max(1);
         let candidates = self.propose(run, state, &batch, &batch_ids, iteration)?;
+        for &c in candidates.iter().flatten() {
+            if !state.shortlist.contains(&c) {
+                state.shortlist.push(c);
+            }
+        }
         let (batch_loss, trigger) = self.beam(run, &state.trigger, &candidates, &batch)?;
         state.trigger = trigger;
         let validation_loss =
@@ -472,6 +480,7 @@ impl TriggerSearch<'_> {
             curve: state.curve,
             queries: self.queries() - run.origin.queries,
             seconds: run.origin.elapsed(),
+            shortlist: state.shortlist,
         })
     }
 

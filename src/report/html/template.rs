@@ -243,6 +243,12 @@ fn job_section(job: &Job, anchor: &str) -> String {
     if let Some(failures) = &job.failures {
         s.push_str(&failures_table(failures));
     }
+    if !job.trigger_words.is_empty() {
+        s.push_str(&trigger_words_table(
+            job.trigger_words,
+            job.trigger_lexicons,
+        ));
+    }
 
     // Every row, for those who want the numbers.
     s.push_str(
@@ -286,6 +292,39 @@ fn metric_row(m: &MetricRow) -> String {
         escape(&ci),
         escape(&r.p_value),
     )
+}
+
+/// Each trigger word with the lexicons that list it, its polarity score and the model's
+/// answer on it alone, so that a reader sees what the trigger is made of.
+pub(super) fn trigger_words_table(words: &[super::TriggerWord], lexicons: &[String]) -> String {
+    let mut s = format!(
+        "<div class=\"examples\"><h3>Trigger words</h3><p><small>Looked up, in every \
+         inflection, in {} opinion lexicons: {}.</small></p><table><tr><th>word</th>\
+         <th>lexicons that list it</th><th>polarity</th><th>the model on the word alone</th></tr>",
+        lexicons.len(),
+        escape(&lexicons.join(", "))
+    );
+    for w in words {
+        let listed = if w.lexicons.is_empty() {
+            "none".to_string()
+        } else {
+            escape(&w.lexicons.join(", "))
+        };
+        let polarity = w
+            .polarity
+            .map_or_else(|| "not scored".to_string(), |p| format!("{p:+.3}"));
+        let answer = w.prediction.as_ref().map_or_else(String::new, |p| {
+            format!("{} ({:.1}%)", escape(&p.label), 100.0 * p.probability)
+        });
+        let _ = write!(
+            s,
+            "<tr><td class=\"text\"><b>{}</b></td><td>{listed}</td><td>{polarity}</td>\
+             <td>{answer}</td></tr>",
+            escape(&w.word)
+        );
+    }
+    s.push_str("</table></div>");
+    s
 }
 
 /// The attack's clearest failures: original and perturbed text with the words that differ

@@ -143,6 +143,10 @@ pub(super) struct Job<'a> {
     pub(super) classes: Vec<Bar>,
     /// Failure examples, when the suite asked for any.
     pub(super) failures: Option<Failures<'a>>,
+    /// A trigger's words, explained; empty for other kinds.
+    pub(super) trigger_words: &'a [super::TriggerWord],
+    /// The lexicons the explanation consulted.
+    pub(super) trigger_lexicons: &'a [String],
     /// Every summary row, for the table of all metrics.
     pub(super) metrics: Vec<MetricRow<'a>>,
 }
@@ -410,6 +414,8 @@ impl<'a> Job<'a> {
             groups,
             classes,
             failures: extras.filter(|x| x.wanted > 0).map(Failures::new),
+            trigger_words: extras.map_or(&[], |x| &x.trigger_words),
+            trigger_lexicons: extras.map_or(&[], |x| &x.trigger_lexicons),
             metrics: rows
                 .iter()
                 .map(|r| MetricRow {
@@ -601,6 +607,8 @@ mod tests {
                 })
                 .collect(),
             wanted,
+            trigger_words: Vec::new(),
+            trigger_lexicons: Vec::new(),
         }
     }
 
