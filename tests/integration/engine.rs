@@ -312,7 +312,7 @@ fn every_kind_runs_in_a_suite_and_resumes_after_a_kill_during_the_trigger() {
              [[attack]]\nname = \"shuffle\"\nkind = \"shuffle\"\nsamples = 2\nlimit = 40\n\
              [[attack]]\nname = \"trigger\"\nkind = \"trigger\"\nsearch_corpus = \"{train}\"\n\
              target = \"negative\"\nsource = \"positive\"\nbudget_queries = 2500\n\
-             max_search_examples = 200\nlimit = 120\nrandom_baselines = 1\n\
+             max_search_examples = 200\nlimit = 120\nrandom_baselines = 1\n{exclusion}\
              [[attack]]\nname = \"negation\"\nkind = \"negation\"\nlimit = 60\n\
              [[attack]]\nname = \"names\"\nkind = \"entity-swap\"\nnames = \"{names}\"\nlimit = 150\n\
              [[attack]]\nrecipe = \"{coref}\"\nmodels = [\"{gap_model}\"]\ncorpora = [\"{gap}\"]\n\
@@ -329,6 +329,7 @@ fn every_kind_runs_in_a_suite_and_resumes_after_a_kill_during_the_trigger() {
             cloze = r("attacks/neg136-simp-cloze.toml"),
             mlm = r("models/minilm-mlm"),
             neg = neg.display(),
+            exclusion = crate::util::trigger_exclusion_keys(),
         ),
     )
     .unwrap();

@@ -72,7 +72,9 @@ fn a_suite_runs_every_text_kind_on_a_small_model_and_reproduces() {
          [[attack]]\nname = \"names\"\nkind = \"entity-swap\"\nnames = \"{names}\"\nlimit = 150\n\
          [[attack]]\nname = \"trigger\"\nkind = \"trigger\"\ntarget = \"negative\"\n\
          search_corpus = \"{search}\"\nlimit = 60\niterations = 2\ndirections = 2\n\
-         candidates = 4\nbeam = 1\nsearch_batch = 8\nmax_search_examples = 40\nrandom_baselines = 1\n",
+         candidates = 4\nbeam = 1\nsearch_batch = 8\nmax_search_examples = 40\nrandom_baselines = 1\n\
+         {exclusion}",
+        exclusion = crate::util::trigger_exclusion_keys(),
         model = model.display(),
         corpus = repo().join("corpora/rt-snippets-eval.tsv").display(),
         names = repo().join("corpora/names.tsv").display(),

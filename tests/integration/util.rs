@@ -110,6 +110,22 @@ pub fn shell_command(shell: &str, script: &str) -> Command {
     command
 }
 
+/// Recipe keys naming a trigger exclusion's resources by absolute path (the eight opinion
+/// lexicons, WordNet, the sentence encoder), for a suite run from outside the repository,
+/// where the default lookup (`corpora/...` under the working folder) does not reach them.
+pub fn trigger_exclusion_keys() -> String {
+    let lists: Vec<String> = robust::lexicon::opinion::SOURCES
+        .iter()
+        .map(|s| format!("\"{}\"", repo().join(s.repo_path()).display()))
+        .collect();
+    format!(
+        "exclude = [{}]\nwordnet = \"{}\"\nsentence_encoder = \"{}\"\n",
+        lists.join(", "),
+        repo().join("corpora/wordnet").display(),
+        repo().join("models/sentence-minilm").display()
+    )
+}
+
 /// Run the real `robust` binary.
 pub fn robust(args: &[&str]) -> Output {
     robust_in(&repo(), args, None)
