@@ -514,7 +514,49 @@ Built by scripts/setup from two PyPI wheels, each pinned by sha256; nothing else
 """
 
 
+def default_data_dir():
+    """Where an installed robust looks for its data (src/resource.rs): $XDG_DATA_HOME/robust,
+    by default ~/.local/share/robust."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "robust"
+
+
+def install_data(dest):
+    """Copies what setup fetched and robust does not compile in (the fetched opinion lexicons,
+    WordNet, the sentence encoder) into `dest`, in the layout robust looks for there
+    (opinion/<name>.txt, wordnet/, sentence-minilm/), so an installed robust finds them from any
+    directory. Each folder is staged and renamed into place: a copy is whole or absent."""
+    dest = dest.expanduser().resolve()
+    fetched = [n for n in OPINION_SOURCES if n not in OPINION_SHIPPED]
+    mkdir(dest / "opinion")
+    for name in fetched:
+        atomic_write(dest / "opinion" / f"{name}.txt", (OPINION / f"{name}.txt").read_bytes())
+    for source, name in ((WORDNET, "wordnet"), (ENCODER, "sentence-minilm")):
+        staged_dir(dest / name, lambda staged, source=source: shutil.copytree(source, staged, dirs_exist_ok=True))
+    say(f"installed {len(fetched)} opinion lexicons, WordNet and the sentence encoder into {dest}")
+
+
+def parse_args(argv):
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="scripts/setup",
+        description="Fetch and build what robust's default job and tests need, from package registries only.",
+    )
+    parser.add_argument(
+        "--install-data",
+        nargs="?",
+        const=default_data_dir(),
+        type=Path,
+        metavar="DIR",
+        help="then copy the fetched resources (five opinion lexicons, WordNet, the sentence encoder) "
+        f"into DIR, where an installed robust finds them [default: {default_data_dir()}]",
+    )
+    return parser.parse_args(argv)
+
+
 if __name__ == "__main__":
+    args = parse_args(sys.argv[1:])
     ensure_runtime()
     ensure_corpus()
     ensure_split()
@@ -522,3 +564,5 @@ if __name__ == "__main__":
     ensure_opinion_lexicons()
     ensure_wordnet()
     ensure_sentence_encoder()
+    if args.install_data is not None:
+        install_data(args.install_data)

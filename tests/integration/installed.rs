@@ -132,16 +132,6 @@ impl Install {
     }
 }
 
-/// A copy of the files of `from` (one level) in `to`.
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap().flatten() {
-        if entry.path().is_file() {
-            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-        }
-    }
-}
-
 fn path_str(p: &Path) -> String {
     p.to_str().unwrap().to_string()
 }
@@ -210,26 +200,32 @@ fn the_installed_binary_runs_every_attack_from_an_empty_directory() {
             && refused.contains("--exclude none"),
         "{refused}"
     );
-    // Put in the data directory, they are found there.
+    // `scripts/setup --install-data DIR` puts them in the data directory, where they are found.
     let data = install.path("home/.local/share/robust");
-    std::fs::create_dir_all(data.join("opinion")).unwrap();
-    for entry in std::fs::read_dir(repo().join("corpora/opinion"))
-        .unwrap()
-        .flatten()
-    {
-        // The five fetched ones; the three shipped ones are built in.
-        let shipped = ["vader.txt", "afinn.txt", "pattern.txt"]
-            .iter()
-            .any(|n| entry.file_name() == *n);
-        if entry.path().extension().is_some_and(|e| e == "txt") && !shipped {
-            std::fs::copy(entry.path(), data.join("opinion").join(entry.file_name())).unwrap();
-        }
-    }
-    copy_dir(&repo().join("corpora/wordnet"), &data.join("wordnet"));
-    copy_dir(
-        &repo().join("models/sentence-minilm"),
-        &data.join("sentence-minilm"),
+    let setup = Command::new("python3")
+        .arg(repo().join("scripts/setup.py"))
+        .arg("--install-data")
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        setup.status.success(),
+        "scripts/setup --install-data: {}",
+        String::from_utf8_lossy(&setup.stderr)
     );
+    for name in ["huliu", "mpqa", "gi", "nrc", "sentiwordnet"] {
+        assert_eq!(
+            std::fs::read(data.join(format!("opinion/{name}.txt"))).unwrap(),
+            std::fs::read(repo().join(format!("corpora/opinion/{name}.txt"))).unwrap(),
+            "{name}"
+        );
+    }
+    for shipped in ["vader", "afinn", "pattern"] {
+        assert!(
+            !data.join(format!("opinion/{shipped}.txt")).exists(),
+            "{shipped} is built in"
+        );
+    }
     let mut home_files = files(&install.path("home"));
     home_files.sort();
     let search = install.attack("trigger", &trigger);
