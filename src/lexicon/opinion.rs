@@ -82,6 +82,11 @@ impl Source {
         SOURCES.iter().find(|s| s.name == name)
     }
 
+    /// Whether a copy is compiled in (else `scripts/setup` fetches it).
+    pub fn is_built_in(&self) -> bool {
+        self.built_in.is_some()
+    }
+
     /// Where it lives in the repository, and the name a compiled-in copy is recorded under.
     pub fn repo_path(&self) -> PathBuf {
         PathBuf::from(format!("corpora/opinion/{}.txt", self.name))

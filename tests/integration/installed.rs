@@ -213,18 +213,20 @@ fn the_installed_binary_runs_every_attack_from_an_empty_directory() {
         "scripts/setup --install-data: {}",
         String::from_utf8_lossy(&setup.stderr)
     );
-    for name in ["huliu", "mpqa", "gi", "nrc", "sentiwordnet"] {
-        assert_eq!(
-            std::fs::read(data.join(format!("opinion/{name}.txt"))).unwrap(),
-            std::fs::read(repo().join(format!("corpora/opinion/{name}.txt"))).unwrap(),
-            "{name}"
-        );
-    }
-    for shipped in ["vader", "afinn", "pattern"] {
-        assert!(
-            !data.join(format!("opinion/{shipped}.txt")).exists(),
-            "{shipped} is built in"
-        );
+    let sources = robust::lexicon::opinion::SOURCES;
+    assert_eq!(sources.iter().filter(|s| !s.is_built_in()).count(), 5);
+    for source in sources {
+        let installed = data.join(format!("opinion/{}.txt", source.name));
+        if source.is_built_in() {
+            assert!(!installed.exists(), "{} is built in", source.name);
+        } else {
+            assert_eq!(
+                std::fs::read(&installed).unwrap(),
+                std::fs::read(repo().join(source.repo_path())).unwrap(),
+                "{}",
+                source.name
+            );
+        }
     }
     let mut home_files = files(&install.path("home"));
     home_files.sort();
